@@ -1,0 +1,38 @@
+"""Turning a decision into what the caller receives. The one place each action is defined.
+
+pass and annotate send the answer (with personal data masked when a check rewrote it);
+fallback and block replace it with the policy's message; hold hands the answer to the review
+queue and sends either the reviewed answer (within ``hold.wait_s``) or the holding message.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from guard.checks.base import CheckReport
+
+if TYPE_CHECKING:
+    from guard.pipeline import Call, Verdict
+
+
+async def apply(call: "Call", decision: Any, report: CheckReport, answer: str, reasoning: str | None, review: Any) -> "Verdict":
+    from guard.pipeline import Verdict
+
+    policy = call.policy
+    action = decision.action
+    reasons = list(getattr(decision, "reasons", []) or [])
+    text = report.answer if report.answer is not None else answer
+    if action in ("pass", "annotate"):
+        return Verdict(action, decision.confidence, report, text, reasons=reasons)
+    if action == "fallback":
+        return Verdict(action, decision.confidence, report, policy.decision.fallback_message, "stop", reasons=reasons)
+    if action == "hold":
+        if review is None:
+            # No queue configured: nobody could ever release it, so holding means withholding.
+            reasons.append("hold requested but no review queue is configured")
+            return Verdict("block", decision.confidence, report, policy.decision.block_message, "content_filter", reasons=reasons)
+        review_id, final = await review.hold(call, decision, report, text, reasoning)
+        if final is not None:
+            return Verdict(final.action, decision.confidence, report, final.text, "stop", review_id=review_id, reasons=reasons)
+        return Verdict("hold", decision.confidence, report, policy.hold.message, "stop", review_id=review_id, reasons=reasons)
+    return Verdict("block", decision.confidence, report, policy.decision.block_message, "content_filter", reasons=reasons)

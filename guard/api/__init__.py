@@ -1,0 +1,1 @@
+"""HTTP: the FastAPI app, auth, and errors as OpenAI-shaped JSON."""

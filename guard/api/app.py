@@ -1,0 +1,70 @@
+"""``create_app(settings)``: the whole HTTP surface, built fresh for each server or test."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+
+from guard import __version__
+from guard.api import completions, errors, health, models
+from guard.api.deps import key_table
+from guard.backend.base import Upstream
+from guard.pipeline import Pipeline
+from guard.runtime import Runtime
+from guard.settings import Settings
+
+log = structlog.get_logger()
+
+
+def create_app(settings: Settings, *, upstreams: dict[str, Upstream] | None = None, warm: bool = False) -> FastAPI:
+    runtime = Runtime(settings, upstreams=upstreams)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if settings.auth.mode == "none":
+            log.warning(
+                "auth_disabled",
+                message="NO AUTHENTICATION: anyone who can reach this port can use every model. For local use only.",
+            )
+        if warm:
+            import asyncio
+
+            await asyncio.to_thread(runtime.warm)
+        await _start_review(app, runtime)
+        log.info("guard_started", models=[m.name for m in settings.models], policies=sorted(runtime.policies))
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app = FastAPI(title="guard", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.state.runtime = runtime
+    app.state.pipeline = Pipeline(runtime)
+    app.state.keys = key_table(settings.auth.keys)
+    errors.install(app)
+    app.include_router(completions.router)
+    app.include_router(models.router)
+    app.include_router(health.router)
+    _include_optional(app, runtime)
+    return app
+
+
+def _include_optional(app: FastAPI, runtime: Runtime) -> None:
+    """Routers of areas that may not be configured: the review queue and metrics."""
+    try:
+        from guard.api import feedback, reviews
+    except ImportError:  # the review area is not installed in this build
+        return
+    app.include_router(reviews.router)
+    app.include_router(feedback.router)
+
+
+async def _start_review(app: FastAPI, runtime: Runtime) -> Any:
+    try:
+        from guard.holding import start_review
+    except ModuleNotFoundError:
+        return None
+    return await start_review(app, runtime)

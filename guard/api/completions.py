@@ -1,0 +1,56 @@
+"""``POST /v1/chat/completions`` and ``POST /v1/completions``: hand the body to the pipeline."""
+
+from __future__ import annotations
+
+import structlog
+from fastapi import APIRouter, Request
+from starlette.responses import Response, StreamingResponse
+
+import orjson
+
+from guard.api.bodies import ChatRequest, CompletionRequest, read_json, validate
+from guard.api.deps import CallerDep, RequestId, RuntimeDep
+from guard.responses import CHAT, COMPLETIONS
+from guard.streaming import open_stream
+
+router = APIRouter()
+
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+async def _handle(request: Request, runtime: RuntimeDep, caller: CallerDep, rid: str, endpoint: str) -> Response:
+    body = await read_json(request, runtime.settings.limits.max_body_bytes)
+    validate(ChatRequest if endpoint == CHAT else CompletionRequest, body)
+    _check_limits(runtime, body)
+    pipeline = request.app.state.pipeline
+    call = pipeline.prepare(caller, endpoint, body, rid)
+    if call.stream:
+        headers, events = await open_stream(pipeline, call)
+        return StreamingResponse(events, media_type="text/event-stream", headers={**_SSE_HEADERS, **headers})
+    data, headers = await pipeline.complete(call)
+    return Response(orjson.dumps(data), media_type="application/json", headers=headers)
+
+
+def _check_limits(runtime: RuntimeDep, body: dict) -> None:
+    from guard.errors import BodyTooLarge, InvalidRequest
+
+    limits = runtime.settings.limits
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        if len(messages) > limits.max_messages:
+            raise InvalidRequest(f"{len(messages)} messages; the limit is {limits.max_messages}", param="messages", code="too_many_messages")
+        for m in messages:
+            content = m.get("content")
+            size = len(content) if isinstance(content, str) else sum(len(str(p)) for p in content or [])
+            if size > limits.max_message_chars:
+                raise BodyTooLarge(f"a message is {size} characters; the limit is {limits.max_message_chars}", param="messages")
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request, runtime: RuntimeDep, caller: CallerDep, rid: RequestId) -> Response:
+    return await _handle(request, runtime, caller, rid, CHAT)
+
+
+@router.post("/v1/completions")
+async def completions(request: Request, runtime: RuntimeDep, caller: CallerDep, rid: RequestId) -> Response:
+    return await _handle(request, runtime, caller, rid, COMPLETIONS)

@@ -1,0 +1,61 @@
+"""``POST /v1/guard/feedback``: a client reports a bad answer; it joins the queue as kind=feedback.
+
+When the response is known to the queue (it was held or audited) the new item copies its
+question, answer and evidence so the reviewer sees what the client saw; otherwise the client
+must send the answer itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from guard.api.deps import CallerDep, Store
+from guard.errors import InvalidRequest
+from guard.review.models import NewItem
+
+router = APIRouter()
+
+
+class FeedbackBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    response_id: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=4000)
+    answer: str | None = Field(default=None, max_length=200_000)  # the answer as the client got it
+    question: str | None = Field(default=None, max_length=200_000)
+    expected: str | None = Field(default=None, max_length=200_000)  # what it should have said
+    model: str | None = Field(default=None, max_length=200)
+
+
+@router.post("/v1/guard/feedback", status_code=202)
+async def post_feedback(body: FeedbackBody, caller: CallerDep, store: Store) -> dict[str, Any]:
+    original = await store.find_by_response_id(body.response_id, tenant=caller.tenant)
+    answer = body.answer if body.answer is not None else (original.answer if original else None)
+    if answer is None:
+        raise InvalidRequest("this response is not known to the review queue; send the answer too", param="answer")
+    if original is not None:
+        request = dict(original.request)
+    else:
+        request = {"messages": [{"role": "user", "content": body.question}]} if body.question else {}
+    request["guard_feedback"] = {"reason": body.reason, "expected": body.expected}
+    item = await store.create_item(
+        NewItem(
+            kind="feedback",
+            policy=original.policy if original else "unknown",
+            tenant=caller.tenant,
+            model=original.model if original else (body.model or "unknown"),
+            key_id=caller.key_id,
+            request=request,
+            answer=answer,
+            reasoning=original.reasoning if original else None,
+            annotation=original.annotation if original else {},
+            reasons=[f"feedback: {body.reason}"],
+            confidence=1.0 - original.risk if original else 0.5,
+            response_id=body.response_id,
+        ),
+        actor=f"key:{caller.key_id}",
+    )
+    return {"object": "guard.feedback", "review_id": item.id, "status": item.status}

@@ -1,0 +1,34 @@
+"""Liveness (``/healthz``: the process answers) and readiness (``/readyz``: it can serve)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from starlette.responses import JSONResponse
+
+from guard.api.deps import RuntimeDep
+from guard.errors import GuardError
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+async def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(runtime: RuntimeDep) -> JSONResponse:
+    """Ready when at least one backend answers its model list (others may be down: fallbacks)."""
+
+    async def probe(name: str) -> tuple[str, str]:
+        try:
+            await asyncio.wait_for(runtime.router.upstreams[name].models(), 3)
+            return name, "ok"
+        except (GuardError, asyncio.TimeoutError) as e:
+            return name, getattr(e, "message", "timeout")
+
+    results = dict(await asyncio.gather(*(probe(n) for n in runtime.router.upstreams)))
+    ok = any(v == "ok" for v in results.values()) or not results
+    return JSONResponse({"status": "ready" if ok else "unavailable", "backends": results}, status_code=200 if ok else 503)

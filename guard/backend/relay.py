@@ -1,0 +1,169 @@
+"""Relay to an OpenAI-compatible server (vLLM, SGLang, Ollama /v1, llama.cpp, LMDeploy, TRT-LLM).
+
+The relay does as little as possible: one shared aiohttp session per backend (aiohttp's pool is
+far faster than httpx's under concurrency), orjson for bodies, and the request body sent as the
+pipeline left it, so backend-specific parameters (``top_k``, ``guided_json``,
+``chat_template_kwargs``...) reach the backend untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+
+from guard.errors import BackendError, BackendTimeout, GuardError, InvalidRequest, RateLimited
+from guard.settings import BackendConfig
+
+
+class RelayUpstream:
+    def __init__(self, name: str, config: BackendConfig) -> None:
+        self.name = name
+        self.config = config
+        self._base = (config.api_base or "").rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+        t = config.timeouts
+        self._timeout = aiohttp.ClientTimeout(total=t.total, connect=t.connect, sock_read=t.read)
+        self._headers = {"content-type": "application/json", **config.extra_headers}
+        key = config.api_key()
+        if key:
+            self._headers["authorization"] = f"Bearer {key}"
+
+    def _client(self) -> aiohttp.ClientSession:
+        # Built on first use, inside the running loop: nothing network-bound exists at import time.
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                read_bufsize=2**20,
+                max_line_size=2**24,
+                max_field_size=2**16,
+                auto_decompress=True,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _url(self, endpoint: str) -> str:
+        return f"{self._base}/{endpoint}"
+
+    async def complete(self, endpoint: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        try:
+            async with self._client().post(
+                self._url(endpoint), data=orjson.dumps(body), headers={**self._headers, **headers}
+            ) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    raise status_error(self.name, resp.status, raw, resp.headers.get("retry-after"))
+        except GuardError:
+            raise
+        except Exception as e:  # noqa: BLE001 - every transport error is translated here
+            raise transport_error(self.name, e) from e
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise BackendError(f"backend {self.name!r} sent a body that is not JSON") from None
+        if not isinstance(data, dict):
+            raise BackendError(f"backend {self.name!r} sent JSON that is not an object")
+        return data
+
+    async def stream(self, endpoint: str, body: dict[str, Any], headers: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async with self._client().post(
+                self._url(endpoint), data=orjson.dumps(body), headers={**self._headers, **headers}
+            ) as resp:
+                if resp.status >= 400:
+                    raise status_error(self.name, resp.status, await resp.read(), resp.headers.get("retry-after"))
+                async for event in _sse_events(self.name, resp):
+                    yield event
+        except GuardError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise transport_error(self.name, e) from e
+
+    async def models(self) -> list[dict[str, Any]]:
+        try:
+            async with self._client().get(self._url("models"), headers=self._headers) as resp:
+                if resp.status >= 400:
+                    raise status_error(self.name, resp.status, await resp.read(), None)
+                data = orjson.loads(await resp.read())
+        except GuardError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise transport_error(self.name, e) from e
+        return data.get("data", []) if isinstance(data, dict) else []
+
+
+async def _sse_events(name: str, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    """Parse ``data:`` lines; stop at ``[DONE]``. A stream that ends without a finish is an error."""
+    finished = False
+    async for line in resp.content:
+        line = line.strip()
+        if not line.startswith(b"data:"):
+            continue  # blank separators, ``event:`` and ``:`` comment/keep-alive lines
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            return
+        try:
+            event = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            raise BackendError(f"backend {name!r} sent a malformed stream event") from None
+        if not isinstance(event, dict):
+            raise BackendError(f"backend {name!r} sent a stream event that is not an object")
+        if "error" in event and not event.get("choices"):
+            raise status_error(name, 502, payload, None)
+        for choice in event.get("choices") or ():
+            if choice.get("finish_reason"):
+                finished = True
+        yield event
+    if not finished:
+        raise BackendError(f"backend {name!r} closed the stream before it finished")
+
+
+def _error_message(raw: bytes) -> str:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw[:300].decode("utf-8", "replace").strip()
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict):
+            return str(err.get("message") or err.get("detail") or err)[:1000]
+        if isinstance(err, str):
+            return err[:1000]
+        if "detail" in data:
+            return str(data["detail"])[:1000]
+    return str(data)[:300]
+
+
+def status_error(name: str, status: int, raw: bytes, retry_after: str | None) -> GuardError:
+    """An error status from the backend, as the client should see it."""
+    message = _error_message(raw)
+    if status in (400, 422):
+        # The backend refused the parameters: the client can fix that, so it is a 400.
+        return InvalidRequest(f"the backend rejected the request: {message}", code="backend_rejected")
+    if status == 429:
+        headers = {"retry-after": retry_after} if retry_after else {}
+        return RateLimited(f"the backend is rate limiting: {message}", headers=headers)
+    if status == 408:
+        return BackendTimeout(f"backend {name!r} timed out: {message}")
+    return BackendError(f"backend {name!r} answered {status}: {message}")
+
+
+def transport_error(name: str, e: BaseException) -> GuardError:
+    if isinstance(e, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return BackendTimeout(f"backend {name!r} did not answer in time")
+    if isinstance(e, aiohttp.ClientConnectorError):
+        return BackendError(f"cannot connect to backend {name!r}: {e.os_error or e}", code="backend_unreachable")
+    if isinstance(e, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError)):
+        return BackendError(f"backend {name!r} dropped the connection")
+    if isinstance(e, aiohttp.ClientError):
+        return BackendError(f"backend {name!r} failed: {type(e).__name__}: {e}")
+    return BackendError(f"backend {name!r} failed: {type(e).__name__}")

@@ -1,0 +1,77 @@
+"""Running a policy's output checks from the async pipeline: off the event loop, with a deadline.
+
+Checks are CPU-bound (embedding, fuzzy matching), so they run in a worker thread. The policy's
+``decision.timeout_ms`` bounds the wait; a timeout or an exception becomes ``report.error`` and
+``decision.on_error`` (open or closed) decides what the caller gets, so a broken checker never
+lets an unchecked answer through unless the operator asked for that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from guard.checks.base import CheckInput, CheckReport
+from guard.policy.schema import Policy
+
+log = structlog.get_logger()
+
+
+class Checker:
+    """Builds each policy's list of checks once and runs it per answer."""
+
+    def __init__(self, retriever_factory: Callable[[], Any], embedder_factory: Callable[[], Any], ask: Callable[[str, str], str] | None = None) -> None:
+        self._retriever_factory = retriever_factory
+        self._embedder_factory = embedder_factory
+        self._ask = ask
+        self._built: dict[str, list[Any]] = {}
+
+    def retriever(self) -> Any:
+        return self._retriever_factory()
+
+    def checks_for(self, policy: Policy) -> list[Any]:
+        checks = self._built.get(policy.name)
+        if checks is None:
+            from guard.checks.runner import build_checks
+
+            ask = None
+            if policy.checks.grounding and policy.checks.grounding.judge_model and self._ask:
+                judge = policy.checks.grounding.judge_model
+                ask = lambda prompt: self._ask(judge, prompt)  # noqa: E731
+            needs_index = bool(policy.checks.grounding and policy.checks.grounding.enabled)
+            retriever = self.retriever() if needs_index else None
+            checks = build_checks(policy, retriever, self._embedder_factory() if needs_index else None, ask=ask)
+            self._built[policy.name] = checks
+        return checks
+
+    def run_sync(self, policy: Policy, inp: CheckInput) -> CheckReport:
+        from guard.checks.runner import run_checks
+
+        return run_checks(self.checks_for(policy), inp)
+
+    async def run(self, policy: Policy, inp: CheckInput) -> CheckReport:
+        started = time.perf_counter()
+        timeout = policy.decision.timeout_ms / 1000
+        try:
+            report = await asyncio.wait_for(asyncio.to_thread(self.run_sync, policy, inp), timeout)
+        except asyncio.TimeoutError:
+            report = _failed(inp, f"checks did not finish within {policy.decision.timeout_ms} ms")
+        except Exception as e:  # noqa: BLE001 - a failing check must become a decision, not a 500
+            log.exception("check_failed", policy=policy.name)
+            report = _failed(inp, f"checks failed: {type(e).__name__}: {e}")
+        report.latency_ms = (time.perf_counter() - started) * 1000
+        return report
+
+    def warm(self, policies: dict[str, Policy]) -> None:
+        """Build checks (and so load models and the index) before the first request needs them."""
+        for p in policies.values():
+            if p.checks_enabled:
+                self.checks_for(p)
+
+
+def _failed(inp: CheckInput, message: str) -> CheckReport:
+    return CheckReport(confidence=0.0, answer=inp.answer, error=message)

@@ -1,0 +1,1 @@
+"""Output checks: each a small object with one ``run`` method, combined by a plain loop."""

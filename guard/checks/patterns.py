@@ -1,0 +1,66 @@
+"""Deny and require rules on the answer text: regular expressions and keyword lists.
+
+Keywords are matched fuzzily (rapidfuzz) so a banned word still hits with a typo or a
+changed inflection. English keywords are compared word window by word window, so "kill"
+does not hit "skill"; Chinese keywords, having no word boundaries, by best partial match.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rapidfuzz import fuzz
+
+from guard.checks.base import CheckInput, CheckOutcome
+from guard.text.cjk import has_cjk
+from guard.text.tokens import words
+
+
+def keyword_hit(keyword: str, text: str, threshold: float) -> bool:
+    """Whether ``keyword`` occurs in ``text`` exactly or with a similarity >= ``threshold`` (0-100)."""
+    key = keyword.strip().casefold()
+    if not key:
+        return False
+    body = text.casefold()
+    if has_cjk(key):
+        return key in body or fuzz.partial_ratio(key, body) >= threshold
+    key_words = words(key)
+    if not key_words:
+        return key in body
+    text_words = words(body)
+    n = len(key_words)
+    target = " ".join(key_words)
+    for i in range(max(1, len(text_words) - n + 1)):
+        window = " ".join(text_words[i : i + n])
+        if window == target or fuzz.ratio(target, window) >= threshold:
+            return True
+    return False
+
+
+class PatternCheck:
+    """Fails when a deny rule matches or a require rule does not. Matching ignores case."""
+
+    name = "patterns"
+
+    def __init__(
+        self,
+        deny: list[str] | None = None,
+        require: list[str] | None = None,
+        deny_keywords: list[str] | None = None,
+        fuzzy_threshold: float = 90,
+    ) -> None:
+        self.deny = [(p, re.compile(p, re.IGNORECASE)) for p in deny or []]
+        self.require = [(p, re.compile(p, re.IGNORECASE)) for p in require or []]
+        self.deny_keywords = list(deny_keywords or [])
+        self.fuzzy_threshold = fuzzy_threshold
+
+    def run(self, inp: CheckInput) -> CheckOutcome:
+        text = inp.answer
+        violations = [f"denied pattern matched: {p}" for p, rx in self.deny if rx.search(text)]
+        violations += [f"required pattern missing: {p}" for p, rx in self.require if not rx.search(text)]
+        violations += [
+            f"denied keyword: {k}"
+            for k in self.deny_keywords
+            if keyword_hit(k, text, self.fuzzy_threshold)
+        ]
+        return CheckOutcome(self.name, passed=not violations, violations=violations)

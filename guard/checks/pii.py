@@ -1,0 +1,139 @@
+"""Personal data in answers: e-mail addresses, phone numbers, Chinese resident ID numbers and
+bank card numbers, found and masked.
+
+ID and card numbers are only reported when their check digit is valid (GB 11643 for the ID,
+Luhn for cards), so order numbers and long numeric codes in the knowledge base are left alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from guard.checks.base import CheckInput, CheckOutcome
+
+_EMAIL_RE = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_CN_ID_RE = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+_CARD_RE = re.compile(r"(?<![\d-])\d{4}(?:[ -]?\d{4}){2,3}(?:[ -]?\d{1,3})?(?![\d-])")
+_PHONE_RES = [
+    re.compile(r"(?<![\d+])(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)"),  # Chinese mobile
+    re.compile(r"(?<![\d+])0\d{2,3}-\d{7,8}(?!\d)"),  # Chinese landline 010-12345678
+    re.compile(r"(?<![\w+])\+\d{1,3}[ -]?(?:\(\d{1,4}\)[ -]?)?\d{2,4}(?:[ -]\d{2,4}){1,3}(?!\d)"),
+    re.compile(r"(?<![\w(])\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}(?!\d)"),  # North American
+]
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def cn_id_valid(number: str) -> bool:
+    """GB 11643-1999 check digit of an 18-character resident ID number."""
+    if len(number) != 18 or not number[:17].isdigit():
+        return False
+    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS))
+    return _ID_CHECK[total % 11] == number[17].upper()
+
+
+def luhn_valid(digits: str) -> bool:
+    if not digits.isdigit() or len(digits) < 12:
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    kind: str
+    start: int
+    end: int
+    text: str
+
+
+def _mask_email(text: str) -> str:
+    local, _, domain = text.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def _mask_keep(text: str, head: int, tail: int) -> str:
+    """Replace digits with * except the first ``head`` and last ``tail``; separators stay."""
+    positions = [i for i, ch in enumerate(text) if ch.isalnum()]
+    hidden = set(positions[head : len(positions) - tail])
+    return "".join("*" if i in hidden else ch for i, ch in enumerate(text))
+
+
+_MASKS: dict[str, Callable[[str], str]] = {
+    "email": _mask_email,
+    "phone": lambda t: _mask_keep(t, 3, 4),
+    "cn_id": lambda t: _mask_keep(t, 6, 4),
+    "bank_card": lambda t: _mask_keep(t, 0, 4),
+}
+
+
+def find_pii(text: str, kinds: list[str]) -> list[Found]:
+    """Non-overlapping findings, IDs and cards before phones so a card is not read as a phone."""
+    found: list[Found] = []
+
+    def free(start: int, end: int) -> bool:
+        return all(end <= f.start or start >= f.end for f in found)
+
+    def add(kind: str, m: re.Match[str]) -> None:
+        if free(m.start(), m.end()):
+            found.append(Found(kind, m.start(), m.end(), m.group(0)))
+
+    if "email" in kinds:
+        for m in _EMAIL_RE.finditer(text):
+            add("email", m)
+    if "cn_id" in kinds:
+        for m in _CN_ID_RE.finditer(text):
+            if cn_id_valid(m.group(0)):
+                add("cn_id", m)
+    if "bank_card" in kinds:
+        for m in _CARD_RE.finditer(text):
+            digits = re.sub(r"[ -]", "", m.group(0))
+            if 13 <= len(digits) <= 19 and luhn_valid(digits):
+                add("bank_card", m)
+    if "phone" in kinds:
+        for pattern in _PHONE_RES:
+            for m in pattern.finditer(text):
+                add("phone", m)
+    return sorted(found, key=lambda f: f.start)
+
+
+def mask_pii(text: str, found: list[Found]) -> str:
+    out: list[str] = []
+    last = 0
+    for f in sorted(found, key=lambda f: f.start):
+        out.append(text[last : f.start])
+        out.append(_MASKS[f.kind](f.text))
+        last = f.end
+    out.append(text[last:])
+    return "".join(out)
+
+
+class PiiCheck:
+    """``mask`` rewrites the answer and passes; ``flag`` leaves it and reports a violation."""
+
+    name = "pii"
+
+    def __init__(self, kinds: list[str], action: str = "mask") -> None:
+        self.kinds = list(kinds)
+        self.action = action
+
+    def run(self, inp: CheckInput) -> CheckOutcome:
+        found = find_pii(inp.answer, self.kinds)
+        counts: dict[str, int] = {}
+        for f in found:
+            counts[f.kind] = counts.get(f.kind, 0) + 1
+        details = {"found": counts}
+        if not found:
+            return CheckOutcome(self.name, passed=True, details=details)
+        if self.action == "mask":
+            return CheckOutcome(self.name, passed=True, answer=mask_pii(inp.answer, found), details=details)
+        violations = [f"personal data: {kind} ({n})" for kind, n in counts.items()]
+        return CheckOutcome(self.name, passed=False, violations=violations, details=details)

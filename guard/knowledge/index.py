@@ -1,0 +1,254 @@
+"""``KnowledgeIndex``: passages, their vectors in FAISS, and the version checks record.
+
+Vectors are normalised, so inner product is cosine similarity. Small indexes use exact search
+(``IndexFlatIP``); from ``HNSW_MIN_PASSAGES`` on, a flat scan of one query costs more than the
+proxy's latency budget, so large indexes use ``IndexHNSWFlat`` (approximate, well under a
+millisecond). Row i of the FAISS index is passage i; the passages list is the id map.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+import structlog
+
+from guard.knowledge import storage
+from guard.knowledge.chunking import CONTEXT_MAX_TOKENS, chunk_text, embed_text
+from guard.knowledge.embedder import Embedder
+from guard.knowledge.types import Hit, Passage
+
+log = structlog.get_logger()
+
+HNSW_MIN_PASSAGES = 20_000
+HNSW_M = 32
+HNSW_EF_SEARCH = 64
+HNSW_EF_CONSTRUCTION = 80
+
+
+def new_faiss_index(dim: int, expected: int) -> faiss.Index:
+    if expected >= HNSW_MIN_PASSAGES:
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+        return index
+    return faiss.IndexFlatIP(dim)
+
+
+def faiss_from_vectors(vectors: np.ndarray) -> faiss.Index:
+    index = new_faiss_index(vectors.shape[1], len(vectors))
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def all_vectors(index: faiss.Index) -> np.ndarray:
+    """Every stored vector, in row order (flat and HNSW-flat indexes keep them exactly)."""
+    if index.ntotal == 0:
+        return np.zeros((0, index.d), dtype=np.float32)
+    return index.reconstruct_n(0, index.ntotal)
+
+
+def content_hash(passages: Iterable[Passage], embedder_name: str) -> str:
+    h = hashlib.sha256(embedder_name.encode())
+    for p in passages:
+        for part in (p.id, p.source, p.text):
+            h.update(b"\0" + part.encode())
+    return h.hexdigest()[:16]
+
+
+def make_version(digest: str) -> str:
+    """``<UTC timestamp>-<content hash>``: sorts by time, and equal content has equal hashes."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + digest
+
+
+class KnowledgeIndex:
+    """A searchable set of passages. Implements ``guard.knowledge.types.Retriever``.
+
+    Thread-safe: searches and ``add_passages`` take one lock, so an approved correction becomes
+    visible to the very next search. ``path`` is set for indexes loaded from (or saved to) disk;
+    ``add_passages`` then persists at once.
+    """
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        passages: list[Passage],
+        index: faiss.Index,
+        *,
+        version: str | None = None,
+        path: Path | None = None,
+    ) -> None:
+        if index.ntotal != len(passages):
+            raise ValueError(f"{index.ntotal} vectors for {len(passages)} passages")
+        self.embedder = embedder
+        self.path = path
+        self._passages = list(passages)
+        self._rows = {p.id: i for i, p in enumerate(self._passages)}
+        if len(self._rows) != len(self._passages):
+            raise ValueError("passage ids must be unique")
+        self._index = index
+        self._digest = content_hash(self._passages, embedder.name)
+        self.version = version or make_version(self._digest)
+        self._lock = threading.RLock()
+
+    # --- construction -------------------------------------------------------------------
+
+    @classmethod
+    def from_passages(cls, passages: Sequence[Passage], embedder: Embedder, **kwargs: Any) -> KnowledgeIndex:
+        vectors = embedder.encode([embed_text(p) for p in passages]) if passages else None
+        dim = vectors.shape[1] if vectors is not None else embedder.dim
+        index = faiss_from_vectors(vectors) if vectors is not None else new_faiss_index(dim, 0)
+        return cls(embedder, list(passages), index, **kwargs)
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts_or_passages: Sequence[str | Passage],
+        embedder: Embedder,
+        *,
+        max_tokens: int = CONTEXT_MAX_TOKENS,
+    ) -> KnowledgeIndex:
+        """An in-memory index over a row's context (``guard eval`` / ``guard check``).
+
+        Strings are cut into sentence-sized passages (ids ``context-<i>#<n>``) so evidence is
+        as specific as the answer sentence it grades; ``Passage`` objects are used as given.
+        """
+        passages: list[Passage] = []
+        for i, item in enumerate(texts_or_passages):
+            if isinstance(item, Passage):
+                passages.append(item)
+                continue
+            for n, text in enumerate(chunk_text(item, max_tokens, min_tokens=0), start=1):
+                passages.append(Passage(f"context-{i}#{n}", text, f"context[{i}]", {}))
+        built = cls.from_passages(passages, embedder)
+        built.version = "context-" + built._digest
+        return built
+
+    @classmethod
+    def load(cls, directory: str | Path, embedder: Embedder | None = None) -> KnowledgeIndex:
+        """Open a built index. Without an ``embedder``, one for the model it was built with."""
+        directory = Path(directory)
+        passages, index, meta = storage.read_index(directory)
+        if embedder is None:
+            embedder = Embedder(meta["embedder"])
+        elif embedder.name != meta["embedder"]:
+            log.warning("index.embedder_mismatch", built_with=meta["embedder"], using=embedder.name)
+        if isinstance(index, faiss.IndexHNSWFlat):
+            index.hnsw.efSearch = HNSW_EF_SEARCH
+        return cls(embedder, passages, index, version=meta["version"], path=directory)
+
+    def save(self, directory: str | Path | None = None, extra_meta: dict[str, Any] | None = None) -> None:
+        target = Path(directory) if directory is not None else self.path
+        if target is None:
+            raise ValueError("this index has no directory; pass one")
+        with self._lock:
+            meta = {
+                "version": self.version,
+                "content_hash": self._digest,
+                "embedder": self.embedder.name,
+                "dim": self._index.d,
+                "kind": type(self._index).__name__,
+                "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            storage.write_index(target, self._passages, self._index, dict(meta, **(extra_meta or {})))
+            self.path = target
+
+    def reload_if_changed(self) -> bool:
+        """Pick up a version another process wrote (e.g. the review app added a correction)."""
+        if self.path is None:
+            return False
+        meta = storage.read_meta(self.path)
+        if meta["version"] == self.version:
+            return False
+        fresh = KnowledgeIndex.load(self.path, self.embedder)
+        with self._lock:
+            self._passages, self._rows, self._index = fresh._passages, fresh._rows, fresh._index
+            self._digest, self.version = fresh._digest, fresh.version
+        return True
+
+    # --- reading ------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._passages)
+
+    @property
+    def passages(self) -> list[Passage]:
+        return list(self._passages)
+
+    def get(self, passage_id: str) -> Passage | None:
+        row = self._rows.get(passage_id)
+        return self._passages[row] if row is not None else None
+
+    def vectors(self) -> np.ndarray:
+        with self._lock:
+            return all_vectors(self._index)
+
+    def search(self, query: str, k: int = 5) -> list[Hit]:
+        return self.search_many([query], k)[0]
+
+    def search_many(self, queries: list[str], k: int = 5) -> list[list[Hit]]:
+        """All queries are embedded in one batch (the query cache skips repeats)."""
+        if not queries:
+            return []
+        if not self._passages:
+            return [[] for _ in queries]
+        return self.search_vectors(self.embedder.encode(queries, use_cache=True), k)
+
+    def search_vectors(self, vectors: np.ndarray, k: int = 5) -> list[list[Hit]]:
+        with self._lock:
+            k = min(k, len(self._passages))
+            if k <= 0:
+                return [[] for _ in range(len(vectors))]
+            scores, rows = self._index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
+            return [
+                [
+                    Hit(self._passages[r], float(min(1.0, max(-1.0, s))))
+                    for s, r in zip(score_row, row_ids)
+                    if r >= 0
+                ]
+                for score_row, row_ids in zip(scores, rows)
+            ]
+
+    # --- writing ------------------------------------------------------------------------
+
+    def add_passages(self, passages: Sequence[Passage], *, replace: bool = False, persist: bool = True) -> str:
+        """Add (or with ``replace``, update) passages; searchable on return, and saved when the
+        index has a directory. Returns the new version.
+
+        The review queue calls this with approved corrections; their metadata carries the
+        provenance (review id, reviewer, time) and comes back with every hit.
+        """
+        if not passages:
+            return self.version
+        ids = [p.id for p in passages]
+        if len(set(ids)) != len(ids):
+            raise ValueError("duplicate ids in the passages to add")
+        vectors = self.embedder.encode([embed_text(p) for p in passages])
+        with self._lock:
+            existing = [i for i in ids if i in self._rows]
+            if existing and not replace:
+                raise ValueError(f"passage ids already in the index: {existing[:5]}")
+            if existing:
+                self._drop({self._rows[i] for i in existing})
+            self._index.add(vectors)
+            self._passages.extend(passages)
+            self._rows = {p.id: i for i, p in enumerate(self._passages)}
+            self._digest = content_hash(self._passages, self.embedder.name)
+            self.version = make_version(self._digest)
+            if persist and self.path is not None:
+                self.save()
+            log.info("index.added", count=len(passages), replaced=len(existing), version=self.version)
+            return self.version
+
+    def _drop(self, rows: set[int]) -> None:
+        keep = [i for i in range(len(self._passages)) if i not in rows]
+        vectors = all_vectors(self._index)[keep]
+        self._passages = [self._passages[i] for i in keep]
+        self._index = faiss_from_vectors(vectors) if len(vectors) else new_faiss_index(self._index.d, 0)

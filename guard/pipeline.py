@@ -1,0 +1,197 @@
+"""The only module that sequences a request's stages, top to bottom:
+
+model → policy → input template → sampling → backend → reasoning split → checks → decision →
+response. Each stage is a call into a module that knows nothing of the others. Streaming calls
+share the first half (``prepare``) and hand the second half to ``guard.streaming``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from guard.checks.base import CheckInput, CheckReport
+from guard.errors import InvalidRequest, PolicyViolation
+from guard.policy.sampling import Change, apply_sampling
+from guard.policy.schema import Policy
+from guard.policy.select import select_policy
+from guard.policy.template import prepare_chat, prepare_prompt
+from guard.responses import CHAT, choice_text, separate_reasoning, set_choice_text
+from guard.settings import ModelConfig
+
+if TYPE_CHECKING:
+    from guard.runtime import Runtime
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    tenant: str
+    key_id: str  # a short, non-secret id of the API key ("none" in no-auth mode)
+    policies: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Call:
+    request_id: str
+    caller: Caller
+    endpoint: str
+    body: dict[str, Any]
+    model: ModelConfig
+    policy: Policy
+    question: str
+    changes: list[Change] = field(default_factory=list)
+    wrapped: bool = False
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def public_model(self) -> str:
+        return self.body["model"]
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.body.get("stream"))
+
+    def headers(self) -> dict[str, str]:
+        h = {"x-request-id": self.request_id, "x-guard-policy": self.policy.name}
+        if self.changes:
+            h["x-guard-changes"] = ";".join(f"{c.param}={c.reason}" for c in self.changes)
+        return h
+
+    def guard_field(self) -> dict[str, Any]:
+        g: dict[str, Any] = {"request_id": self.request_id, "policy": self.policy.name}
+        if self.changes:
+            g["changes"] = [c.as_dict() for c in self.changes]
+        if self.wrapped:
+            g["template"] = "wrapped"
+        return g
+
+
+@dataclass(slots=True)
+class Verdict:
+    """The decision on one answer and what the client gets instead, if anything."""
+
+    action: str
+    confidence: float
+    report: CheckReport
+    text: str  # the text to send (the answer, masked answer, fallback or notice)
+    finish_reason: str | None = None  # overrides the backend's when the answer was replaced
+    review_id: str | None = None
+    reasons: list[str] = field(default_factory=list)
+
+    def as_dict(self, annotate: bool) -> dict[str, Any]:
+        from guard.decision import annotation
+
+        d: dict[str, Any] = {"decision": self.action, "confidence": round(self.confidence, 4)}
+        if self.report.index_version:
+            d["index_version"] = self.report.index_version
+        if self.reasons:
+            d["reasons"] = self.reasons
+        if self.review_id:
+            d["review_id"] = self.review_id
+        if annotate:
+            d.update({k: v for k, v in annotation(self.report).items() if k not in d})
+        return d
+
+
+class Pipeline:
+    def __init__(self, runtime: "Runtime") -> None:
+        self.rt = runtime
+
+    # ------------------------------------------------------------------ input
+
+    def prepare(self, caller: Caller, endpoint: str, body: dict[str, Any], request_id: str) -> Call:
+        name = body.get("model")
+        if not isinstance(name, str) or not name:
+            raise InvalidRequest("model is required", param="model", code="missing_model")
+        model = self.rt.router.model(name)
+        policy = select_policy(
+            self.rt.policies,
+            model=name,
+            tenant=caller.tenant,
+            pinned=model.policy,
+            allowed=list(caller.policies) or None,
+            default=self.rt.settings.default_policy,
+        )
+        for param in policy.input.forbid_params:
+            if param in body:
+                raise PolicyViolation(f"the parameter {param!r} is not allowed by this policy", param=param, code="param_forbidden")
+        prepared = prepare_chat(policy.input, body) if endpoint == CHAT else prepare_prompt(policy.input, body)
+        changes = apply_sampling(policy.sampling, body)
+        if body.get("stream") and policy.checks_enabled and body.get("n", 1) not in (1, None):
+            raise InvalidRequest("streaming with n > 1 is not supported when answers are checked", param="n")
+        return Call(request_id, caller, endpoint, body, model, policy, prepared.question, changes, prepared.wrapped)
+
+    # ------------------------------------------------------------------ non-stream
+
+    async def complete(self, call: Call) -> tuple[dict[str, Any], dict[str, str]]:
+        body, served_by = await self.rt.router.complete(call.model, call.endpoint, call.body, {"x-request-id": call.request_id})
+        body["model"] = call.public_model
+        keep = call.policy.reasoning.client == "keep"
+        reasonings = separate_reasoning(call.endpoint, body, keep)
+        headers = call.headers()
+        guard = call.guard_field()
+        if served_by != call.model.name:
+            guard["served_by"] = served_by
+        if call.policy.checks_enabled:
+            verdicts = []
+            for choice, reasoning in zip(body.get("choices") or [], reasonings):
+                verdict = await self.judge(call, choice_text(call.endpoint, choice), reasoning)
+                set_choice_text(call.endpoint, choice, verdict.text)
+                if verdict.finish_reason:
+                    choice["finish_reason"] = verdict.finish_reason
+                verdicts.append(verdict)
+            if verdicts:
+                worst = min(verdicts, key=lambda v: v.confidence)
+                guard.update(worst.as_dict(annotate=worst.action in ("annotate", "hold")))
+                headers["x-guard-decision"] = worst.action
+                headers["x-guard-confidence"] = f"{worst.confidence:.3f}"
+                if self.rt.review is not None:
+                    await self.rt.review.after(call, worst, body)
+        body["guard"] = guard
+        self.log(call, status=200, decision=guard.get("decision"), served_by=served_by, usage=body.get("usage"))
+        return body, headers
+
+    # ------------------------------------------------------------------ checks
+
+    async def check(self, call: Call, answer: str, reasoning: str | None) -> CheckReport:
+        retriever = self.rt.checker.retriever() if call.policy.checks.grounding else None
+        response_format = call.body.get("response_format")
+        inp = CheckInput(
+            question=call.question,
+            answer=answer,
+            reasoning=reasoning,
+            retriever=retriever,
+            response_format=response_format if isinstance(response_format, dict) else None,
+        )
+        return await self.rt.checker.run(call.policy, inp)
+
+    async def judge(self, call: Call, answer: str, reasoning: str | None) -> Verdict:
+        """Check one answer and turn the decision into the text the client receives."""
+        from guard import actions
+        from guard.decision import decide
+
+        report = await self.check(call, answer, reasoning)
+        decision = decide(report, call.policy)
+        return await actions.apply(call, decision, report, answer, reasoning, self.rt.review)
+
+    # ------------------------------------------------------------------ log
+
+    def log(self, call: Call, *, status: int, **fields: Any) -> None:
+        log.info(
+            "request",
+            request_id=call.request_id,
+            tenant=call.caller.tenant,
+            model=call.public_model,
+            endpoint=call.endpoint,
+            policy=call.policy.name,
+            stream=call.stream,
+            changes=[c.as_dict() for c in call.changes] or None,
+            status=status,
+            ms=round((time.perf_counter() - call.started) * 1000, 2),
+            **{k: v for k, v in fields.items() if v is not None},
+        )

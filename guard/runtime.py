@@ -1,0 +1,68 @@
+"""Everything one running proxy holds: settings, policies, backends, checker, review queue.
+
+Built by ``create_app`` at start-up from a ``Settings`` object (never at import time), so a
+test builds as many independent proxies as it likes. Heavy things (the embedding model, the
+index) load on first use or in ``warm()``, not in the constructor.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from guard.backend.base import Upstream
+from guard.backend.router import Router
+from guard.checking import Checker
+from guard.policy.loader import load_policies
+from guard.policy.schema import Policy
+from guard.settings import Settings
+
+log = structlog.get_logger()
+
+
+def load_policy_set(settings: Settings) -> dict[str, Policy]:
+    """The policies folder, or a permissive built-in default when none is configured."""
+    if settings.policies_dir is None:
+        return {settings.default_policy: Policy(name=settings.default_policy)}
+    return load_policies(Path(settings.policies_dir))
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, upstreams: dict[str, Upstream] | None = None, policies: dict[str, Policy] | None = None) -> None:
+        self.settings = settings
+        self.policies = policies if policies is not None else load_policy_set(settings)
+        self.router = Router(settings, upstreams)
+        self._embedder: Any = None
+        self._index: Any = None
+        self.checker = Checker(self.index, self.embedder)
+        self.review: Any = None  # the review service, when a store is configured (guard.holding)
+
+    # The embedding model and the index are shared by every policy and loaded once.
+    def embedder(self) -> Any:
+        if self._embedder is None:
+            from guard.knowledge.embedder import Embedder
+
+            self._embedder = Embedder(self.settings.knowledge.embedder)
+        return self._embedder
+
+    def index(self) -> Any:
+        if self._index is None:
+            from guard.knowledge.index import KnowledgeIndex
+
+            index_dir = self.settings.knowledge.index_dir
+            if index_dir is None or not Path(index_dir).exists():
+                log.warning("no_knowledge_index", index_dir=str(index_dir), hint="run: guard index build knowledge/")
+                self._index = KnowledgeIndex.empty(self.embedder())
+            else:
+                self._index = KnowledgeIndex.load(Path(index_dir), self.embedder())
+        return self._index
+
+    def warm(self) -> None:
+        self.checker.warm(self.policies)
+
+    async def close(self) -> None:
+        await self.router.close()
+        if self.review is not None:
+            await self.review.close()

@@ -1,0 +1,163 @@
+"""The one settings class: ``guard.yaml`` as pydantic models.
+
+Loaded once by the CLI and handed to ``create_app(settings)``; nothing reads the environment or
+files at import time. Paths in the file are relative to the file's own folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Timeouts(Strict):
+    connect: float = Field(default=5.0, gt=0)
+    read: float = Field(default=120.0, gt=0)  # longest silence between two bytes
+    total: float = Field(default=600.0, gt=0)
+
+
+class BackendConfig(Strict):
+    """Where one public model name is served.
+
+    ``kind: openai`` relays to any OpenAI-compatible server (vLLM, SGLang, Ollama's /v1,
+    llama.cpp, LMDeploy, TensorRT-LLM, hosted OpenAI-compatible APIs) with the least work.
+    ``kind: litellm`` goes through litellm for providers that speak another protocol.
+    """
+
+    kind: Literal["openai", "litellm"] = "openai"
+    model: str  # upstream model name (openai) or litellm model string (litellm)
+    api_base: str | None = None
+    api_key_env: str | None = None
+    timeouts: Timeouts = Timeouts()
+    retries: int = Field(default=1, ge=0, le=5)
+    extra_headers: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _openai_needs_base(self) -> "BackendConfig":
+        if self.kind == "openai" and not self.api_base:
+            raise ValueError("kind openai needs api_base (for example http://127.0.0.1:8000/v1)")
+        return self
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
+class ModelConfig(Strict):
+    name: str  # the public name clients send in `model`
+    backend: BackendConfig
+    fallbacks: list[str] = []  # other public model names, tried in order
+    policy: str | None = None  # pin a policy by name; otherwise matched by model and tenant
+    owned_by: str = "guard"
+
+
+class ApiKey(Strict):
+    """A key is stored as ``sha256:<hex>``; ``guard keys hash`` prints one."""
+
+    hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    tenant: str
+    policies: list[str] = []  # restrict the tenant to these policies (empty: any that matches)
+    rate_per_minute: int | None = Field(default=None, gt=0)
+    max_concurrent: int | None = Field(default=None, gt=0)
+
+
+class AuthConfig(Strict):
+    mode: Literal["keys", "none"] = "keys"
+    keys: list[ApiKey] = []
+
+    @model_validator(mode="after")
+    def _keys_or_none(self) -> "AuthConfig":
+        if self.mode == "keys" and not self.keys:
+            raise ValueError("auth.mode is keys but no keys are configured (use mode: none for local use)")
+        return self
+
+
+class LimitsConfig(Strict):
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    max_messages: int = Field(default=512, gt=0)
+    max_message_chars: int = Field(default=400_000, gt=0)
+    shutdown_grace_s: float = Field(default=30, ge=0)
+
+
+class KnowledgeConfig(Strict):
+    index_dir: Path | None = None  # a built index (guard index build); None = no grounding
+    embedder: str = "all-MiniLM-L6-v2"  # name or path
+
+
+class Reviewer(Strict):
+    username: str
+    password_hash: str  # bcrypt; `guard review hash-password` prints one
+    role: Literal["reviewer", "admin"] = "reviewer"
+    tenants: list[str] = ["*"]
+
+
+class ReviewConfig(Strict):
+    store_url: str = "sqlite:///var/guard.sqlite3"
+    reviewers: list[Reviewer] = []
+    session_secret_env: str | None = None
+    lease_s: float = Field(default=300, gt=0)
+    language: Literal["en", "zh"] = "en"
+
+
+class ServerConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "info"
+
+
+class Settings(Strict):
+    server: ServerConfig = ServerConfig()
+    auth: AuthConfig = AuthConfig(mode="none")
+    models: list[ModelConfig] = []
+    policies_dir: Path | None = None
+    default_policy: str = "default"
+    knowledge: KnowledgeConfig = KnowledgeConfig()
+    review: ReviewConfig = ReviewConfig()
+    limits: LimitsConfig = LimitsConfig()
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> "Settings":
+        names = [m.name for m in self.models]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"model names must be unique, repeated: {sorted(dup)}")
+        for m in self.models:
+            for f in m.fallbacks:
+                if f not in names:
+                    raise ValueError(f"model {m.name!r} falls back to unknown model {f!r}")
+        return self
+
+    def model(self, name: str) -> ModelConfig | None:
+        for m in self.models:
+            if m.name == name:
+                return m
+        return None
+
+
+def hash_key(key: str) -> str:
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read ``guard.yaml``; errors come back as ``ConfigError`` with file, line and key path."""
+    from guard.policy.loader import load_yaml_model
+
+    path = Path(path)
+    settings = load_yaml_model(path, Settings)
+    base = path.parent
+    if settings.policies_dir is not None and not settings.policies_dir.is_absolute():
+        settings.policies_dir = base / settings.policies_dir
+    if settings.knowledge.index_dir is not None and not settings.knowledge.index_dir.is_absolute():
+        settings.knowledge.index_dir = base / settings.knowledge.index_dir
+    url = settings.review.store_url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        settings.review.store_url = "sqlite:///" + str(base / url[len("sqlite:///"):])
+    return settings

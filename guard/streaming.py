@@ -1,0 +1,243 @@
+"""Server-sent events through guard, with the policy's output checks applied.
+
+Four ways to stream, chosen by the policy:
+
+- relay (no output checks): each backend event is forwarded as it arrives, with reasoning moved
+  to ``reasoning_content`` (or stripped) and the public model name;
+- ``buffer``: read the whole answer, check it, then send the approved text. The decision is known
+  before the response starts, so it goes into the ``x-guard-*`` headers too;
+- ``sentence``: release each sentence once it passes; on a failing sentence stop, send the
+  policy's notice and finish with ``content_filter``;
+- ``observe``: stream at once, check at the end, and send the verdict as a final chunk.
+
+Whatever the mode, the client learns the decision from a final chunk with ``choices: []`` and a
+``guard`` object, a shape the official SDKs accept (the usage chunk has the same shape). A
+backend that fails mid-stream yields an OpenAI-style ``error`` event and a closed stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import structlog
+
+from guard.errors import GuardError
+from guard.reasoning import ThinkSplitter
+from guard.responses import CHAT, choice_text, chunk, replacement_choice
+from guard.text.sentences import sentence_ends
+
+if TYPE_CHECKING:
+    from guard.pipeline import Call, Pipeline, Verdict
+
+log = structlog.get_logger()
+DONE = b"data: [DONE]\n\n"
+
+
+def sse(obj: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+class _Reasoning:
+    """Per-choice think-tag splitting for a stream, and the policy's keep/strip choice."""
+
+    def __init__(self, endpoint: str, keep: bool) -> None:
+        self.endpoint = endpoint
+        self.keep = keep
+        self.splitters: dict[int, ThinkSplitter] = {}
+        self.reasoning: list[str] = []
+
+    def apply(self, event: dict[str, Any]) -> None:
+        if self.endpoint != CHAT:
+            return
+        for choice in event.get("choices") or ():
+            delta = choice.get("delta")
+            if not isinstance(delta, dict):
+                continue
+            thought = delta.pop("reasoning_content", None) or delta.pop("reasoning", None) or ""
+            content = delta.get("content")
+            if isinstance(content, str) and content:
+                splitter = self.splitters.setdefault(choice.get("index", 0), ThinkSplitter())
+                more, answer = splitter.feed(content)
+                thought += more
+                delta["content"] = answer
+            if thought:
+                self.reasoning.append(thought)
+                if self.keep:
+                    delta["reasoning_content"] = thought
+
+
+async def open_stream(pipeline: "Pipeline", call: "Call") -> tuple[dict[str, str], AsyncIterator[bytes]]:
+    """Start the backend stream; errors before the first event raise (a normal error response)."""
+    router = pipeline.rt.router
+    first, events, served_by = await router.open_stream(
+        call.model, call.endpoint, call.body, {"x-request-id": call.request_id}
+    )
+    headers = call.headers()
+    reasoning = _Reasoning(call.endpoint, call.policy.reasoning.client == "keep")
+    source = _chain(first, events)
+    if not call.policy.checks_enabled:
+        return headers, _relay(pipeline, call, source, reasoning)
+    mode = call.policy.streaming.mode
+    if mode == "buffer":
+        body = await _buffer_events(call, source, reasoning)
+        verdict = await pipeline.judge(call, body["answer"], "".join(reasoning.reasoning) or None)
+        headers["x-guard-decision"] = verdict.action
+        headers["x-guard-confidence"] = f"{verdict.confidence:.3f}"
+        return headers, _replay(pipeline, call, body, verdict)
+    if mode == "sentence":
+        return headers, _by_sentence(pipeline, call, source, reasoning)
+    return headers, _observe(pipeline, call, source, reasoning)
+
+
+async def _chain(first: dict[str, Any], events: AsyncIterator[dict[str, Any]]) -> AsyncGenerator[dict[str, Any], None]:
+    yield first
+    try:
+        async for e in events:
+            yield e
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _error_event(call: "Call", e: GuardError) -> bytes:
+    log.warning("stream_failed", request_id=call.request_id, error=e.message)
+    return sse(e.to_dict())
+
+
+async def _relay(pipeline: "Pipeline", call: "Call", source: AsyncIterator[dict[str, Any]], reasoning: _Reasoning) -> AsyncIterator[bytes]:
+    public = call.public_model
+    status = 200
+    try:
+        async for event in source:
+            event["model"] = public
+            reasoning.apply(event)
+            yield sse(event)
+        yield DONE
+    except GuardError as e:
+        status = e.status
+        yield _error_event(call, e)
+    finally:
+        pipeline.log(call, status=status)
+
+
+async def _buffer_events(call: "Call", source: AsyncIterator[dict[str, Any]], reasoning: _Reasoning) -> dict[str, Any]:
+    """Read the whole stream: the answer text, the first event (ids), finish reason and usage."""
+    parts: list[str] = []
+    body: dict[str, Any] = {"first": None, "finish_reason": "stop", "usage": None}
+    async for event in source:
+        body["first"] = body["first"] or event
+        reasoning.apply(event)
+        if event.get("usage"):
+            body["usage"] = event["usage"]
+        for choice in event.get("choices") or ():
+            parts.append(choice_text(call.endpoint, choice, stream=True))
+            if choice.get("finish_reason"):
+                body["finish_reason"] = choice["finish_reason"]
+    body["answer"] = "".join(parts)
+    return body
+
+
+def _finish(pipeline: "Pipeline", call: "Call", template: dict[str, Any], verdict: "Verdict | None", usage: Any, annotate: bool) -> list[bytes]:
+    guard = call.guard_field()
+    if verdict is not None:
+        guard.update(verdict.as_dict(annotate=annotate))
+    out = [sse(chunk(call.endpoint, template, model=call.public_model, choices=[], guard=guard))]
+    if usage and (call.body.get("stream_options") or {}).get("include_usage"):
+        out.append(sse(chunk(call.endpoint, template, model=call.public_model, choices=[], usage=usage)))
+    out.append(DONE)
+    pipeline.log(call, status=200, decision=verdict.action if verdict else None)
+    return out
+
+
+async def _replay(pipeline: "Pipeline", call: "Call", body: dict[str, Any], verdict: "Verdict") -> AsyncIterator[bytes]:
+    first = body["first"] or {}
+    ep, name = call.endpoint, call.public_model
+    yield sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, verdict.text, None, stream=True)]))
+    finish = verdict.finish_reason or body["finish_reason"]
+    yield sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, "", finish, stream=True)]))
+    for b in _finish(pipeline, call, first, verdict, body["usage"], verdict.action in ("annotate", "hold")):
+        yield b
+
+
+async def _observe(pipeline: "Pipeline", call: "Call", source: AsyncIterator[dict[str, Any]], reasoning: _Reasoning) -> AsyncIterator[bytes]:
+    parts: list[str] = []
+    first: dict[str, Any] = {}
+    usage = None
+    try:
+        async for event in source:
+            first = first or event
+            event["model"] = call.public_model
+            reasoning.apply(event)
+            if event.get("usage"):
+                usage = event["usage"]
+                if not event.get("choices"):
+                    continue  # sent after the verdict, where OpenAI puts it: last
+            for choice in event.get("choices") or ():
+                parts.append(choice_text(call.endpoint, choice, stream=True))
+            yield sse(event)
+    except GuardError as e:
+        yield _error_event(call, e)
+        return
+    report = await pipeline.check(call, "".join(parts), "".join(reasoning.reasoning) or None)
+    from guard.decision import decide
+
+    decision = decide(report, call.policy)
+    from guard.pipeline import Verdict
+
+    # The answer is already out: observe can only report. Hold still files it for review.
+    verdict = Verdict(decision.action, decision.confidence, report, "".join(parts), reasons=list(getattr(decision, "reasons", []) or []))
+    for b in _finish(pipeline, call, first, verdict, usage, decision.action != "pass"):
+        yield b
+
+
+async def _by_sentence(pipeline: "Pipeline", call: "Call", source: AsyncGenerator[dict[str, Any], None], reasoning: _Reasoning) -> AsyncIterator[bytes]:
+    ep, name = call.endpoint, call.public_model
+    pending = ""
+    released: list[str] = []
+    first: dict[str, Any] = {}
+    finish_reason = "stop"
+    usage = None
+    verdict = None
+
+    async def release(text: str) -> tuple[bytes | None, "Verdict"]:
+        v = await pipeline.judge(call, text, None)
+        if v.action in ("pass", "annotate"):
+            released.append(v.text)
+            return sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, v.text, None, stream=True)])), v
+        return None, v
+
+    try:
+        async for event in source:
+            first = first or event
+            reasoning.apply(event)
+            if event.get("usage"):
+                usage = event["usage"]
+            for choice in event.get("choices") or ():
+                pending += choice_text(ep, choice, stream=True)
+                finish_reason = choice.get("finish_reason") or finish_reason
+            ends = [e for e in sentence_ends(pending) if e < len(pending)]
+            if ends:
+                piece, pending = pending[: ends[-1]], pending[ends[-1]:]
+                out, verdict = await release(piece)
+                if out is None:
+                    await source.aclose()  # stop generating: the rest will not be sent
+                    break
+                yield out
+        else:
+            if pending.strip():
+                out, verdict = await release(pending)
+                if out is not None:
+                    yield out
+    except GuardError as e:
+        yield _error_event(call, e)
+        return
+    if verdict is not None and verdict.action not in ("pass", "annotate"):
+        notice = call.policy.streaming.notice
+        yield sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, ("\n\n" if released else "") + notice, "content_filter", stream=True)]))
+    else:
+        yield sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, "", finish_reason, stream=True)]))
+    for b in _finish(pipeline, call, first, verdict, usage, verdict is not None and verdict.action != "pass"):
+        yield b

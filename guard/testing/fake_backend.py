@@ -1,0 +1,371 @@
+"""A fast, configurable fake OpenAI-compatible backend for tests and benchmarks.
+
+Serves POST /v1/chat/completions and /v1/completions (stream and non-stream), GET /v1/models and
+GET /health. Timing (time to first token, time per token), the answer, reasoning, the response
+dialect and faults come from ``FakeConfig``: set per server, overridable per request through
+``x-fake-*`` headers or a ``fake`` body field (see ``guard.testing.fake_config``).
+
+Every request is recorded so tests can assert what the backend actually received:
+in-process via ``FakeBackend.requests``, over HTTP via GET /_fake/requests (DELETE clears).
+GET/POST /_fake/config reads and changes the server configuration of a running process.
+
+Run as a process (so a benchmark's client, proxy and backend do not share a GIL):
+    python -m guard.testing.fake_backend --port 9000 --ttft-ms 20 --tpot-ms 5 --tokens 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from guard.testing import dialects as shapes
+from guard.testing.dialects import Dialect, Meta, get_dialect
+from guard.testing.fake_config import FakeConfig, OverrideError, effective_config
+from guard.testing.fake_reply import Reply, build_reply, count_prompt_tokens
+
+SSE_DONE = b"data: [DONE]\n\n"
+SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+BROKEN_SSE = b'data: {"id": "broken", "choices": [{"delta": {"content": \n\n'
+
+
+class Dropped(Exception):
+    """The fault=drop path cut the connection on purpose."""
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the backend saw it. ``outcome`` is filled in when the answer ends:
+    ok, rejected, fault:<name>, or client_disconnected."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    received_at: float = field(default_factory=time.time)
+    outcome: str = "pending"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sse(obj: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """Everything one completion request needs to render its answer."""
+
+    kind: str  # "chat" or "text"
+    stream: bool
+    config: FakeConfig
+    dialect: Dialect
+    meta: Meta
+    reply: Reply
+    prompt_tokens: int
+    include_usage: bool
+
+
+class FakeBackend:
+    """The fake backend's state (configuration, recorded requests) and its aiohttp handlers."""
+
+    def __init__(self, config: FakeConfig | None = None, *, max_records: int = 10_000) -> None:
+        self._config = config or FakeConfig()
+        get_dialect(self._config.dialect)
+        self._records: deque[RecordedRequest] = deque(maxlen=max_records)
+        self._ids = itertools.count(1)
+        self._id_prefix = os.urandom(3).hex()
+        self._started = int(time.time())
+
+    # ---- in-process control ------------------------------------------------------------------
+
+    @property
+    def config(self) -> FakeConfig:
+        return self._config
+
+    def set(self, **overrides: Any) -> FakeConfig:
+        """Change the server configuration; options not named keep their value."""
+        config = FakeConfig.model_validate({**self._config.model_dump(), **overrides})
+        get_dialect(config.dialect)
+        self._config = config
+        return config
+
+    def reset(self, config: FakeConfig | None = None) -> None:
+        self._config = config or FakeConfig()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return list(self._records)
+
+    def clear(self) -> None:
+        self._records.clear()
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/completions", self._text)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/_fake/requests", self._get_requests)
+        app.router.add_delete("/_fake/requests", self._delete_requests)
+        app.router.add_get("/_fake/config", self._get_config)
+        app.router.add_post("/_fake/config", self._post_config)
+        return app
+
+    # ---- control endpoints ---------------------------------------------------------------------
+
+    async def _get_requests(self, request: web.Request) -> web.Response:
+        return _json([r.to_json() for r in self._records])
+
+    async def _delete_requests(self, request: web.Request) -> web.Response:
+        self.clear()
+        return web.Response(status=204)
+
+    async def _get_config(self, request: web.Request) -> web.Response:
+        return _json(self._config.model_dump())
+
+    async def _post_config(self, request: web.Request) -> web.Response:
+        try:
+            return _json(self.set(**orjson.loads(await request.read())).model_dump())
+        except (ValueError, TypeError) as e:
+            return _json({"error": {"message": str(e), "type": "invalid_request_error"}}, status=400)
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return _json({"status": "ok"})
+
+    async def _models(self, request: web.Request) -> web.Response:
+        self._record(request, None).outcome = "ok"
+        config = self._config
+        return _json(shapes.model_list(get_dialect(config.dialect), config.model, self._started))
+
+    # ---- completions ---------------------------------------------------------------------------
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._complete(request, "chat")
+
+    async def _text(self, request: web.Request) -> web.StreamResponse:
+        return await self._complete(request, "text")
+
+    def _record(self, request: web.Request, body: Any) -> RecordedRequest:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        record = RecordedRequest(request.method, request.path, headers, body)
+        self._records.append(record)
+        return record
+
+    async def _complete(self, request: web.Request, kind: str) -> web.StreamResponse:
+        started = asyncio.get_running_loop().time()
+        raw = await request.read()
+        try:
+            body: Any = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = raw.decode("utf-8", "replace")
+        record = self._record(request, body)
+        try:
+            config = effective_config(self._config, request.headers, body)
+            dialect = get_dialect(config.dialect)
+        except (OverrideError, ValueError) as e:
+            record.outcome = "rejected"
+            return _error(get_dialect(self._config.dialect), 400, f"bad fake override: {e}")
+        if not isinstance(body, dict):
+            record.outcome = "rejected"
+            return _error(dialect, 400, "request body is not a JSON object")
+        record.outcome = f"fault:{config.fault}" if config.fault and config.fault != "no_usage" else "ok"
+        try:
+            return await self._answer(request, self._exchange(kind, config, dialect, body), started)
+        except Dropped:
+            raise asyncio.CancelledError() from None  # aiohttp ends a cancelled handler quietly
+        except (asyncio.CancelledError, ConnectionError):
+            record.outcome = "client_disconnected"
+            raise
+
+    def _exchange(self, kind: str, config: FakeConfig, dialect: Dialect, body: dict) -> Exchange:
+        limit = body.get("max_completion_tokens", body.get("max_tokens"))
+        prefix = "chatcmpl" if kind == "chat" else "cmpl"
+        meta = Meta(f"{prefix}-{self._id_prefix}{next(self._ids):x}", int(time.time()),
+                    str(body.get("model") or config.model))
+        options = body.get("stream_options")
+        return Exchange(
+            kind=kind, stream=bool(body.get("stream")),
+            config=config, dialect=dialect, meta=meta,
+            reply=build_reply(config, limit if isinstance(limit, int) else None),
+            prompt_tokens=count_prompt_tokens(body),
+            include_usage=isinstance(options, dict) and bool(options.get("include_usage")),
+        )
+
+    async def _answer(self, request: web.Request, ex: Exchange, started: float) -> web.StreamResponse:
+        config = ex.config
+        if config.fault == "hang":
+            await asyncio.Event().wait()  # ends only when the client goes away or the server stops
+        if config.fault == "slow_headers":
+            await asyncio.sleep(config.slow_headers_ms / 1000)
+            started = asyncio.get_running_loop().time()
+        if config.fault == "status":
+            return _error(ex.dialect, config.status, config.error_message, config.error_style)
+        if ex.stream:
+            return await _stream(request, ex, started)
+        return await _whole(request, ex, started)
+
+
+# ---- rendering -------------------------------------------------------------------------------
+
+
+def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(obj), status=status, content_type="application/json", headers=headers)
+
+
+def _error(dialect: Dialect, status: int, message: str, style: str = "dialect") -> web.Response:
+    headers = {"Retry-After": "1"} if status == 429 else None
+    if style == "plain":
+        return web.Response(text=message, status=status, content_type="text/plain", headers=headers)
+    if style == "html":
+        page = f"<html><body><h1>{status}</h1><p>{message}</p></body></html>"
+        return web.Response(text=page, status=status, content_type="text/html", headers=headers)
+    return _json(shapes.error_body(dialect, status, message), status=status, headers=headers)
+
+
+def _usage(ex: Exchange) -> dict[str, Any] | None:
+    if ex.config.fault == "no_usage":
+        return None
+    return shapes.usage(ex.dialect, ex.prompt_tokens, ex.reply)
+
+
+async def _sleep_until(deadline: float) -> None:
+    delay = deadline - asyncio.get_running_loop().time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+def _abort(request: web.Request) -> None:
+    """Cut the connection without finishing the response, as a crashed backend would."""
+    if request.transport is not None:
+        request.transport.abort()
+    raise Dropped()
+
+
+async def _whole(request: web.Request, ex: Exchange, started: float) -> web.StreamResponse:
+    config = ex.config
+    steps = max(0, len(ex.reply.pieces) - 1)
+    await _sleep_until(started + (config.ttft_ms + steps * config.tpot_ms) / 1000)
+    render = shapes.chat_completion if ex.kind == "chat" else shapes.text_completion
+    body = orjson.dumps(render(ex.dialect, ex.meta, ex.reply, _usage(ex)))
+    headers = {"x-request-id": ex.meta.id}
+    if config.fault == "garbage":
+        return web.Response(body=body[: len(body) // 2], content_type="application/json", headers=headers)
+    if config.fault == "drop":
+        resp = web.StreamResponse(headers=headers)
+        resp.content_type = "application/json"
+        resp.content_length = len(body)
+        await resp.prepare(request)
+        await resp.write(body[: len(body) // 2])
+        _abort(request)
+    return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+def _stream_events(ex: Exchange) -> list[tuple[float, bytes]]:
+    """The SSE events of a streamed answer, each with its offset in seconds from the start."""
+    config, d, meta = ex.config, ex.dialect, ex.meta
+    chat = ex.kind == "chat"
+    usage_mode = "never" if config.fault == "no_usage" else d.stream_usage
+    null_usage = chat and ex.include_usage and usage_mode == "requested" and d.null_usage_in_chunks
+    null_usage = null_usage or (not chat and ex.include_usage and usage_mode == "requested")
+
+    def chunk(piece_delta: dict[str, Any] | str, finish: str | None, usage: Any = None) -> bytes:
+        if chat:
+            return sse(shapes.chat_chunk(d, meta, piece_delta, finish, null_usage, usage))  # type: ignore[arg-type]
+        return sse(shapes.text_chunk(d, meta, piece_delta, finish, null_usage, usage))  # type: ignore[arg-type]
+
+    ttft, tpot = config.ttft_ms / 1000, config.tpot_ms / 1000
+    events: list[tuple[float, bytes]] = []
+    if chat and d.role_chunk:
+        events.append((ttft, chunk({"role": "assistant", "content": ""}, None)))
+    for i, piece in enumerate(ex.reply.pieces):
+        events.append((ttft + i * tpot, chunk(shapes.chat_delta(d, piece) if chat else piece.text, None)))
+    end = events[-1][0] if events else ttft
+    usage = shapes.usage(d, ex.prompt_tokens, ex.reply)
+    finish = shapes.finish_reason(ex.reply)
+    final_usage = usage if usage_mode == "final_chunk" else None
+    events.append((end, chunk({} if chat else "", finish, final_usage)))
+    if usage_mode == "requested" and ex.include_usage:
+        render = shapes.chat_usage_chunk if chat else shapes.text_usage_chunk
+        events.append((end, sse(render(d, meta, usage))))
+    events.append((end, SSE_DONE))
+    return events
+
+
+def _faulty(ex: Exchange, events: list[tuple[float, bytes]]) -> tuple[list[tuple[float, bytes]], bool]:
+    """Events cut or corrupted by a stream fault, and whether to drop the connection after them."""
+    first_content = 1 if ex.kind == "chat" and ex.dialect.role_chunk else 0
+    if ex.config.fault == "drop":
+        after = ex.config.drop_after
+        kept = first_content + (len(ex.reply.pieces) // 2 if after is None else after)
+        return events[: min(kept, len(events) - 3)], True
+    if ex.config.fault == "garbage":
+        head = events[: first_content + 1]
+        at = head[-1][0]
+        return [*head, (at, BROKEN_SSE), (at, SSE_DONE)], False
+    return events, False
+
+
+async def _stream(request: web.Request, ex: Exchange, started: float) -> web.StreamResponse:
+    events, drop = _faulty(ex, _stream_events(ex))
+    resp = web.StreamResponse(headers={**SSE_HEADERS, "x-request-id": ex.meta.id})
+    await resp.prepare(request)
+    loop = asyncio.get_running_loop()
+    pending: list[bytes] = []
+    for offset, data in events:
+        deadline = started + offset
+        if deadline > loop.time():
+            if pending:
+                await resp.write(b"".join(pending))
+                pending.clear()
+            await _sleep_until(deadline)
+        pending.append(data)
+    if pending:
+        await resp.write(b"".join(pending))
+    if drop:
+        _abort(request)
+    await resp.write_eof()
+    return resp
+
+
+# ---- process entry point ---------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m guard.testing.fake_backend", description=__doc__.split("\n")[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on stdout)")
+    p.add_argument("--ttft-ms", type=float, default=0.0)
+    p.add_argument("--tpot-ms", type=float, default=0.0)
+    p.add_argument("--tokens", type=int, default=16)
+    p.add_argument("--text", default=None)
+    p.add_argument("--reasoning", choices=["none", "field", "think"], default="none")
+    p.add_argument("--dialect", default="openai")
+    p.add_argument("--model", default="fake-model")
+    p.add_argument("--fault", default=None)
+    p.add_argument("--max-records", type=int, default=10_000, help="0 records nothing (for benchmarks)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from guard.testing.fake_runner import serve_forever
+
+    args = parse_args(argv)
+    config = FakeConfig(
+        ttft_ms=args.ttft_ms, tpot_ms=args.tpot_ms, tokens=args.tokens, text=args.text,
+        reasoning=args.reasoning, dialect=args.dialect, model=args.model, fault=args.fault,
+    )
+    serve_forever(FakeBackend(config, max_records=args.max_records), args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Ways to run the fake backend: a background thread, the current event loop, or a process.
+
+The thread variant is what most tests want: the backend gets its own event loop, so a test's
+synchronous client (or an app under test on another loop) never blocks it.
+
+    with run_fake_backend(ttft_ms=50, tokens=8) as fb:
+        client = OpenAI(base_url=fb.base_url, api_key="x")
+        ...
+        assert fb.requests[-1].body["model"] == "m"
+        fb.set(fault="drop")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+from aiohttp import web
+
+from guard.testing.fake_backend import FakeBackend, RecordedRequest
+from guard.testing.fake_config import FakeConfig
+
+# Hanging handlers (fault=hang) must not hold shutdown for aiohttp's default 60 s.
+SHUTDOWN_TIMEOUT_S = 0.5
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+async def start_site(backend: FakeBackend, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, int]:
+    """Listen on ``host:port`` (0 picks a free port); returns the runner and the bound port."""
+    runner = web.AppRunner(
+        backend.app(), access_log=None, handler_cancellation=True, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+    )
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner, int(runner.addresses[0][1])
+
+
+class FakeBackendHandle:
+    """A started fake backend: where it listens, and its in-process controls."""
+
+    def __init__(self, backend: FakeBackend, host: str, port: int) -> None:
+        self.backend = backend
+        self.host = host
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What an OpenAI client takes as base_url."""
+        return f"{self.url}/v1"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self.backend.requests
+
+    @property
+    def config(self) -> FakeConfig:
+        return self.backend.config
+
+    def set(self, **overrides: Any) -> FakeConfig:
+        return self.backend.set(**overrides)
+
+    def reset(self, **options: Any) -> None:
+        self.backend.reset(FakeConfig(**options))
+
+    def clear(self) -> None:
+        self.backend.clear()
+
+
+class ThreadedFakeBackend(FakeBackendHandle):
+    """The backend on its own event loop in a daemon thread."""
+
+    def __init__(self, backend: FakeBackend, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(backend, host, port)
+        self._loop = new_event_loop()
+        self._runner: web.AppRunner | None = None
+        self._thread = threading.Thread(target=self._run, name="fake-backend", daemon=True)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self) -> ThreadedFakeBackend:
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error is not None:
+            raise RuntimeError("fake backend failed to start") from self._error
+        return self
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
+            self._runner = None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._runner, self.port = self._loop.run_until_complete(start_site(self.backend, self.host, self.port))
+        except BaseException as e:  # reported to start() in the caller's thread
+            self._error = e
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.close()
+
+
+@contextmanager
+def run_fake_backend(
+    config: FakeConfig | None = None, *, host: str = "127.0.0.1", port: int = 0, max_records: int = 10_000,
+    **options: Any,
+) -> Iterator[ThreadedFakeBackend]:
+    """A fake backend on a free loopback port in a background thread, stopped on exit.
+
+    ``options`` are FakeConfig fields (ttft_ms, tokens, fault, ...), applied over ``config``.
+    """
+    base = config or FakeConfig()
+    backend = FakeBackend(FakeConfig.model_validate({**base.model_dump(), **options}), max_records=max_records)
+    handle = ThreadedFakeBackend(backend, host, port).start()
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@asynccontextmanager
+async def serve_fake_backend(
+    config: FakeConfig | None = None, *, host: str = "127.0.0.1", port: int = 0, **options: Any
+) -> AsyncIterator[FakeBackendHandle]:
+    """The same backend on the running event loop, for async tests that prefer one loop."""
+    base = config or FakeConfig()
+    backend = FakeBackend(FakeConfig.model_validate({**base.model_dump(), **options}))
+    runner, bound = await start_site(backend, host, port)
+    try:
+        yield FakeBackendHandle(backend, host, bound)
+    finally:
+        await runner.cleanup()
+
+
+def serve_forever(backend: FakeBackend, host: str, port: int) -> None:
+    """Run until SIGINT/SIGTERM; prints the base URL once listening so a parent can wait for it."""
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+    runner, bound = loop.run_until_complete(start_site(backend, host, port))
+    print(f"fake backend listening on http://{host}:{bound}/v1", flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        loop.run_until_complete(stop.wait())
+    finally:
+        loop.run_until_complete(runner.cleanup())
+        loop.close()

@@ -1,0 +1,1 @@
+"""Text utilities at the bottom of the stack: sentence splitting, CJK handling, numbers."""

@@ -1,0 +1,74 @@
+"""English word tokens, stems and named-entity-like terms, for lexical grounding.
+
+The stemmer is deliberately crude (a word's first five letters): it lets "elected" meet
+"election" and "married" meet "marriage" without a language model or a dictionary, and its
+false matches join words of one family, which is harmless for coverage.
+"""
+
+from __future__ import annotations
+
+import re
+
+_WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]")
+_CAP_RE = re.compile(
+    r"\b(?:[A-Z][a-zA-Z'’\-]*[a-z][a-zA-Z'’\-]*|[A-Z]{2,}[a-z]?s?)"
+    r"(?:\s+(?:of|de|da|van|von|the|and|&)?\s*(?:[A-Z][a-zA-Z'’\-]*|[A-Z]{2,}))*"
+)
+
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each few
+    for from further had has have having he her here hers herself him himself his how i if in
+    into is it its itself just me more most my myself no nor not now of off on once only or
+    other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up
+    very was we were what when where which while who whom why will with would you your yours
+    yourself yourselves s t don may might must shall upon via per among within without
+    whose however although though yet still around one""".split()
+)
+
+# Words that start a sentence or a clause capitalised without being names.
+_NOT_NAMES = STOPWORDS | {
+    "yes", "no", "according", "based", "however", "although", "during", "after", "before",
+    "since", "because", "while", "when", "where", "there", "here", "it", "this", "that",
+}
+
+
+def words(text: str) -> list[str]:
+    return [w.lower().replace("’", "'") for w in _WORD_RE.findall(text)]
+
+
+def stem(word: str) -> str:
+    word = word.lower()
+    if word.endswith("'s"):
+        word = word[:-2]
+    return word[:5]
+
+
+def content_words(text: str) -> list[str]:
+    """Lower-cased words without stopwords or possessive endings."""
+    return [w for w in words(text) if w not in STOPWORDS and len(w) > 1]
+
+
+def content_stems(text: str) -> list[str]:
+    return [stem(w) for w in content_words(text)]
+
+
+def stem_set(text: str) -> set[str]:
+    return {stem(w) for w in words(text)}
+
+
+def capitalised_terms(text: str) -> list[str]:
+    """Name-like phrases: runs of capitalised words and acronyms ("Erich Maria Remarque", "NBA").
+
+    Sentence-initial function words (The, However) are dropped; what remains is a cheap stand-in
+    for named entities that works on any English text.
+    """
+    terms: list[str] = []
+    for m in _CAP_RE.finditer(text):
+        parts = [p for p in re.split(r"\s+", m.group(0)) if p]
+        while parts and parts[0].lower() in _NOT_NAMES:
+            parts = parts[1:]
+        if parts:
+            terms.append(" ".join(parts))
+    return terms
