@@ -168,7 +168,9 @@ class Pipeline:
             retriever=retriever,
             response_format=response_format if isinstance(response_format, dict) else None,
         )
-        return await self.rt.checker.run(call.policy, inp)
+        report = await self.rt.checker.run(call.policy, inp)
+        self.rt.metrics.check(call.policy.name, report.latency_ms / 1000)
+        return report
 
     async def judge(self, call: Call, answer: str, reasoning: str | None) -> Verdict:
         """Check one answer and turn the decision into the text the client receives."""
@@ -195,3 +197,4 @@ class Pipeline:
             ms=round((time.perf_counter() - call.started) * 1000, 2),
             **{k: v for k, v in fields.items() if v is not None},
         )
+        self.rt.metrics.call_done(call, status, fields.get("decision"), fields.get("usage"))

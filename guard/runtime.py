@@ -15,6 +15,7 @@ import structlog
 from guard.backend.base import Upstream
 from guard.backend.router import Router
 from guard.checking import Checker
+from guard.metrics import Metrics
 from guard.policy.loader import load_policies
 from guard.policy.schema import Policy
 from guard.settings import Settings
@@ -38,6 +39,7 @@ class Runtime:
         self._index: Any = None
         self.checker = Checker(self.index, self.embedder)
         self.review: Any = None  # the review service, when a store is configured (guard.holding)
+        self.metrics = Metrics()  # this proxy's own Prometheus registry
 
     # The embedding model and the index are shared by every policy and loaded once.
     def embedder(self) -> Any:

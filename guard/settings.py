@@ -24,6 +24,13 @@ class Timeouts(Strict):
     total: float = Field(default=600.0, gt=0)
 
 
+class BreakerConfig(Strict):
+    """Circuit breaker: open after ``failures`` consecutive failures, try again after ``cooldown_s``."""
+
+    failures: int = Field(default=5, ge=1)
+    cooldown_s: float = Field(default=30.0, gt=0)
+
+
 class BackendConfig(Strict):
     """Where one public model name is served.
 
@@ -38,6 +45,7 @@ class BackendConfig(Strict):
     api_key_env: str | None = None
     timeouts: Timeouts = Timeouts()
     retries: int = Field(default=1, ge=0, le=5)
+    breaker: BreakerConfig = BreakerConfig()
     extra_headers: dict[str, str] = {}
 
     @model_validator(mode="after")
@@ -152,7 +160,7 @@ def load_settings(path: str | Path) -> Settings:
 
     path = Path(path)
     settings = load_yaml_model(path, Settings)
-    base = path.parent
+    base = path.resolve().parent
     if settings.policies_dir is not None and not settings.policies_dir.is_absolute():
         settings.policies_dir = base / settings.policies_dir
     if settings.knowledge.index_dir is not None and not settings.knowledge.index_dir.is_absolute():

@@ -17,6 +17,7 @@ backend that fails mid-stream yields an OpenAI-style ``error`` event and a close
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from guard.responses import CHAT, choice_text, chunk, replacement_choice
 from guard.text.sentences import sentence_ends
 
 if TYPE_CHECKING:
+    from guard.metrics import StreamMeter
     from guard.pipeline import Call, Pipeline, Verdict
 
 log = structlog.get_logger()
@@ -76,7 +78,7 @@ async def open_stream(pipeline: "Pipeline", call: "Call") -> tuple[dict[str, str
     )
     headers = call.headers()
     reasoning = _Reasoning(call.endpoint, call.policy.reasoning.client == "keep")
-    source = _chain(first, events)
+    source = _chain(first, events, pipeline.rt.metrics.stream_meter(call))
     if not call.policy.checks_enabled:
         return headers, _relay(pipeline, call, source, reasoning)
     mode = call.policy.streaming.mode
@@ -91,12 +93,15 @@ async def open_stream(pipeline: "Pipeline", call: "Call") -> tuple[dict[str, str
     return headers, _observe(pipeline, call, source, reasoning)
 
 
-async def _chain(first: dict[str, Any], events: AsyncIterator[dict[str, Any]]) -> AsyncGenerator[dict[str, Any], None]:
+async def _chain(first: dict[str, Any], events: AsyncIterator[dict[str, Any]], meter: "StreamMeter") -> AsyncGenerator[dict[str, Any], None]:
+    meter.event(first)
     yield first
     try:
         async for e in events:
+            meter.event(e)
             yield e
     finally:
+        meter.finish()
         aclose = getattr(events, "aclose", None)
         if aclose is not None:
             await aclose()
@@ -119,6 +124,9 @@ async def _relay(pipeline: "Pipeline", call: "Call", source: AsyncIterator[dict[
     except GuardError as e:
         status = e.status
         yield _error_event(call, e)
+    except (asyncio.CancelledError, GeneratorExit):
+        status = 499  # the client went away; the backend request is closed with the source
+        raise
     finally:
         pipeline.log(call, status=status)
 
@@ -179,6 +187,7 @@ async def _observe(pipeline: "Pipeline", call: "Call", source: AsyncIterator[dic
                 parts.append(choice_text(call.endpoint, choice, stream=True))
             yield sse(event)
     except GuardError as e:
+        pipeline.log(call, status=e.status)
         yield _error_event(call, e)
         return
     report = await pipeline.check(call, "".join(parts), "".join(reasoning.reasoning) or None)
@@ -232,6 +241,7 @@ async def _by_sentence(pipeline: "Pipeline", call: "Call", source: AsyncGenerato
                 if out is not None:
                     yield out
     except GuardError as e:
+        pipeline.log(call, status=e.status)
         yield _error_event(call, e)
         return
     if verdict is not None and verdict.action not in ("pass", "annotate"):

@@ -89,3 +89,15 @@ def decide_later(url: str, item_id: str, delay_s: float) -> None:
 
     asyncio.run(act())
     store.close()
+
+
+def open_and_report(url: str, barrier, results) -> None:
+    """A replica starting up: wait for the other, then open (and migrate) the store."""
+    from guard.review import open_store
+
+    barrier.wait()
+    try:
+        open_store(url).close()
+        results.put("ok")
+    except Exception as e:  # reported to the parent, which fails the test with it
+        results.put(repr(e))

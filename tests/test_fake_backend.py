@@ -152,9 +152,9 @@ def test_ttft_and_tpot(fb):
         if chunk.choices and chunk.choices[0].delta.content:
             arrivals.append(time.perf_counter() - start)
     assert len(arrivals) == 5
-    assert 0.14 <= arrivals[0] < 0.5
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
-    assert all(0.025 <= g < 0.2 for g in gaps), gaps
+    assert 0.14 <= arrivals[0] < 1.0
+    mean_gap = (arrivals[-1] - arrivals[0]) / 4
+    assert 0.035 <= mean_gap < 0.15, arrivals
     start = time.perf_counter()
     client(fb).chat.completions.create(model="m", messages=MESSAGES)
     assert time.perf_counter() - start >= 0.15 + 4 * 0.04 - 0.01

@@ -7,7 +7,7 @@ import multiprocessing
 import time
 
 import pytest
-from review_support import decide_later, new_item, pg_unreachable_reason, race_worker, store_urls
+from review_support import decide_later, new_item, open_and_report, pg_unreachable_reason, race_worker, store_urls
 
 from guard.errors import InvalidRequest
 from guard.review import ItemFilter, LeaseNotHeld, ReviewNotFound, open_store
@@ -163,6 +163,7 @@ async def test_audit_trail_is_append_only(store):
     assert [e.item_id for e in await store.audit_log(tenants=["acme"])] == [item.id]  # log-ins are not tenant data
     assert await store.audit_log(tenants=["globex"]) == []
     assert [e.action for e in await store.audit_log(actor="ann")] == ["login"]
+    assert [e.action for e in await store.audit_log(items_only=True)] == ["created"]
 
 
 async def test_wait_for_decision_wakes_at_once_in_process(store):
@@ -257,6 +258,40 @@ def test_migrations_are_recorded_and_idempotent(url):
     with again.db.read() as conn:
         assert current_version(conn) == LATEST
     again.close()
+
+
+def test_an_older_schema_is_upgraded_step_by_step(url, monkeypatch):
+    from guard.review import migrations
+    from guard.review.db import Database
+
+    db = Database(parse_url(url))
+    monkeypatch.setattr(migrations, "STEPS", STEPS[:1])
+    assert migrations.migrate(db) == 1
+    monkeypatch.setattr(migrations, "STEPS", STEPS)
+    assert migrations.migrate(db) == LATEST
+    with db.write() as conn:
+        conn.execute("INSERT INTO review_events (item_id, actor, action, detail_json, at) VALUES (NULL, 'a', 'b', '{}', 0)")
+    with pytest.raises(Exception, match="append-only"):  # step 2 took effect
+        with db.write() as conn:
+            conn.execute("DELETE FROM review_events")
+    db.close()
+
+
+def test_replicas_starting_together_migrate_once(url):
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(3), ctx.Queue()
+    procs = [ctx.Process(target=open_and_report, args=(url, barrier, results)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(30)
+    assert outcomes == ["ok"] * 3
+    store = open_store(url)
+    with store.db.read() as conn:
+        rows = conn.fetchall("SELECT version FROM schema_version ORDER BY version")
+    assert [r["version"] for r in rows] == [s.version for s in STEPS]
+    store.close()
 
 
 def test_parse_url():

@@ -9,9 +9,10 @@ import structlog
 from fastapi import FastAPI
 
 from guard import __version__
-from guard.api import completions, errors, health, models
+from guard.api import completions, errors, health, metrics, models
 from guard.api.deps import key_table
 from guard.backend.base import Upstream
+from guard.limits import KeyLimiter
 from guard.pipeline import Pipeline
 from guard.runtime import Runtime
 from guard.settings import Settings
@@ -44,10 +45,12 @@ def create_app(settings: Settings, *, upstreams: dict[str, Upstream] | None = No
     app.state.runtime = runtime
     app.state.pipeline = Pipeline(runtime)
     app.state.keys = key_table(settings.auth.keys)
+    app.state.limiter = KeyLimiter()
     errors.install(app)
     app.include_router(completions.router)
     app.include_router(models.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     _include_optional(app, runtime)
     return app
 

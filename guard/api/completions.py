@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import structlog
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
@@ -9,7 +11,10 @@ from starlette.responses import Response, StreamingResponse
 import orjson
 
 from guard.api.bodies import ChatRequest, CompletionRequest, read_json, validate
+from guard.api.admission import Admitted
 from guard.api.deps import CallerDep, RequestId, RuntimeDep
+from guard.api.openapi import request_body
+from guard.errors import GuardError
 from guard.responses import CHAT, COMPLETIONS
 from guard.streaming import open_stream
 
@@ -19,15 +24,21 @@ _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 async def _handle(request: Request, runtime: RuntimeDep, caller: CallerDep, rid: str, endpoint: str) -> Response:
-    body = await read_json(request, runtime.settings.limits.max_body_bytes)
-    validate(ChatRequest if endpoint == CHAT else CompletionRequest, body)
-    _check_limits(runtime, body)
-    pipeline = request.app.state.pipeline
-    call = pipeline.prepare(caller, endpoint, body, rid)
-    if call.stream:
-        headers, events = await open_stream(pipeline, call)
-        return StreamingResponse(events, media_type="text/event-stream", headers={**_SSE_HEADERS, **headers})
-    data, headers = await pipeline.complete(call)
+    started = time.perf_counter()
+    call = None
+    try:
+        body = await read_json(request, runtime.settings.limits.max_body_bytes)
+        validate(ChatRequest if endpoint == CHAT else CompletionRequest, body)
+        _check_limits(runtime, body)
+        pipeline = request.app.state.pipeline
+        call = pipeline.prepare(caller, endpoint, body, rid)
+        if call.stream:
+            headers, events = await open_stream(pipeline, call)
+            return StreamingResponse(events, media_type="text/event-stream", headers={**_SSE_HEADERS, **headers})
+        data, headers = await pipeline.complete(call)
+    except GuardError as e:
+        runtime.metrics.call_failed(call, e.status, started)
+        raise
     return Response(orjson.dumps(data), media_type="application/json", headers=headers)
 
 
@@ -46,11 +57,11 @@ def _check_limits(runtime: RuntimeDep, body: dict) -> None:
                 raise BodyTooLarge(f"a message is {size} characters; the limit is {limits.max_message_chars}", param="messages")
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", dependencies=[Admitted], openapi_extra=request_body(ChatRequest))
 async def chat_completions(request: Request, runtime: RuntimeDep, caller: CallerDep, rid: RequestId) -> Response:
     return await _handle(request, runtime, caller, rid, CHAT)
 
 
-@router.post("/v1/completions")
+@router.post("/v1/completions", dependencies=[Admitted], openapi_extra=request_body(CompletionRequest))
 async def completions(request: Request, runtime: RuntimeDep, caller: CallerDep, rid: RequestId) -> Response:
     return await _handle(request, runtime, caller, rid, COMPLETIONS)

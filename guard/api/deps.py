@@ -53,6 +53,7 @@ def authenticate(request: Request) -> Caller:
         raise AuthenticationFailed("invalid API key")
     caller = Caller(tenant=key.tenant, key_id=digest[7:19], policies=tuple(key.policies))
     request.state.caller = caller
+    request.state.api_key = key  # its rate and concurrency limits (guard.api.admission)
     return caller
 
 

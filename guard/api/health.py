@@ -23,6 +23,10 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     """Ready when at least one backend answers its model list (others may be down: fallbacks)."""
 
     async def probe(name: str) -> tuple[str, str]:
+        breaker = runtime.router.breakers.get(name)
+        status = breaker.status() if breaker is not None else None
+        if status is not None and status.state == "open":  # do not poke a backend being left alone
+            return name, f"circuit open after {status.failures} failures; next try in {status.retry_in_s:.0f} s"
         try:
             await asyncio.wait_for(runtime.router.upstreams[name].models(), 3)
             return name, "ok"

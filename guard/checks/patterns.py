@@ -13,7 +13,9 @@ from rapidfuzz import fuzz
 
 from guard.checks.base import CheckInput, CheckOutcome
 from guard.text.cjk import has_cjk
-from guard.text.tokens import words
+
+
+_WORD_RE = re.compile(r"\w+")
 
 
 def keyword_hit(keyword: str, text: str, threshold: float) -> bool:
@@ -24,10 +26,10 @@ def keyword_hit(keyword: str, text: str, threshold: float) -> bool:
     body = text.casefold()
     if has_cjk(key):
         return key in body or fuzz.partial_ratio(key, body) >= threshold
-    key_words = words(key)
+    key_words = _WORD_RE.findall(key)
     if not key_words:
         return key in body
-    text_words = words(body)
+    text_words = _WORD_RE.findall(body)
     n = len(key_words)
     target = " ".join(key_words)
     for i in range(max(1, len(text_words) - n + 1)):

@@ -31,9 +31,9 @@ def _knowledge_settings(config: str | None) -> tuple[Path | None, str | None]:
 
 
 def _embedder(name: str | None):
-    from guard.knowledge.embedder import DEFAULT_MODEL, Embedder
+    from guard.knowledge.embedder import DEFAULT_MODEL, shared_embedder
 
-    return Embedder(name or DEFAULT_MODEL)
+    return shared_embedder(name or DEFAULT_MODEL)
 
 
 config_option = click.option(

@@ -140,3 +140,16 @@ class Embedder:
     def encode_one(self, text: str) -> np.ndarray:
         """One query vector, cached."""
         return self.encode([text], use_cache=True)[0]
+
+
+_shared: dict[str, Embedder] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_embedder(name_or_path: str = DEFAULT_MODEL) -> Embedder:
+    """The process-wide ``Embedder`` for a model, so the proxy, checks and review app that run
+    in one process load the model once."""
+    with _shared_lock:
+        if name_or_path not in _shared:
+            _shared[name_or_path] = Embedder(name_or_path)
+        return _shared[name_or_path]

@@ -21,7 +21,7 @@ import structlog
 
 from guard.knowledge import storage
 from guard.knowledge.chunking import CONTEXT_MAX_TOKENS, chunk_text, embed_text
-from guard.knowledge.embedder import Embedder
+from guard.knowledge.embedder import Embedder, shared_embedder
 from guard.knowledge.types import Hit, Passage
 
 log = structlog.get_logger()
@@ -137,7 +137,7 @@ class KnowledgeIndex:
         directory = Path(directory)
         passages, index, meta = storage.read_index(directory)
         if embedder is None:
-            embedder = Embedder(meta["embedder"])
+            embedder = shared_embedder(meta["embedder"])
         elif embedder.name != meta["embedder"]:
             log.warning("index.embedder_mismatch", built_with=meta["embedder"], using=embedder.name)
         if isinstance(index, faiss.IndexHNSWFlat):

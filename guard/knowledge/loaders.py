@@ -92,6 +92,8 @@ def parse_html(html: str) -> list[Section]:
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup(["script", "style", "nav", "header", "footer", "noscript", "template"]):
         tag.decompose()
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
     root = soup.body or soup
     sections: list[Section] = []
     stack: list[tuple[int, str]] = []
@@ -107,7 +109,7 @@ def parse_html(html: str) -> list[Section]:
             flush()
             _push_heading(stack, int(el.name[1]), el.get_text(" ", strip=True))
         elif not el.find_parent(list(_HTML_BLOCKS)):  # nested blocks are read with their parent
-            text = " ".join(el.get_text(" ", strip=True).split())
+            text = " ".join(el.get_text().split())  # inline tags join without a space
             if text:
                 paragraphs.append(text)
     flush()

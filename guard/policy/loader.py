@@ -19,15 +19,19 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def _node_at(node: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
-    """Walk the YAML node tree along a pydantic error location; stop at the deepest match."""
-    for part in loc:
+    """Walk the YAML node tree along a pydantic error location; stop at the deepest match.
+
+    For a mapping entry the key's node is returned, so the reported line is the key's line.
+    """
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
         if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if k.value == str(part)), None)
-            if nxt is None:
-                # the key itself may be the problem (extra key): point at the key
-                key = next((k for k, _ in node.value if k.value == str(part)), None)
-                return key or node
-            node = nxt
+            pair = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if pair is None:
+                return node
+            if last:
+                return pair[0]
+            node = pair[1]
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
             if part >= len(node.value):
                 return node
@@ -54,6 +58,8 @@ def parse_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError([f"{path}: cannot read: {e.strerror}"]) from e
+    except UnicodeDecodeError as e:
+        raise ConfigError([f"{path}: not UTF-8 text (byte {e.start})"]) from e
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)

@@ -68,14 +68,19 @@ class InputPolicy(Strict):
     @field_validator("deny_patterns")
     @classmethod
     def _patterns_compile(cls, v: list[str]) -> list[str]:
-        import re
+        return _regexes(v)
 
-        for p in v:
-            try:
-                re.compile(p)
-            except re.error as e:
-                raise ValueError(f"invalid regular expression {p!r}: {e}") from e
-        return v
+
+def _regexes(v: list[str]) -> list[str]:
+    """Refuse a bad regular expression at load time rather than on the first request."""
+    import re
+
+    for p in v:
+        try:
+            re.compile(p)
+        except re.error as e:
+            raise ValueError(f"invalid regular expression {p!r}: {e}") from e
+    return v
 
 
 # ---------------------------------------------------------------- sampling
@@ -143,6 +148,11 @@ class PatternCheck(Strict):
     require: list[str] = []  # regular expressions, each must match somewhere
     deny_keywords: list[str] = []
     fuzzy_threshold: float = Field(default=90, ge=0, le=100)  # rapidfuzz partial_ratio
+
+    @field_validator("deny", "require")
+    @classmethod
+    def _patterns_compile(cls, v: list[str]) -> list[str]:
+        return _regexes(v)
 
 
 class PiiCheck(Strict):

@@ -33,6 +33,7 @@ class Conn(Protocol):
     """What store and migrations use: one connection, checked out of the pool."""
 
     dialect: Dialect
+    schema: str | None
 
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> int: ...
 
@@ -68,6 +69,7 @@ def parse_url(url: str) -> Target:
 
 class _SqliteConn:
     dialect: Dialect = "sqlite"
+    schema: str | None = None
 
     def __init__(self, path: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -113,9 +115,9 @@ class _PgConn:
         import psycopg
         from psycopg.rows import dict_row
 
+        self.schema = schema
         self.raw = psycopg.connect(dsn, autocommit=True, row_factory=dict_row, connect_timeout=10)
-        if schema:
-            self.raw.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        if schema:  # the schema itself is created by the migrations, under their lock
             self.raw.execute(f'SET search_path TO "{schema}"')
 
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> int:

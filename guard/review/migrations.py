@@ -131,8 +131,10 @@ def current_version(conn: Conn) -> int:
     return int(row["v"]) if row and row["v"] is not None else 0
 
 
-def _lock(conn: Conn) -> None:
+def _lock(conn: Conn) -> None:  # and make sure the schema exists
     # SQLite: BEGIN IMMEDIATE already holds the write lock. PostgreSQL: DDL does not lock a
     # table that does not exist yet, so replicas starting together serialize on an advisory lock.
     if conn.dialect == "postgresql":
         conn.execute("SELECT pg_advisory_xact_lock(7306204118)")
+        if conn.schema:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{conn.schema}"')  # name checked by parse_url

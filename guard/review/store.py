@@ -9,23 +9,20 @@ one SQLite file and on a PostgreSQL shared by several processes.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import structlog
 
 from guard.errors import InvalidRequest
-from guard.review.db import Conn, Database, parse_url
+from guard.review.db import Database, parse_url
 from guard.review.errors import LeaseNotHeld, ReviewNotFound
 from guard.review.migrations import migrate
 from guard.review.models import (
     FINAL_STATUSES,
     OPEN_STATUSES,
-    DayCount,
     DecisionAction,
     Event,
     Item,
@@ -34,8 +31,10 @@ from guard.review.models import (
     SortOrder,
     Stats,
 )
+from guard.review.rows import append_event, dumps, get_item, to_event, to_item
 from guard.review.signals import DecisionSignals
 from guard.review.sql import ORDER_BY, in_list, where
+from guard.review.stats import per_day, window_start
 
 log = structlog.get_logger()
 
@@ -92,11 +91,11 @@ class ReviewStore:
             "tenant": new.tenant,
             "model": new.model,
             "key_id": new.key_id,
-            "request_json": _dumps(new.request),
+            "request_json": dumps(new.request),
             "answer": new.answer,
             "reasoning": new.reasoning,
-            "annotation_json": _dumps(new.annotation),
-            "reasons_json": _dumps(new.reasons),
+            "annotation_json": dumps(new.annotation),
+            "reasons_json": dumps(new.reasons),
             "risk": round(1.0 - new.confidence, 6),
             "created_at": now,
             "deadline": now + new.deadline_s if new.deadline_s else None,
@@ -110,8 +109,8 @@ class ReviewStore:
         values = ", ".join(f":{k}" for k in row)
         with self.db.write() as conn:
             conn.execute(f"INSERT INTO review_items ({columns}) VALUES ({values})", row)
-            _append(conn, row["id"], actor, "created", {"kind": new.kind, "reasons": new.reasons}, now)
-            item = _get(conn, row["id"])
+            append_event(conn, row["id"], actor, "created", {"kind": new.kind, "reasons": new.reasons}, now)
+            item = get_item(conn, row["id"])
         assert item is not None
         return item
 
@@ -120,7 +119,7 @@ class ReviewStore:
 
     def _get(self, item_id: str) -> Item | None:
         with self.db.read() as conn:
-            return _get(conn, item_id)
+            return get_item(conn, item_id)
 
     async def find_by_response_id(self, response_id: str, tenant: str | None = None) -> Item | None:
         """The newest item for a response (a response can be audited and later get feedback)."""
@@ -134,7 +133,7 @@ class ReviewStore:
             params["tenant"] = tenant
         with self.db.read() as conn:
             row = conn.fetchone(sql + " ORDER BY created_at DESC LIMIT 1", params)
-        return _item(row) if row else None
+        return to_item(row) if row else None
 
     async def list_items(
         self, filters: ItemFilter | None = None, sort: SortOrder = "risk", limit: int = 50, offset: int = 0
@@ -147,7 +146,7 @@ class ReviewStore:
         params.update(limit=max(0, int(limit)), offset=max(0, int(offset)))
         sql = f"SELECT * FROM review_items WHERE {cond} ORDER BY {ORDER_BY[sort]} LIMIT :limit OFFSET :offset"
         with self.db.read() as conn:
-            return [_item(r) for r in conn.fetchall(sql, params)]
+            return [to_item(r) for r in conn.fetchall(sql, params)]
 
     async def counts(self, filters: ItemFilter | None = None) -> dict[str, int]:
         """Items per status under ``filters`` (its ``statuses`` ignored), every status present."""
@@ -161,6 +160,19 @@ class ReviewStore:
         counts = {s: 0 for s in OPEN_STATUSES + FINAL_STATUSES}
         counts.update({r["status"]: int(r["n"]) for r in rows})
         return counts
+
+    async def facets(self, tenants: list[str] | None = None) -> dict[str, list[str]]:
+        """The distinct policies, models and tenants in scope: the choices of the queue's filters."""
+        return await self._run(self._facets, tenants)
+
+    def _facets(self, tenants: list[str] | None) -> dict[str, list[str]]:
+        cond, params = where(ItemFilter(tenants=tenants))
+        out: dict[str, list[str]] = {}
+        with self.db.read() as conn:
+            for column in ("policy", "model", "tenant"):  # fixed names, never user input
+                rows = conn.fetchall(f"SELECT DISTINCT {column} AS v FROM review_items WHERE {cond} ORDER BY v", params)
+                out[column] = [r["v"] for r in rows]
+        return out
 
     # ------------------------------------------------------------------ leases and decisions
 
@@ -179,7 +191,7 @@ class ReviewStore:
                 params,
             ) == 1
             if won:
-                _append(conn, item_id, reviewer, "claimed", {"lease_until": params["until"]}, now)
+                append_event(conn, item_id, reviewer, "claimed", {"lease_until": params["until"]}, now)
         return won
 
     async def release_claim(self, item_id: str, reviewer: str, *, force: bool = False) -> bool:
@@ -198,7 +210,7 @@ class ReviewStore:
             ) == 1
             if done:
                 detail = {"holder": previous["reviewer"] if previous else None, "forced": force}
-                _append(conn, item_id, reviewer, "released", detail, now)
+                append_event(conn, item_id, reviewer, "released", detail, now)
         return done
 
     async def decide(
@@ -242,8 +254,8 @@ class ReviewStore:
                 detail: dict[str, Any] = {"reason": reason} if reason else {}
                 if action == "edit":
                     detail["final_answer"] = final
-                _append(conn, item_id, reviewer, status, detail, now)
-            item = _get(conn, item_id)
+                append_event(conn, item_id, reviewer, status, detail, now)
+            item = get_item(conn, item_id)
         if item is None:
             raise ReviewNotFound(f"no review item {item_id!r}")
         if not done:
@@ -280,8 +292,8 @@ class ReviewStore:
                     {"id": row["id"], "now": now},
                 ) == 1
                 if done:
-                    _append(conn, row["id"], "system", "expired", {}, now)
-                    item = _get(conn, row["id"])
+                    append_event(conn, row["id"], "system", "expired", {}, now)
+                    item = get_item(conn, row["id"])
                     if item is not None:
                         expired.append(item)
         with self.db.write() as conn:
@@ -295,7 +307,7 @@ class ReviewStore:
                     "WHERE id = :id AND status = 'claimed' AND lease_until < :now",
                     {"id": row["id"], "now": now},
                 ):
-                    _append(conn, row["id"], "system", "lease_expired", {"holder": row["reviewer"]}, now)
+                    append_event(conn, row["id"], "system", "lease_expired", {"holder": row["reviewer"]}, now)
         return expired
 
     async def wait_for_decision(self, item_id: str, timeout_s: float, poll_s: float | None = None) -> Item:
@@ -331,7 +343,7 @@ class ReviewStore:
 
     def _add_event(self, item_id: str | None, actor: str, action: str, detail: dict[str, Any]) -> None:
         with self.db.write() as conn:
-            _append(conn, item_id, actor, action, detail, self.clock())
+            append_event(conn, item_id, actor, action, detail, self.clock())
 
     async def events(self, item_id: str) -> list[Event]:
         """One item's trail, oldest first."""
@@ -340,16 +352,30 @@ class ReviewStore:
     def _events(self, item_id: str) -> list[Event]:
         with self.db.read() as conn:
             rows = conn.fetchall("SELECT * FROM review_events WHERE item_id = :id ORDER BY id", {"id": item_id})
-        return [_event(r) for r in rows]
+        return [to_event(r) for r in rows]
 
     async def audit_log(
-        self, *, actor: str | None = None, tenants: list[str] | None = None, limit: int = 100, offset: int = 0
+        self,
+        *,
+        actor: str | None = None,
+        tenants: list[str] | None = None,
+        items_only: bool = False,
+        limit: int = 100,
+        offset: int = 0,
     ) -> list[Event]:
-        """Every event, newest first. ``tenants`` scopes to those tenants' items (dropping log-ins)."""
-        return await self._run(self._audit_log, actor, tenants, limit, offset)
+        """Every event, newest first.
 
-    def _audit_log(self, actor: str | None, tenants: list[str] | None, limit: int, offset: int) -> list[Event]:
+        ``tenants`` keeps those tenants' items' events; ``items_only`` drops the events about no
+        item (log-ins), which a tenant scope drops too.
+        """
+        return await self._run(self._audit_log, actor, tenants, items_only, limit, offset)
+
+    def _audit_log(
+        self, actor: str | None, tenants: list[str] | None, items_only: bool, limit: int, offset: int
+    ) -> list[Event]:
         conds, params = ["1 = 1"], {"limit": max(0, int(limit)), "offset": max(0, int(offset))}
+        if items_only:
+            conds.append("e.item_id IS NOT NULL")
         if actor is not None:
             conds.append("e.actor = :actor")
             params["actor"] = actor
@@ -360,7 +386,7 @@ class ReviewStore:
             f"WHERE {' AND '.join(conds)} ORDER BY e.id DESC LIMIT :limit OFFSET :offset"
         )
         with self.db.read() as conn:
-            return [_event(r) for r in conn.fetchall(sql, params)]
+            return [to_event(r) for r in conn.fetchall(sql, params)]
 
     async def stats(self, tenants: list[str] | None = None, days: int = 14, now: float | None = None) -> Stats:
         return await self._run(self._stats, tenants, days, now)
@@ -369,21 +395,13 @@ class ReviewStore:
         now = self.clock() if now is None else now
         counts = self._counts(ItemFilter(tenants=tenants))
         cond, params = where(ItemFilter(tenants=tenants, statuses=["pending"]))
-        today = datetime.fromtimestamp(now, timezone.utc).date()
-        first = today - timedelta(days=days - 1)
-        since = datetime(first.year, first.month, first.day, tzinfo=timezone.utc).timestamp()
         decided_cond, decided_params = where(ItemFilter(tenants=tenants, statuses=list(_DECIDED)))
         with self.db.read() as conn:
             oldest = conn.fetchone(f"SELECT MIN(created_at) AS t FROM review_items WHERE {cond}", params)
             decided = conn.fetchall(
                 f"SELECT decided_at FROM review_items WHERE {decided_cond} AND decided_at >= :since",
-                {**decided_params, "since": since},
+                {**decided_params, "since": window_start(now, days)},
             )
-        per_day = {(first + timedelta(days=i)).isoformat(): 0 for i in range(days)}
-        for row in decided:
-            day = datetime.fromtimestamp(row["decided_at"], timezone.utc).date().isoformat()
-            if day in per_day:
-                per_day[day] += 1
         oldest_t = oldest["t"] if oldest else None
         return Stats(
             depth=counts["pending"] + counts["claimed"],
@@ -392,38 +410,5 @@ class ReviewStore:
             oldest_pending_age_s=(now - oldest_t) if oldest_t is not None else None,
             deadlines_missed=counts["expired"],
             decided_total=sum(counts[s] for s in _DECIDED),
-            decisions_per_day=[DayCount(day=d, count=n) for d, n in per_day.items()],
+            decisions_per_day=per_day([r["decided_at"] for r in decided], now, days),
         )
-
-
-# ---------------------------------------------------------------------- row helpers
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _append(conn: Conn, item_id: str | None, actor: str, action: str, detail: dict[str, Any], at: float) -> None:
-    conn.execute(
-        "INSERT INTO review_events (item_id, actor, action, detail_json, at) VALUES (:item, :actor, :action, :detail, :at)",
-        {"item": item_id, "actor": actor, "action": action, "detail": _dumps(detail), "at": at},
-    )
-
-
-def _get(conn: Conn, item_id: str) -> Item | None:
-    row = conn.fetchone("SELECT * FROM review_items WHERE id = :id", {"id": item_id})
-    return _item(row) if row else None
-
-
-def _item(row: dict[str, Any]) -> Item:
-    data = dict(row)
-    data["request"] = json.loads(data.pop("request_json"))
-    data["annotation"] = json.loads(data.pop("annotation_json"))
-    data["reasons"] = json.loads(data.pop("reasons_json"))
-    return Item.model_validate(data)
-
-
-def _event(row: dict[str, Any]) -> Event:
-    data = dict(row)
-    data["detail"] = json.loads(data.pop("detail_json"))
-    return Event.model_validate(data)

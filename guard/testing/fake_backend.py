@@ -277,6 +277,7 @@ def _stream_events(ex: Exchange) -> list[tuple[float, bytes]]:
     usage_mode = "never" if config.fault == "no_usage" else d.stream_usage
     null_usage = chat and ex.include_usage and usage_mode == "requested" and d.null_usage_in_chunks
     null_usage = null_usage or (not chat and ex.include_usage and usage_mode == "requested")
+    null_usage = null_usage or (chat and d.always_null_usage)
 
     def chunk(piece_delta: dict[str, Any] | str, finish: str | None, usage: Any = None) -> bytes:
         if chat:
@@ -286,14 +287,15 @@ def _stream_events(ex: Exchange) -> list[tuple[float, bytes]]:
     ttft, tpot = config.ttft_ms / 1000, config.tpot_ms / 1000
     events: list[tuple[float, bytes]] = []
     if chat and d.role_chunk:
-        events.append((ttft, chunk({"role": "assistant", "content": ""}, None)))
+        events.append((ttft, chunk(shapes.first_delta(d), None)))
     for i, piece in enumerate(ex.reply.pieces):
         events.append((ttft + i * tpot, chunk(shapes.chat_delta(d, piece) if chat else piece.text, None)))
     end = events[-1][0] if events else ttft
-    usage = shapes.usage(d, ex.prompt_tokens, ex.reply)
+    usage = shapes.usage(d, ex.prompt_tokens, ex.reply, stream=True)
     finish = shapes.finish_reason(ex.reply)
-    final_usage = usage if usage_mode == "final_chunk" else None
-    events.append((end, chunk({} if chat else "", finish, final_usage)))
+    on_final = usage_mode == "final_chunk" or (usage_mode == "final_chunk_requested" and ex.include_usage)
+    final_usage = usage if on_final else None
+    events.append((end, chunk(shapes.final_delta(d) if chat else "", finish, final_usage)))
     if usage_mode == "requested" and ex.include_usage:
         render = shapes.chat_usage_chunk if chat else shapes.text_usage_chunk
         events.append((end, sse(render(d, meta, usage))))
@@ -316,18 +318,23 @@ def _faulty(ex: Exchange, events: list[tuple[float, bytes]]) -> tuple[list[tuple
 
 
 async def _stream(request: web.Request, ex: Exchange, started: float) -> web.StreamResponse:
+    """Send each event at its offset. Offsets count from the first event as it actually went out,
+    so a late first token (a busy loop) delays the stream instead of squeezing the token gaps;
+    later tokens keep to the schedule, so sleep overshoot does not add up along the stream."""
     events, drop = _faulty(ex, _stream_events(ex))
     resp = web.StreamResponse(headers={**SSE_HEADERS, "x-request-id": ex.meta.id})
     await resp.prepare(request)
     loop = asyncio.get_running_loop()
     pending: list[bytes] = []
-    for offset, data in events:
+    for i, (offset, data) in enumerate(events):
         deadline = started + offset
         if deadline > loop.time():
             if pending:
                 await resp.write(b"".join(pending))
                 pending.clear()
             await _sleep_until(deadline)
+        if i == 0:
+            started = max(started, loop.time() - offset)
         pending.append(data)
     if pending:
         await resp.write(b"".join(pending))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Literal
 
 from guard.testing.fake_config import FakeConfig
@@ -41,15 +41,16 @@ class Reply:
     pieces: tuple[Piece, ...]
     truncated: bool  # max_tokens cut it short, so finish_reason is "length"
 
-    @property
+    # Replies are cached per configuration (build_reply), so these are computed once each.
+    @cached_property
     def content(self) -> str:
         return "".join(p.text for p in self.pieces if p.kind == "content")
 
-    @property
+    @cached_property
     def reasoning(self) -> str:
         return "".join(p.text for p in self.pieces if p.kind == "reasoning")
 
-    @property
+    @cached_property
     def reasoning_count(self) -> int:
         return sum(1 for p in self.pieces if p.kind == "reasoning")
 
@@ -87,6 +88,7 @@ def _full_pieces(config: FakeConfig) -> tuple[Piece, ...]:
     return tuple([Piece("reasoning", t) for t in thoughts] + [Piece("content", t) for t in content])
 
 
+@lru_cache(maxsize=1024)
 def build_reply(config: FakeConfig, max_tokens: int | None) -> Reply:
     """The reply for ``config``, cut to ``max_tokens`` pieces when the request sets a limit."""
     pieces = _full_pieces(config)

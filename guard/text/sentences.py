@@ -60,3 +60,28 @@ def split_sentences(text: str) -> list[Span]:
             spans.append(Span(stripped, s, s + len(stripped)))
         start = end
     return spans
+
+
+def split_claims(text: str, min_chars: int = 0) -> list[Span]:
+    """Sentences, with pieces shorter than ``min_chars`` joined to a neighbour.
+
+    A fragment such as "Yes." or "1959." still asserts something, so it is merged into the
+    next sentence (or the previous one at the end) rather than dropped unchecked.
+    """
+    spans = split_sentences(text)
+    merged: list[Span] = []
+    pending: Span | None = None
+    for span in spans:
+        if pending is not None:
+            span = Span(text[pending.start : span.end], pending.start, span.end)
+            pending = None
+        if len(span.text) < min_chars:
+            pending = span
+            continue
+        merged.append(span)
+    if pending is not None:
+        if merged:
+            last = merged.pop()
+            pending = Span(text[last.start : pending.end], last.start, pending.end)
+        merged.append(pending)
+    return merged

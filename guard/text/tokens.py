@@ -12,7 +12,7 @@ import re
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]")
 _CAP_RE = re.compile(
     r"\b(?:[A-Z][a-zA-Z'’\-]*[a-z][a-zA-Z'’\-]*|[A-Z]{2,}[a-z]?s?)"
-    r"(?:\s+(?:of|de|da|van|von|the|and|&)?\s*(?:[A-Z][a-zA-Z'’\-]*|[A-Z]{2,}))*"
+    r"(?:\s+(?:(?:of|de|da|van|von|der|den|la|le|the)\s+){0,2}(?:[A-Z][a-zA-Z'’\-]*|[A-Z]{2,}))*"
 )
 
 STOPWORDS = frozenset(
@@ -31,6 +31,11 @@ STOPWORDS = frozenset(
 _NOT_NAMES = STOPWORDS | {
     "yes", "no", "according", "based", "however", "although", "during", "after", "before",
     "since", "because", "while", "when", "where", "there", "here", "it", "this", "that",
+    # calendar words are capitalised but are not names; dates are compared as numbers
+    "january", "february", "march", "april", "june", "july", "august", "september",
+    "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
+    "sep", "sept", "oct", "nov", "dec", "monday", "tuesday", "wednesday", "thursday",
+    "friday", "saturday", "sunday",
 }
 
 
@@ -69,6 +74,13 @@ def capitalised_terms(text: str) -> list[str]:
         parts = [p for p in re.split(r"\s+", m.group(0)) if p]
         while parts and parts[0].lower() in _NOT_NAMES:
             parts = parts[1:]
-        if parts:
-            terms.append(" ".join(parts))
+        while parts and parts[-1].lower() in _NOT_NAMES:
+            parts = parts[:-1]
+        if not parts:
+            continue
+        at_start = not text[: m.start()].strip() or text[: m.start()].rstrip()[-1] in ".!?:;\"'“‘(["
+        single_word = len(parts) == 1 and not parts[0].isupper()
+        if at_start and single_word and parts[0] == m.group(0).split()[0]:
+            continue  # "Contact me..." : a capital that only marks the sentence start
+        terms.append(" ".join(parts))
     return terms

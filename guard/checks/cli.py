@@ -1,0 +1,92 @@
+"""``guard check`` (one answer, full result as JSON) and ``guard eval`` (labelled files)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from guard.checks.base import CheckInput
+
+
+def _policy(path: Path | None):
+    from guard.checks.evaluate import default_policy
+    from guard.policy.loader import load_policy
+
+    return load_policy(path) if path else default_policy()
+
+
+@click.command("check")
+@click.option("--question", "-q", default="", help="The question that was asked.")
+@click.option("--answer", "-a", required=True, help="The answer to check.")
+@click.option("--index", "index_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A built knowledge index (guard index build).")
+@click.option("--context", "context_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A text file to check against instead of an index.")
+@click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Policy YAML (default: grounding only, default bands).")
+@click.option("--embedder", default="all-MiniLM-L6-v2", show_default=True, help="Embedding model name or path.")
+def check(question: str, answer: str, index_dir: Path | None, context_file: Path | None,
+          policy_file: Path | None, embedder: str) -> None:
+    """Check one answer and print the report, decision and client annotation as JSON."""
+    from guard.checks.runner import build_checks, run_checks
+    from guard.decision import annotation, decide
+    from guard.knowledge.embedder import Embedder
+    from guard.knowledge.index import KnowledgeIndex
+
+    if (index_dir is None) == (context_file is None):
+        raise click.UsageError("give exactly one of --index or --context")
+    policy = _policy(policy_file)
+    emb = Embedder(embedder)
+    if index_dir is not None:
+        index = KnowledgeIndex.load(index_dir, emb)
+    else:
+        index = KnowledgeIndex.from_texts([context_file.read_text(encoding="utf-8")], emb)
+    report = run_checks(build_checks(policy, index, emb), CheckInput(question=question, answer=answer, retriever=index))
+    decision = decide(report, policy)
+    out = {
+        "policy": policy.name,
+        "answer": report.answer,
+        "decision": decision.as_dict(),
+        "guard": annotation(report, decision),
+        "outcomes": [
+            {"name": o.name, "passed": o.passed, "confidence": o.confidence, "violations": o.violations,
+             "details": o.details}
+            for o in report.outcomes
+        ],
+    }
+    click.echo(json.dumps(out, ensure_ascii=False, indent=2, default=str))
+
+
+@click.command("eval")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Policy YAML (default: grounding only, default bands).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N rows of each file.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file per line.")
+@click.option("--embedder", default="all-MiniLM-L6-v2", show_default=True, help="Embedding model name or path.")
+def eval_cmd(files: tuple[Path, ...], policy_file: Path | None, limit: int | None, as_json: bool,
+             embedder: str) -> None:
+    """Score labelled rows (context, question, answer, label) and report AUROC, F1, latency."""
+    from guard.checks.evaluate import check_row, format_table, json_line, read_rows, summarize
+    from guard.knowledge.embedder import Embedder
+
+    policy = _policy(policy_file)
+    emb = Embedder(embedder)
+    summaries = []
+    for path in files:
+        rows = read_rows(path, limit)
+        results = [check_row(row, policy, emb) for row in rows]
+        summary = summarize(path.stem, results, policy)
+        summaries.append(summary)
+        if as_json:
+            click.echo(json_line(summary))
+        else:
+            click.echo(f"{path.name}: {len(rows)} rows checked", err=True)
+    if not as_json:
+        click.echo(format_table(summaries))
+    if any(s["errors"] for s in summaries):
+        click.echo("some rows failed to check; see the errors column", err=True)
+        sys.exit(1)

@@ -1,0 +1,122 @@
+"""Measure the output checks on labelled rows (``guard eval``).
+
+Each row is checked against its own ``context``, indexed on the fly with
+``KnowledgeIndex.from_texts``, through ``build_checks``/``run_checks``: exactly what the proxy
+runs, so the numbers describe the deployed checker and not a copy of it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from guard.checks.base import CheckInput
+from guard.checks.judge import Ask
+from guard.checks.metrics import auroc, balanced_accuracy, best_f1, percentile, review_curve
+from guard.checks.runner import build_checks, run_checks
+from guard.policy.schema import GroundingCheck, OutputChecks, Policy
+
+CURVE_THRESHOLDS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+
+
+class EvalRow(BaseModel):
+    """One line of an eval file (see shared/eval/README.md); unknown keys are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = ""
+    context: str
+    question: str = ""
+    answer: str
+    label: int  # 1 = hallucinated, 0 = grounded
+
+
+@dataclass(slots=True)
+class RowResult:
+    id: str
+    label: int
+    confidence: float
+    latency_ms: float
+    error: str | None
+
+
+def default_policy() -> Policy:
+    return Policy(name="eval", checks=OutputChecks(grounding=GroundingCheck()))
+
+
+def read_rows(path: Path, limit: int | None = None) -> list[EvalRow]:
+    rows: list[EvalRow] = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                rows.append(EvalRow.model_validate_json(line))
+                if limit is not None and len(rows) >= limit:
+                    break
+    return rows
+
+
+def check_row(row: EvalRow, policy: Policy, embedder: Any, ask: Ask | None = None) -> RowResult:
+    from guard.knowledge.index import KnowledgeIndex
+
+    index = KnowledgeIndex.from_texts([row.context], embedder)
+    checks = build_checks(policy, index, embedder, ask)
+    report = run_checks(checks, CheckInput(question=row.question, answer=row.answer, retriever=index))
+    return RowResult(row.id, row.label, report.confidence, report.latency_ms, report.error)
+
+
+def pass_threshold(policy: Policy) -> float:
+    """The confidence an answer needs to pass unflagged: the lowest band that passes.
+
+    Below it the answer is annotated, held, replaced or blocked, i.e. flagged.
+    """
+    passing = [b.min for b in policy.decision.bands if b.action == "pass"]
+    return min(passing) if passing else 1.01
+
+
+def summarize(name: str, results: list[RowResult], policy: Policy) -> dict[str, Any]:
+    labels = [r.label for r in results]
+    confidences = [r.confidence for r in results]
+    scores = [1.0 - c for c in confidences]
+    latencies = [r.latency_ms for r in results]
+    f1, f1_threshold = best_f1(scores, labels)
+    threshold = pass_threshold(policy)
+    return {
+        "file": name,
+        "rows": len(results),
+        "hallucinated": sum(labels),
+        "auroc": auroc(scores, labels),
+        "f1": f1,
+        "f1_confidence_threshold": 1.0 - f1_threshold,
+        "balanced_accuracy": balanced_accuracy(scores, labels, 1.0 - threshold + 1e-12),
+        "pass_threshold": threshold,
+        "p50_ms": percentile(latencies, 50),
+        "p95_ms": percentile(latencies, 95),
+        "errors": sum(1 for r in results if r.error),
+        "curve": review_curve(confidences, labels, CURVE_THRESHOLDS),
+    }
+
+
+def format_table(summaries: list[dict[str, Any]]) -> str:
+    """The terminal report: one line per file, then the review/caught curve per file."""
+    head = f"{'file':<28}{'rows':>6}{'AUROC':>8}{'F1':>7}{'BalAcc':>8}{'p50 ms':>9}{'p95 ms':>9}{'err':>5}"
+    lines = [head, "-" * len(head)]
+    for s in summaries:
+        lines.append(
+            f"{s['file'][:27]:<28}{s['rows']:>6}{s['auroc']:>8.3f}{s['f1']:>7.3f}"
+            f"{s['balanced_accuracy']:>8.3f}{s['p50_ms']:>9.1f}{s['p95_ms']:>9.1f}{s['errors']:>5}"
+        )
+    for s in summaries:
+        lines.append("")
+        lines.append(f"{s['file']}: answers below a confidence threshold (to review) / hallucinations caught")
+        lines.append("  threshold " + "".join(f"{c['threshold']:>7.1f}" for c in s["curve"]))
+        lines.append("  review    " + "".join(f"{c['review_share']:>7.0%}" for c in s["curve"]))
+        lines.append("  caught    " + "".join(f"{c['caught_share']:>7.0%}" for c in s["curve"]))
+    return "\n".join(lines)
+
+
+def json_line(summary: dict[str, Any]) -> str:
+    return json.dumps(summary, ensure_ascii=False, allow_nan=True)

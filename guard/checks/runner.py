@@ -1,0 +1,110 @@
+"""Build the checks a policy asks for and run them, in order, into one report.
+
+Order matters: personal data is masked first, so every later check (and the client) sees
+the masked answer and sentence offsets point into the text that is delivered. A check that
+raises does not stop the others; the report carries the error and ``guard.decision`` applies
+the policy's ``on_error``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+
+import structlog
+
+from guard.checks.base import Check, CheckInput, CheckOutcome, CheckReport
+from guard.checks.grounding import GroundingCheck, Verifier
+from guard.checks.judge import Ask, JudgeVerifier
+from guard.checks.nli import NliVerifier
+from guard.checks.patterns import PatternCheck
+from guard.checks.pii import PiiCheck
+from guard.checks.structure import JsonSchemaCheck, LengthCheck
+from guard.knowledge.types import Retriever
+from guard.policy.schema import Policy
+
+log = structlog.get_logger()
+
+# One NLI model per name per process: loading it is the expensive part.
+_NLI: dict[str, NliVerifier] = {}
+
+
+def nli_verifier(model: str) -> NliVerifier:
+    if model not in _NLI:
+        _NLI[model] = NliVerifier(model)
+    return _NLI[model]
+
+
+def build_checks(
+    policy: Policy,
+    retriever: Retriever | None,
+    embedder: object | None = None,
+    ask: Ask | None = None,
+) -> list[Check]:
+    """The checks ``policy.checks`` switches on, in the order they must run.
+
+    ``embedder`` is accepted for checks that embed text themselves; the built-in ones get
+    all embeddings through ``retriever.search_many`` (one batch per answer). ``ask`` is
+    required when the policy names a judge model.
+    """
+    c = policy.checks
+    checks: list[Check] = []
+    if c.pii and c.pii.enabled:
+        checks.append(PiiCheck(list(c.pii.kinds), c.pii.action))
+    if c.patterns:
+        p = c.patterns
+        checks.append(PatternCheck(list(p.deny), list(p.require), list(p.deny_keywords), p.fuzzy_threshold))
+    if c.json_schema:
+        checks.append(JsonSchemaCheck())
+    if c.max_chars:
+        checks.append(LengthCheck(c.max_chars))
+    g = c.grounding
+    if g and g.enabled:
+        verifiers: list[Verifier] = []
+        if g.nli_model:
+            verifiers.append(nli_verifier(g.nli_model))
+        if g.judge_model:
+            if ask is None:
+                raise ValueError(f"policy {policy.name!r} names judge_model {g.judge_model!r} but no ask function was given")
+            verifiers.append(JudgeVerifier(ask))
+        checks.append(
+            GroundingCheck(
+                retriever,
+                top_k=g.top_k,
+                refusals_safe=g.refusals_safe,
+                min_sentence_chars=g.min_sentence_chars,
+                verifiers=verifiers,
+            )
+        )
+    return checks
+
+
+def run_checks(checks: Sequence[Check], inp: CheckInput) -> CheckReport:
+    """Run every check; rewrites (masking) are passed on to the checks after them."""
+    started = time.perf_counter()
+    answer = inp.answer
+    outcomes: list[CheckOutcome] = []
+    errors: list[str] = []
+    for check in checks:
+        try:
+            outcome = check.run(replace(inp, answer=answer))
+        except Exception as e:  # a broken check must not take the request down
+            log.exception("check.failed", check=check.name)
+            errors.append(f"{check.name}: {type(e).__name__}: {e}")
+            continue
+        outcomes.append(outcome)
+        if outcome.answer is not None:
+            answer = outcome.answer
+    graded = [o.confidence for o in outcomes if o.confidence is not None]
+    version = next((o.details.get("index_version") for o in outcomes if o.details.get("index_version")), None)
+    if version is None and inp.retriever is not None:
+        version = getattr(inp.retriever, "version", None)
+    return CheckReport(
+        confidence=min(graded) if graded else 1.0,
+        answer=answer,
+        outcomes=outcomes,
+        index_version=version,
+        latency_ms=(time.perf_counter() - started) * 1000,
+        error="; ".join(errors) or None,
+    )

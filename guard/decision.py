@@ -1,0 +1,103 @@
+"""Turn a check report into an action, and into the ``guard`` object clients receive.
+
+Pure functions only: the same report and policy always give the same decision, which is what
+makes decisions replayable from the audit log and easy to test. Three things can decide:
+the confidence band, a rule violation (``on_violation``) and a check error (``on_error``);
+the most severe of them wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from guard.checks.base import CheckReport, SentenceScore
+from guard.policy.schema import Action, Band, Policy
+
+# From least to most severe. A held answer may still be released by a reviewer, a fallback
+# or block answer never is.
+SEVERITY: dict[str, int] = {"pass": 0, "annotate": 1, "hold": 2, "fallback": 3, "block": 4}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    confidence: float
+    band: Band | None  # the confidence band that applied
+    reasons: list[str] = field(default_factory=list)
+    unchecked: bool = False  # a check failed and on_error "open" let the answer through
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "confidence": round(self.confidence, 4),
+            "band": self.band.min if self.band else None,
+            "reasons": list(self.reasons),
+            "unchecked": self.unchecked,
+        }
+
+
+def band_for(confidence: float, bands: list[Band]) -> Band:
+    """The band with the highest ``min`` not above ``confidence`` (bands always reach 0)."""
+    for band in sorted(bands, key=lambda b: b.min, reverse=True):
+        if confidence >= band.min:
+            return band
+    return min(bands, key=lambda b: b.min)
+
+
+def _most_severe(actions: list[Action]) -> Action:
+    return max(actions, key=lambda a: SEVERITY[a])
+
+
+def decide(report: CheckReport, policy: Policy) -> Decision:
+    d = policy.decision
+    confidence = max(0.0, min(1.0, report.confidence))
+    band = band_for(confidence, d.bands)
+    actions: list[Action] = [band.action]
+    reasons = [f"confidence {confidence:.2f} is in the band from {band.min:.2f}: {band.action}"]
+    if report.violations:
+        actions.append(d.on_violation)
+        reasons += [f"violation: {v}" for v in report.violations]
+    unchecked = False
+    if report.error:
+        if d.on_error == "closed":
+            actions.append("block")
+            reasons.append(f"check error (on_error closed): {report.error}")
+        else:
+            unchecked = True
+            reasons.append(f"check error (on_error open, passed unchecked): {report.error}")
+    action = _most_severe(actions)
+    for s in report.unsupported[:5]:
+        reasons.append(f"unsupported: {s.text[:120]}")
+    return Decision(action, confidence, band, reasons, unchecked)
+
+
+def _sentence(s: SentenceScore) -> dict[str, Any]:
+    return {
+        "text": s.text,
+        "start": s.start,
+        "end": s.end,
+        "support": round(s.support, 4),
+        "unsupported": s.unsupported,
+        "reasons": list(s.reasons),
+        "citations": [
+            {"passage_id": e.passage_id, "source": e.source, "span": e.span, "score": round(e.score, 4)}
+            for e in s.evidence
+        ],
+    }
+
+
+def annotation(report: CheckReport, decision: Decision | None = None) -> dict[str, Any]:
+    """The JSON-safe ``guard`` object added to responses (and stored with reviews)."""
+    return {
+        "decision": decision.action if decision else None,
+        "confidence": round(report.confidence, 4),
+        "index_version": report.index_version,
+        "sentences": [_sentence(s) for s in report.sentences],
+        "unsupported": [s.text for s in report.unsupported],
+        "violations": report.violations,
+        "checks": {o.name: o.passed for o in report.outcomes},
+        "error": report.error,
+        "unchecked": bool(decision and decision.unchecked),
+        "latency_ms": round(report.latency_ms, 2),
+    }

@@ -1,0 +1,157 @@
+"""Prometheus metrics for one running proxy, in its own registry.
+
+Each app builds its own ``Metrics`` (no global registry), so tests and several apps in one
+process never share counters. The names follow the serving engines' conventions (vLLM:
+``time_to_first_token_seconds``, ``time_per_output_token_seconds``) so guard's dashboards can sit
+next to the backend's: the difference is guard's own overhead plus the checks.
+
+Definitions, all measured from the moment guard parsed the request:
+
+- time to first token: the first content (or reasoning) token arrives from the backend;
+- time per output token: (last token - first token) / (tokens - 1), streams only;
+- output tokens per second: tokens / (last token - request start), i.e. as the client sees it;
+- request duration: until the last byte (stream) or the response (non-stream) is ready.
+
+Tokens are the backend's ``usage.completion_tokens`` when it reports them, else the number of
+stream events that carried text (one token per event for vLLM, llama.cpp, SGLang, Ollama).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+if TYPE_CHECKING:
+    from guard.backend.breaker import BreakerStatus
+    from guard.pipeline import Call
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+_LATENCY = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
+_TPOT = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2.5)
+_TPS = (1, 2.5, 5, 10, 20, 40, 60, 80, 100, 150, 200, 300, 500, 1000, 2500)
+_CHECK = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+_BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "guard_requests", "Requests served, by outcome.", ["model", "policy", "decision", "status", "stream"], registry=r
+        )
+        self.duration = Histogram(
+            "guard_request_duration_seconds", "End-to-end request latency.", ["model", "stream"], buckets=_LATENCY, registry=r
+        )
+        self.ttft = Histogram("guard_time_to_first_token_seconds", "Time to the first token.", ["model"], buckets=_LATENCY, registry=r)
+        self.tpot = Histogram(
+            "guard_time_per_output_token_seconds", "Time per output token after the first (streams).", ["model"], buckets=_TPOT, registry=r
+        )
+        self.tps = Histogram(
+            "guard_output_tokens_per_second", "Output tokens per second of request time.", ["model"], buckets=_TPS, registry=r
+        )
+        self.check_duration = Histogram(
+            "guard_check_duration_seconds", "Time to run a policy's output checks on one answer.", ["policy"], buckets=_CHECK, registry=r
+        )
+        self.queue_depth = Gauge("guard_review_queue_depth", "Review items pending or claimed.", registry=r)
+        self.queue_oldest = Gauge(
+            "guard_review_oldest_pending_age_seconds", "Age of the oldest pending review item (0 when none).", registry=r
+        )
+        self.breaker_state = Gauge(
+            "guard_backend_circuit_state", "Circuit breaker per backend: 0 closed, 1 half-open, 2 open.", ["backend"], registry=r
+        )
+
+    # ------------------------------------------------------------------ per request
+
+    def request(self, model: str, policy: str, decision: str | None, status: int, stream: bool, seconds: float) -> None:
+        s = "true" if stream else "false"
+        self.requests.labels(model, policy, decision or "none", str(status), s).inc()
+        self.duration.labels(model, s).observe(seconds)
+
+    def call_done(self, call: "Call", status: int, decision: str | None, usage: Any = None) -> None:
+        """A request that went through the pipeline; non-stream token rates come from ``usage``."""
+        seconds = time.perf_counter() - call.started
+        self.request(call.model.name, call.policy.name, decision, status, call.stream, seconds)
+        tokens = completion_tokens(usage)
+        if not call.stream and tokens and seconds > 0:
+            self.tps.labels(call.model.name).observe(tokens / seconds)
+
+    def call_failed(self, call: "Call | None", status: int, started: float) -> None:
+        """A request that ended in an error response (before any stream started)."""
+        model, policy, stream = (call.model.name, call.policy.name, call.stream) if call else ("", "", False)
+        self.request(model, policy, "error", status, stream, time.perf_counter() - started)
+
+    def check(self, policy: str, seconds: float) -> None:
+        self.check_duration.labels(policy).observe(seconds)
+
+    def stream_meter(self, call: "Call") -> "StreamMeter":
+        return StreamMeter(self, call.model.name, call.started)
+
+    # ------------------------------------------------------------------ scrape time
+
+    def set_queue(self, depth: int, oldest_age_s: float | None) -> None:
+        self.queue_depth.set(depth)
+        self.queue_oldest.set(oldest_age_s or 0.0)
+
+    def set_breakers(self, statuses: dict[str, "BreakerStatus"]) -> None:
+        for name, status in statuses.items():
+            self.breaker_state.labels(name).set(_BREAKER_STATES[status.state])
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class StreamMeter:
+    """Timestamps of one stream's tokens; a few dict lookups per event, one histogram per stream."""
+
+    __slots__ = ("metrics", "model", "started", "first_at", "last_at", "events", "usage_tokens")
+
+    def __init__(self, metrics: Metrics, model: str, started: float) -> None:
+        self.metrics = metrics
+        self.model = model
+        self.started = started
+        self.first_at: float | None = None
+        self.last_at = 0.0
+        self.events = 0
+        self.usage_tokens: int | None = None
+
+    def event(self, event: dict[str, Any]) -> None:
+        usage = event.get("usage")
+        if usage:
+            self.usage_tokens = completion_tokens(usage)
+        for choice in event.get("choices") or ():
+            if _has_text(choice):
+                now = time.perf_counter()
+                if self.first_at is None:
+                    self.first_at = now
+                    self.metrics.ttft.labels(self.model).observe(now - self.started)
+                self.last_at = now
+                self.events += 1
+                return
+
+    def finish(self) -> None:
+        if self.first_at is None:
+            return
+        tokens = self.usage_tokens or self.events
+        if tokens > 1 and self.last_at > self.first_at:
+            self.metrics.tpot.labels(self.model).observe((self.last_at - self.first_at) / (tokens - 1))
+        if self.last_at > self.started:
+            self.metrics.tps.labels(self.model).observe(tokens / (self.last_at - self.started))
+
+
+def _has_text(choice: dict[str, Any]) -> bool:
+    delta = choice.get("delta")
+    if isinstance(delta, dict):
+        return bool(delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning"))
+    return bool(choice.get("text"))  # legacy completions
+
+
+def completion_tokens(usage: Any) -> int | None:
+    if isinstance(usage, dict):
+        n = usage.get("completion_tokens")
+        if isinstance(n, int) and n >= 0:
+            return n
+    return None

@@ -1,0 +1,269 @@
+"""The reviewer pages: log-in, queue, item (claim, decide), audit log, stats.
+
+Every state change is a POST carrying the session's CSRF token, is limited to the reviewer's
+tenants, and is recorded in the store's audit trail.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from urllib.parse import urlencode
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends
+from starlette.responses import JSONResponse, Response
+
+from guard.errors import InvalidRequest
+from guard.review.errors import LeaseNotHeld
+from guard.review.models import KINDS, STATUSES, Item, ItemFilter
+from guard.settings import Reviewer
+from review_queue import render
+from review_queue.auth import may_see
+from review_queue.web import Page, PageNotFound, get_page
+
+log = structlog.get_logger()
+router = APIRouter()
+PageDep = Annotated[Page, Depends(get_page)]
+
+PAGE_SIZE = 50
+NOTICES = {"decided", "claimed", "released", "lost", "knowledge_failed", "invalid"}
+STATUS_CHOICES = ("open",) + STATUSES + ("all",)
+
+
+# ---------------------------------------------------------------------- log-in
+
+
+@router.get("/login", name="login")
+async def login_form(page: PageDep) -> Response:
+    return page.render("login.html")
+
+
+@router.post("/login")
+async def login(page: PageDep) -> Response:
+    form = await page.form()
+    username = str(form.get("username", ""))[:100]
+    reviewer = page.web.accounts.authenticate(username, str(form.get("password", "")))
+    if reviewer is None:
+        await page.web.store.add_event(None, username or "?", "login_failed", {})
+        return page.render("login.html", status=401, error=True, username=username)
+    page.start_session(reviewer.username)
+    await page.web.store.add_event(None, reviewer.username, "login", {})
+    return page.redirect("/")
+
+
+@router.post("/logout")
+async def logout(page: PageDep) -> Response:
+    await page.form()
+    if page.reviewer is not None:
+        await page.web.store.add_event(None, page.reviewer.username, "logout", {})
+    page.start_session(None)
+    return page.redirect("/login")
+
+
+# ---------------------------------------------------------------------- queue
+
+
+def queue_filter(page: Page) -> tuple[ItemFilter, dict[str, str]]:
+    """The queue's filters from the query string, and the chosen values to show back."""
+    q = page.request.query_params
+    chosen = {k: q.get(k, "") for k in ("status", "kind", "policy", "model", "tenant", "sort")}
+    status = chosen["status"] or "open"
+    statuses = None if status == "all" else (["pending", "claimed"] if status == "open" else [status])
+    if statuses and not set(statuses) <= set(STATUSES):
+        statuses = ["pending", "claimed"]
+    chosen["status"] = status
+    kind = chosen["kind"] if chosen["kind"] in KINDS else None
+    filters = ItemFilter(
+        statuses=statuses,
+        kinds=[kind] if kind else None,
+        policy=chosen["policy"] or None,
+        model=chosen["model"] or None,
+        tenant=chosen["tenant"] or None,
+        tenants=page.scope,
+    )
+    return filters, chosen
+
+
+def _sort(chosen: dict[str, str]) -> Any:
+    return chosen["sort"] if chosen["sort"] in ("risk", "age", "deadline") else "risk"
+
+
+@router.get("/", name="queue")
+async def queue(page: PageDep) -> Response:
+    page.require_reviewer()
+    filters, chosen = queue_filter(page)
+    number = max(1, _int(page.request.query_params.get("page"), 1))
+    store = page.web.store
+    items = await store.list_items(filters, sort=_sort(chosen), limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE)
+    return page.render(
+        "queue.html",
+        items=items[:PAGE_SIZE],
+        more=len(items) > PAGE_SIZE,
+        page_number=number,
+        counts=await store.counts(filters),
+        facets=await store.facets(page.scope),
+        chosen=chosen,
+        statuses=STATUS_CHOICES,
+        kinds=KINDS,
+        query=_query(page),
+        notice=_notice(page),
+        now=time.time(),
+    )
+
+
+@router.get("/counts.json", name="counts")
+async def counts(page: PageDep) -> Response:
+    page.require_reviewer()
+    filters, _ = queue_filter(page)
+    return JSONResponse({"counts": await page.web.store.counts(filters)}, headers={"cache-control": "no-store"})
+
+
+# ---------------------------------------------------------------------- one item
+
+
+async def _visible_item(page: Page, item_id: str) -> tuple[Reviewer, Item]:
+    reviewer = page.require_reviewer()
+    item = await page.web.store.get(item_id)
+    if item is None or not may_see(reviewer, item.tenant):
+        raise PageNotFound()
+    return reviewer, item
+
+
+@router.get("/items/{item_id}", name="item")
+async def item_page(item_id: str, page: PageDep) -> Response:
+    reviewer, item = await _visible_item(page, item_id)
+    filters, chosen = queue_filter(page)
+    neighbours = await page.web.store.list_items(filters, sort=_sort(chosen), limit=500)
+    ids = [i.id for i in neighbours]
+    at = ids.index(item.id) if item.id in ids else -1
+    now = time.time()
+    return page.render(
+        "item.html",
+        item=item,
+        segments=render.segments(item.answer, item.annotation),
+        sentences=render.sentences(item.annotation),
+        feedback=item.request.get("guard_feedback") if isinstance(item.request.get("guard_feedback"), dict) else None,
+        events=await page.web.store.events(item.id),
+        mine=item.status == "claimed" and item.reviewer == reviewer.username and (item.lease_until or 0) >= now,
+        claimable=item.status == "pending" or (item.status == "claimed" and (item.lease_until or 0) < now),
+        prev_id=ids[at - 1] if at > 0 else None,
+        next_id=ids[at + 1] if 0 <= at < len(ids) - 1 else None,
+        query=_query(page),
+        notice=_notice(page),
+        now=now,
+        knowledge=page.web.sink is not None,
+    )
+
+
+@router.post("/items/{item_id}/claim")
+async def claim(item_id: str, page: PageDep) -> Response:
+    await page.form()
+    reviewer, item = await _visible_item(page, item_id)
+    won = await page.web.store.claim(item.id, reviewer.username, page.web.config.lease_s)
+    return page.redirect(f"/items/{item.id}?msg={'claimed' if won else 'lost'}")
+
+
+@router.post("/items/{item_id}/release")
+async def release(item_id: str, page: PageDep) -> Response:
+    await page.form()
+    reviewer, item = await _visible_item(page, item_id)
+    force = reviewer.role == "admin" and item.reviewer != reviewer.username
+    await page.web.store.release_claim(item.id, reviewer.username, force=force)
+    return page.redirect(f"/items/{item.id}?msg=released")
+
+
+@router.post("/items/{item_id}/decide")
+async def decide(item_id: str, page: PageDep) -> Response:
+    form = await page.form()
+    reviewer, item = await _visible_item(page, item_id)
+    action = str(form.get("action", ""))
+    final = str(form.get("final_answer", "")).replace("\r\n", "\n")
+    if action == "edit" and final == item.answer:
+        action = "approve"  # "edit then approve" with nothing changed is an approval
+    try:
+        decided = await page.web.store.decide(
+            item.id, reviewer.username, action,  # type: ignore[arg-type]
+            final_answer=final if action == "edit" else None,
+            reason=str(form.get("reason", "")).strip() or None,
+        )
+    except LeaseNotHeld:
+        return page.redirect(f"/items/{item.id}?msg=lost")
+    except InvalidRequest:
+        return page.redirect(f"/items/{item.id}?msg=invalid")
+    if page.web.sender is not None:
+        page.web.sender.schedule(page.web.store, decided)
+    if form.get("add_to_knowledge") and decided.status in ("approved", "edited") and decided.final_answer:
+        if not await _add_to_knowledge(page, reviewer, decided):
+            return page.redirect(f"/items/{item.id}?msg=knowledge_failed")
+    return page.redirect("/?msg=decided")
+
+
+async def _add_to_knowledge(page: Page, reviewer: Reviewer, item: Item) -> bool:
+    sink = page.web.sink
+    if sink is None:
+        return False
+    provenance = {
+        "item_id": item.id,
+        "reviewer": reviewer.username,
+        "decided_at": item.decided_at,
+        "status": item.status,
+        "tenant": item.tenant,
+        "policy": item.policy,
+        "model": item.model,
+        "question": item.question,
+    }
+    try:
+        result = sink(item.final_answer or "", provenance)
+        if inspect.isawaitable(result):
+            await result
+    except Exception as e:
+        log.exception("review.knowledge_sink_failed", item_id=item.id)
+        await page.web.store.add_event(item.id, reviewer.username, "knowledge_failed", {"error": repr(e)[:500]})
+        return False
+    await page.web.store.add_event(item.id, reviewer.username, "knowledge_added", {})
+    return True
+
+
+# ---------------------------------------------------------------------- audit and stats
+
+
+@router.get("/audit", name="audit")
+async def audit(page: PageDep) -> Response:
+    reviewer = page.require_reviewer()
+    number = max(1, _int(page.request.query_params.get("page"), 1))
+    actor = page.request.query_params.get("actor") or None
+    events = await page.web.store.audit_log(
+        actor=actor, tenants=page.scope, items_only=reviewer.role != "admin",
+        limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE,
+    )
+    return page.render("audit.html", events=events[:PAGE_SIZE], more=len(events) > PAGE_SIZE,
+                       page_number=number, actor=actor or "")
+
+
+@router.get("/stats", name="stats")
+async def stats(page: PageDep) -> Response:
+    page.require_reviewer()
+    data = await page.web.store.stats(tenants=page.scope)
+    peak = max([d.count for d in data.decisions_per_day] + [1])
+    return page.render("stats.html", stats=data, peak=peak)
+
+
+def _notice(page: Page) -> str | None:
+    msg = page.request.query_params.get("msg")
+    return msg if msg in NOTICES else None
+
+
+def _query(page: Page) -> str:
+    """The queue's filters as a query string, to carry from page to page (not paging, notices, language)."""
+    keep = [(k, v) for k, v in page.request.query_params.multi_items() if k not in ("page", "msg", "lang")]
+    return urlencode(keep)
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
+

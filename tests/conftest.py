@@ -1,0 +1,28 @@
+"""Shared fixtures: one fake OpenAI-compatible backend per session, reset for every test."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def _fake_backend_session():
+    from guard.testing import run_fake_backend
+
+    with run_fake_backend() as fb:
+        yield fb
+
+
+@pytest.fixture
+def fake_backend(_fake_backend_session):
+    """The shared fake backend with default behaviour and no recorded requests."""
+    _fake_backend_session.reset()
+    _fake_backend_session.clear()
+    return _fake_backend_session

@@ -1,0 +1,53 @@
+from guard.text.numbers import extract_quantities, parse_chinese_numeral, unmatched_quantities
+
+
+def values(text: str) -> list[float]:
+    return [q.value for q in extract_quantities(text)]
+
+
+def missing(claim: str, evidence: str) -> list[str]:
+    return [q.text for q in unmatched_quantities(extract_quantities(claim), extract_quantities(evidence))]
+
+
+def test_scale_words_and_suffixes():
+    assert values("671B parameters") == [671e9]
+    assert values("14.8 trillion tokens") == [14.8e12]
+    assert values("1,000 users and 1.5k stars and 3 million downloads") == [1000, 1500, 3e6]
+    assert values("每吨1.65万元，总额2亿元") == [16500, 2e8]
+
+
+def test_671b_is_not_670b():
+    assert missing("It has 670B parameters.", "It has 671B parameters.") == ["670B"]
+    assert missing("It has 671B parameters.", "It has 671B parameters.") == []
+
+
+def test_14_8_trillion_is_not_18_trillion_but_equals_its_digits():
+    assert missing("trained on 18 trillion tokens", "trained on 14.8 trillion tokens") == ["18 trillion"]
+    assert missing("trained on 14.8 trillion tokens", "14,800,000,000,000 tokens") == []
+
+
+def test_wan_and_yi_match_plain_digits():
+    assert missing("收于每吨16500元", "收于每吨1.65万元") == []
+    assert missing("总额3亿元", "总额300,000,000元") == []
+    assert missing("总额3亿元", "总额3.5亿元") == ["3亿"]
+
+
+def test_percentages_and_years():
+    qs = extract_quantities("跌幅6.48%, 41.3 % in 2016, ten percent")
+    assert [(q.value, q.percent) for q in qs][:3] == [(6.48, True), (41.3, True), (2016, False)]
+    assert qs[2].is_year and not qs[0].is_year
+    assert missing("跌幅0.56%", "跌幅6.48%") == ["0.56%"]
+
+
+def test_chinese_numerals():
+    assert parse_chinese_numeral("三十五") == 35
+    assert parse_chinese_numeral("两万三千") == 23000
+    assert parse_chinese_numeral("一九九八") == 1998
+    assert values("最后两轮比赛，三十五岁") == [2, 35]
+    assert missing("还剩最后两轮", "还剩2轮") == []
+
+
+def test_words_that_only_look_numeric_are_ignored():
+    assert values("十分重要，千万不要，统一行动") == []
+    assert values("the 5th time, A380") == [5]
+    assert values("five trades") == [5]

@@ -1,0 +1,132 @@
+"""The reviewer page in a real browser (Playwright + Debian Chromium) over real HTTP.
+
+Log in, open the riskiest item with the keyboard, claim it, edit and approve it; the hostile
+answer must show as text (no script runs, no dialog opens). A screenshot of the item page is
+saved under tests/output/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from review_support import new_item
+
+from guard.review import open_store
+from guard.settings import ReviewConfig, Reviewer
+from review_queue.app import create_review_app
+from review_queue.auth import hash_password
+
+CHROMIUM = "/usr/bin/chromium"
+OUTPUT = Path(__file__).parent / "output"
+XSS_ANSWER = '<script>alert("pwned")</script> It uses 670B GPUs. <img src=x onerror=alert(1)>'
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM} "
+                       "(apt-get install -y chromium)"),
+]
+
+
+def run(coro):
+    """Run a store call from inside Playwright's sync API, which keeps an event loop in this thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def review_server(tmp_path) -> Iterator[tuple[str, object]]:
+    """The review app served by uvicorn on loopback in a thread; yields (base URL, store)."""
+    import uvicorn
+
+    store = open_store(f"sqlite:///{tmp_path / 'review.sqlite3'}")
+    config = ReviewConfig(reviewers=[Reviewer(username="ann", password_hash=hash_password("ann-password", 4))])
+    app = create_review_app(store, config, knowledge_sink=lambda text, provenance: None)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", store
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        store.close()
+
+
+@pytest.fixture
+def browser_page():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )
+        try:
+            yield browser.new_page(viewport={"width": 1400, "height": 1000})
+        finally:
+            browser.close()
+
+
+def test_log_in_claim_edit_approve_in_a_browser(review_server, browser_page):
+    base, store = review_server
+    page = browser_page
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    annotation = {"sentences": [{"text": "It uses 670B GPUs.", "start": 40, "end": 58, "support": 0.05,
+                                 "unsupported": True, "reasons": ["number 670B not in evidence"],
+                                 "evidence": [{"passage_id": "hw-3", "source": "hardware.md",
+                                               "span": "The cluster uses 2048 GPUs.", "score": 0.61}]}]}
+    held = run(store.create_item(new_item(answer=XSS_ANSWER, annotation=annotation, confidence=0.05)))
+    run(store.create_item(new_item(confidence=0.8)))  # less risky: sorted after
+
+    page.goto(f"{base}/")
+    page.fill("input[name=username]", "ann")
+    page.fill("input[name=password]", "ann-password")
+    page.click("button[type=submit]")
+    page.wait_for_selector("table.queue")
+
+    page.keyboard.press("j")  # select the first (riskiest) row, open it
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/items/{held.id}*")
+    page.keyboard.press("c")  # claim
+    page.wait_for_selector("#final_answer")
+
+    answer = page.locator("#answer")
+    assert '<script>alert("pwned")</script>' in answer.inner_text()
+    assert "<img src=x onerror=alert(1)>" in answer.inner_text()
+    assert page.locator("#answer script, #answer img").count() == 0
+    assert page.locator(".sentence.unsupported").inner_text().startswith("It uses 670B GPUs.")
+    assert "The cluster uses 2048 GPUs." in page.locator(".evidence").inner_text()
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "review_item.png"), full_page=True)
+
+    page.keyboard.press("e")  # focus the editor, replace the answer, save with Ctrl+Enter
+    assert page.evaluate("document.activeElement.id") == "final_answer"
+    page.fill("#final_answer", "It uses 2048 GPUs.")
+    page.check("#add_to_knowledge")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_url("**/?msg=decided")
+    assert "Decision saved." in page.content()
+
+    done = run(store.get(held.id))
+    assert (done.status, done.final_answer, done.reviewer) == ("edited", "It uses 2048 GPUs.", "ann")
+    assert "knowledge_added" in [e.action for e in run(store.events(held.id))]
+    assert dialogs == []  # no script from the answer ran
