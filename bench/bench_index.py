@@ -35,9 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from guard.knowledge.build import build_index  # noqa: E402
+from guard.knowledge.chunking import embed_text  # noqa: E402
 from guard.knowledge.embedder import Embedder  # noqa: E402
 from guard.knowledge.index import HNSW_MIN_PASSAGES, KnowledgeIndex, faiss_from_vectors  # noqa: E402
 from guard.knowledge.types import Passage  # noqa: E402
+from guard.text.sentences import split_sentences  # noqa: E402
 
 QUERIES = [
     "How many parameters does DeepSeek-V3 activate per token?",
@@ -70,7 +72,12 @@ def bench_build(embedder: Embedder, copies: int) -> dict:
             for f in (src / f"copy{i}").rglob("*.jsonl"):  # JSONL ids must stay unique
                 f.write_text(f.read_text(encoding="utf-8").replace('"id": "', f'"id": "c{i}-'), encoding="utf-8")
         out = Path(tmp) / "index"
+        cpu = time.process_time()
         full = build_index(src, out, embedder, progress=False)
+        cpu = time.process_time() - cpu
+        tokenizer = embedder.model.tokenizer
+        texts = [embed_text(p) for p in KnowledgeIndex.load(out, embedder).passages]
+        mean_tokens = statistics.mean(len(tokenizer(t)["input_ids"]) for t in texts)
         (src / "copy0" / "en" / "metrics.md").write_text("# Changed\n\nOne new paragraph.\n", encoding="utf-8")
         started = time.perf_counter()
         incremental = build_index(src, out, embedder, progress=False)
@@ -80,8 +87,24 @@ def bench_build(embedder: Embedder, copies: int) -> dict:
         "passages": full.passages,
         "seconds": round(full.seconds, 3),
         "passages_per_second": round(full.passages / full.seconds, 1),
+        "passages_per_cpu_second": round(full.passages / cpu, 1),  # what one uncontended core does
+        "mean_model_tokens_per_passage": round(mean_tokens, 1),
         "incremental_one_file_changed_seconds": round(incremental_s, 3),
         "incremental_embedded": incremental.embedded,
+    }
+
+
+def bench_sentences(embedder: Embedder) -> dict:
+    """Embedding rate for sentence-sized passages, the kind ``from_texts`` makes from a context."""
+    sentences = [s.text for t in _kb_texts() for s in split_sentences(t)][:400]
+    wall, cpu = time.perf_counter(), time.process_time()
+    embedder.encode(sentences)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {
+        "sentences": len(sentences),
+        "mean_model_tokens": round(statistics.mean(len(embedder.model.tokenizer(s)["input_ids"]) for s in sentences), 1),
+        "per_second": round(len(sentences) / wall, 1),
+        "per_cpu_second": round(len(sentences) / cpu, 1),
     }
 
 
@@ -167,11 +190,12 @@ def bench_queries(embedder: Embedder, kb_index: KnowledgeIndex) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--passages", type=int, default=100_000)
-    parser.add_argument("--copies", type=int, default=12, help="copies of knowledge/ for the build benchmark")
+    parser.add_argument("--copies", type=int, default=6, help="copies of knowledge/ for the build benchmark")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for the embedder")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "index.json")
     args = parser.parse_args()
 
-    embedder = Embedder()
+    embedder = Embedder(threads=args.threads)
     started = time.perf_counter()
     embedder.encode(["warm up"])
     load_s = time.perf_counter() - started
@@ -182,8 +206,10 @@ def main() -> None:
     results = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "faiss": faiss.__version__,
                     "faiss_threads": faiss.omp_get_max_threads(), "load_avg_1m": os.getloadavg()[0]},
+        "torch_threads": args.threads,
         "model_load_seconds": round(load_s, 2),
         "build": bench_build(embedder, args.copies),
+        "sentence_embedding": bench_sentences(embedder),
         "queries": bench_queries(embedder, kb_index),
         "search": bench_search(embedder, args.passages, kb_index),
     }

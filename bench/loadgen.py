@@ -5,7 +5,7 @@ ends, until ``requests`` were sent or ``max_seconds`` passed. Per request it mea
 latency and, for streams, the time to the first content token (TTFT) and the mean time between
 content tokens (TPOT), which is what a user of the proxy feels.
 
-    python bench/loadgen.py http://127.0.0.1:8000/v1 --concurrency 16 --requests 1000 --stream
+    python -m bench.loadgen http://127.0.0.1:8000/v1 --concurrency 16 --requests 1000 --stream
 """
 
 from __future__ import annotations

@@ -34,12 +34,18 @@ class Target:
     version: str | None = None
     peak_rss: int = 0  # bytes, the largest sampled RSS of the process tree
     idle_rss: int = 0  # bytes, after start-up and before any load
-    extra: dict[str, str] = field(default_factory=dict)
+    family: list[int] = field(default_factory=list)  # the process and its descendants, refreshed now and then
+    samples: int = 0
 
     def sample_rss(self) -> int:
+        """Current RSS of the process tree; scanning /proc for the tree is done only every 25th
+        sample, so sampling stays cheap next to the load client sharing this process."""
         if self.proc is None:
             return 0
-        rss = tree_rss(self.proc.pid)
+        if self.samples % 25 == 0:
+            self.family = family_of(self.proc.pid)
+        self.samples += 1
+        rss = rss_of(self.family)
         self.peak_rss = max(self.peak_rss, rss)
         return rss
 
@@ -50,8 +56,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def tree_rss(pid: int) -> int:
-    """Resident memory in bytes of ``pid`` and all its descendants (workers a proxy may fork)."""
+def family_of(pid: int) -> list[int]:
+    """``pid`` and all its descendants (workers a proxy may fork)."""
     parents: dict[int, int] = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -67,8 +73,13 @@ def tree_rss(pid: int) -> int:
         children = [p for p, pp in parents.items() if pp == parent and p not in family]
         family.update(children)
         frontier.extend(children)
+    return sorted(family)
+
+
+def rss_of(pids: list[int]) -> int:
+    """Resident memory in bytes of ``pids`` together (those that still exist)."""
     total = 0
-    for p in family:
+    for p in pids:
         try:
             with open(f"/proc/{p}/statm", "rb") as f:
                 total += int(f.read().split()[1]) * PAGE_SIZE
@@ -77,13 +88,17 @@ def tree_rss(pid: int) -> int:
     return total
 
 
+def tree_rss(pid: int) -> int:
+    return rss_of(family_of(pid))
+
+
 def _spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     log.parent.mkdir(parents=True, exist_ok=True)
-    out = open(log, "wb")  # noqa: SIM115 - the child owns it for its lifetime
-    return subprocess.Popen(
-        cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})}, cwd=REPO, start_new_session=True,
-    )
+    with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})}, cwd=REPO, start_new_session=True,
+        )
 
 
 def wait_ready(target: Target, path: str, timeout: float) -> None:

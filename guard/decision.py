@@ -66,6 +66,11 @@ def decide(report: CheckReport, policy: Policy) -> Decision:
         else:
             unchecked = True
             reasons.append(f"check error (on_error open, passed unchecked): {report.error}")
+            if not any(o.confidence is not None for o in report.outcomes):
+                # nothing graded the answer: its confidence is unknown, not low, so the band
+                # from a placeholder 0 must not decide; on_error open means let it through
+                actions.remove(band.action)
+                actions.append("pass")
     action = _most_severe(actions)
     for s in report.unsupported[:5]:
         reasons.append(f"unsupported: {s.text[:120]}")
@@ -80,7 +85,7 @@ def _sentence(s: SentenceScore) -> dict[str, Any]:
         "support": round(s.support, 4),
         "unsupported": s.unsupported,
         "reasons": list(s.reasons),
-        "citations": [
+        "evidence": [
             {"passage_id": e.passage_id, "source": e.source, "span": e.span, "score": round(e.score, 4)}
             for e in s.evidence
         ],

@@ -46,6 +46,7 @@ class Call:
     question: str
     changes: list[Change] = field(default_factory=list)
     wrapped: bool = False
+    response_id: str | None = None  # the backend's response id, once known
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -81,6 +82,7 @@ class Verdict:
     text: str  # the text to send (the answer, masked answer, fallback or notice)
     finish_reason: str | None = None  # overrides the backend's when the answer was replaced
     review_id: str | None = None
+    review_status: str | None = None
     reasons: list[str] = field(default_factory=list)
 
     def as_dict(self, annotate: bool) -> dict[str, Any]:
@@ -93,6 +95,8 @@ class Verdict:
             d["reasons"] = self.reasons
         if self.review_id:
             d["review_id"] = self.review_id
+        if self.review_status:
+            d["review_status"] = self.review_status
         if annotate:
             d.update({k: v for k, v in annotation(self.report).items() if k not in d})
         return d
@@ -128,9 +132,24 @@ class Pipeline:
 
     # ------------------------------------------------------------------ non-stream
 
+    async def reused(self, call: Call) -> Verdict | None:
+        """A reviewer-approved answer to a close enough earlier question, if the policy allows."""
+        if self.rt.review is None or not call.policy.reuse_approved.enabled:
+            return None
+        match = await self.rt.review.reuse(call)
+        if match is None:
+            return None
+        item_id, answer, similarity = match
+        report = CheckReport(confidence=1.0, answer=answer)
+        return Verdict("reused", 1.0, report, answer, "stop", review_id=item_id, reasons=[f"approved answer reused (similarity {similarity:.3f})"])
+
     async def complete(self, call: Call) -> tuple[dict[str, Any], dict[str, str]]:
+        reused = await self.reused(call)
+        if reused is not None:
+            return self._reused_body(call, reused)
         body, served_by = await self.rt.router.complete(call.model, call.endpoint, call.body, {"x-request-id": call.request_id})
         body["model"] = call.public_model
+        call.response_id = body.get("id") if isinstance(body.get("id"), str) else None
         keep = call.policy.reasoning.client == "keep"
         reasonings = separate_reasoning(call.endpoint, body, keep)
         headers = call.headers()
@@ -154,6 +173,22 @@ class Pipeline:
                     await self.rt.review.after(call, worst, body)
         body["guard"] = guard
         self.log(call, status=200, decision=guard.get("decision"), served_by=served_by, usage=body.get("usage"))
+        return body, headers
+
+    def _reused_body(self, call: Call, verdict: Verdict) -> tuple[dict[str, Any], dict[str, str]]:
+        from guard.responses import new_id, replacement_choice
+
+        body = {
+            "id": new_id(call.endpoint),
+            "object": "chat.completion" if call.endpoint == CHAT else "text_completion",
+            "created": int(time.time()),
+            "model": call.public_model,
+            "choices": [replacement_choice(call.endpoint, 0, verdict.text, "stop", stream=False)],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            "guard": {**call.guard_field(), **verdict.as_dict(annotate=False)},
+        }
+        headers = {**call.headers(), "x-guard-decision": "reused", "x-guard-confidence": "1.000"}
+        self.log(call, status=200, decision="reused")
         return body, headers
 
     # ------------------------------------------------------------------ checks

@@ -15,6 +15,7 @@ import structlog
 from guard.backend.base import Upstream
 from guard.backend.router import Router
 from guard.checking import Checker
+from guard.errors import ConfigError
 from guard.metrics import Metrics
 from guard.policy.loader import load_policies
 from guard.policy.schema import Policy
@@ -40,13 +41,26 @@ class Runtime:
         self.checker = Checker(self.index, self.embedder)
         self.review: Any = None  # the review service, when a store is configured (guard.holding)
         self.metrics = Metrics()  # this proxy's own Prometheus registry
+        self._check_review_configured()
+
+    def _check_review_configured(self) -> None:
+        """A policy that holds answers needs a queue; say so at start-up, not on the first hold."""
+        if self.settings.review.store_url:
+            return
+        needs = [
+            p.name
+            for p in self.policies.values()
+            if any(b.action == "hold" for b in p.decision.bands) or p.decision.on_violation == "hold" or p.audit.sample_rate > 0
+        ]
+        if needs:
+            raise ConfigError([f"policies {needs} send answers to review, but review.store_url is not set in guard.yaml (for example sqlite:///var/guard.sqlite3)"])
 
     # The embedding model and the index are shared by every policy and loaded once.
     def embedder(self) -> Any:
         if self._embedder is None:
-            from guard.knowledge.embedder import Embedder
+            from guard.knowledge.embedder import shared_embedder
 
-            self._embedder = Embedder(self.settings.knowledge.embedder)
+            self._embedder = shared_embedder(self.settings.knowledge.embedder)
         return self._embedder
 
     def index(self) -> Any:
@@ -56,7 +70,7 @@ class Runtime:
             index_dir = self.settings.knowledge.index_dir
             if index_dir is None or not Path(index_dir).exists():
                 log.warning("no_knowledge_index", index_dir=str(index_dir), hint="run: guard index build knowledge/")
-                self._index = KnowledgeIndex.empty(self.embedder())
+                self._index = KnowledgeIndex.from_passages([], self.embedder())
             else:
                 self._index = KnowledgeIndex.load(Path(index_dir), self.embedder())
         return self._index

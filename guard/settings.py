@@ -107,7 +107,8 @@ class Reviewer(Strict):
 
 
 class ReviewConfig(Strict):
-    store_url: str = "sqlite:///var/guard.sqlite3"
+    # sqlite:///var/guard.sqlite3 or postgresql://user@host:5432/db; None: no review queue
+    store_url: str | None = None
     reviewers: list[Reviewer] = []
     session_secret_env: str | None = None
     lease_s: float = Field(default=300, gt=0)
@@ -165,7 +166,7 @@ def load_settings(path: str | Path) -> Settings:
         settings.policies_dir = base / settings.policies_dir
     if settings.knowledge.index_dir is not None and not settings.knowledge.index_dir.is_absolute():
         settings.knowledge.index_dir = base / settings.knowledge.index_dir
-    url = settings.review.store_url
+    url = settings.review.store_url or ""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         settings.review.store_url = "sqlite:///" + str(base / url[len("sqlite:///"):])
     return settings

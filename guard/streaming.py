@@ -72,11 +72,16 @@ class _Reasoning:
 
 async def open_stream(pipeline: "Pipeline", call: "Call") -> tuple[dict[str, str], AsyncIterator[bytes]]:
     """Start the backend stream; errors before the first event raise (a normal error response)."""
+    reused = await pipeline.reused(call)
+    if reused is not None:
+        headers = {**call.headers(), "x-guard-decision": "reused", "x-guard-confidence": "1.000"}
+        return headers, _replay(pipeline, call, {"first": {}, "finish_reason": "stop", "usage": None}, reused)
     router = pipeline.rt.router
     first, events, served_by = await router.open_stream(
         call.model, call.endpoint, call.body, {"x-request-id": call.request_id}
     )
     headers = call.headers()
+    call.response_id = first.get("id") if isinstance(first.get("id"), str) else None
     reasoning = _Reasoning(call.endpoint, call.policy.reasoning.client == "keep")
     source = _chain(first, events, pipeline.rt.metrics.stream_meter(call))
     if not call.policy.checks_enabled:
@@ -84,10 +89,11 @@ async def open_stream(pipeline: "Pipeline", call: "Call") -> tuple[dict[str, str
     mode = call.policy.streaming.mode
     if mode == "buffer":
         body = await _buffer_events(call, source, reasoning)
-        verdict = await pipeline.judge(call, body["answer"], "".join(reasoning.reasoning) or None)
+        thought = "".join(reasoning.reasoning) or None
+        verdict = await pipeline.judge(call, body["answer"], thought)
         headers["x-guard-decision"] = verdict.action
         headers["x-guard-confidence"] = f"{verdict.confidence:.3f}"
-        return headers, _replay(pipeline, call, body, verdict)
+        return headers, _replay(pipeline, call, body, verdict, thought if reasoning.keep else None)
     if mode == "sentence":
         return headers, _by_sentence(pipeline, call, source, reasoning)
     return headers, _observe(pipeline, call, source, reasoning)
@@ -105,6 +111,17 @@ async def _chain(first: dict[str, Any], events: AsyncIterator[dict[str, Any]], m
         aclose = getattr(events, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+async def contained(call: "Call", events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Once the response has started, a bug can only be reported in the stream: end it with an
+    error event rather than a cut connection the client cannot tell from a network fault."""
+    try:
+        async for b in events:
+            yield b
+    except Exception:  # noqa: BLE001 - GuardErrors were turned into error events already
+        log.exception("stream_internal_error", request_id=call.request_id)
+        yield sse(GuardError("internal error in guard; the request id is in the log").to_dict())
 
 
 def _error_event(call: "Call", e: GuardError) -> bytes:
@@ -160,9 +177,16 @@ def _finish(pipeline: "Pipeline", call: "Call", template: dict[str, Any], verdic
     return out
 
 
-async def _replay(pipeline: "Pipeline", call: "Call", body: dict[str, Any], verdict: "Verdict") -> AsyncIterator[bytes]:
+def _thought_chunk(call: "Call", first: dict[str, Any], thought: str) -> bytes:
+    delta = {"role": "assistant", "content": "", "reasoning_content": thought}
+    return sse(chunk(call.endpoint, first, model=call.public_model, choices=[{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}]))
+
+
+async def _replay(pipeline: "Pipeline", call: "Call", body: dict[str, Any], verdict: "Verdict", thought: str | None = None) -> AsyncIterator[bytes]:
     first = body["first"] or {}
     ep, name = call.endpoint, call.public_model
+    if thought and ep == CHAT:
+        yield _thought_chunk(call, first, thought)
     yield sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, verdict.text, None, stream=True)]))
     finish = verdict.finish_reason or body["finish_reason"]
     yield sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, "", finish, stream=True)]))
@@ -180,7 +204,7 @@ async def _observe(pipeline: "Pipeline", call: "Call", source: AsyncIterator[dic
             event["model"] = call.public_model
             reasoning.apply(event)
             if event.get("usage"):
-                usage = event["usage"]
+                usage = event.pop("usage")  # some servers put it on the finish chunk
                 if not event.get("choices"):
                     continue  # sent after the verdict, where OpenAI puts it: last
             for choice in event.get("choices") or ():
@@ -226,6 +250,9 @@ async def _by_sentence(pipeline: "Pipeline", call: "Call", source: AsyncGenerato
                 usage = event["usage"]
             for choice in event.get("choices") or ():
                 pending += choice_text(ep, choice, stream=True)
+                thought = (choice.get("delta") or {}).get("reasoning_content") if ep == CHAT else None
+                if thought:  # only present when the policy keeps reasoning
+                    yield _thought_chunk(call, first, thought)
                 finish_reason = choice.get("finish_reason") or finish_reason
             ends = [e for e in sentence_ends(pending) if e < len(pending)]
             if ends:

@@ -32,7 +32,7 @@ def hash_password_cmd(password: str | None, rounds: int) -> None:
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="guard.yaml (its review: section is used).")
 @click.option("--host", default=None, help="Default: server.host from the config.")
-@click.option("--port", default=8081, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--port", default=8090, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--sweep-s", default=5.0, show_default=True, help="How often to expire overdue items.")
 def serve(config_path: str, host: str | None, port: int, sweep_s: float) -> None:
     """Serve the reviewer web page alone, against the proxy's review store."""

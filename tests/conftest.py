@@ -26,3 +26,16 @@ def fake_backend(_fake_backend_session):
     _fake_backend_session.reset()
     _fake_backend_session.clear()
     return _fake_backend_session
+
+
+@pytest.fixture(scope="session")
+def knowledge_index(tmp_path_factory):
+    """The sample knowledge base in knowledge/, indexed once per session with the real MiniLM."""
+    from pathlib import Path
+
+    from guard.knowledge.build import build_index
+    from guard.knowledge.embedder import shared_embedder
+
+    out = tmp_path_factory.mktemp("index")
+    build_index(Path(__file__).resolve().parent.parent / "knowledge", out, shared_embedder("all-MiniLM-L6-v2"), progress=False)
+    return out

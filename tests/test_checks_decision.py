@@ -63,7 +63,7 @@ def test_annotation_is_json_safe_and_complete():
     assert ann["confidence"] == 0.3
     assert ann["index_version"] == "v1"
     assert ann["unsupported"] == ["B is 2."]
-    assert ann["sentences"][0]["citations"] == [
+    assert ann["sentences"][0]["evidence"] == [
         {"passage_id": "p1", "source": "doc.md", "span": "A is 1.", "score": 0.8}
     ]
     assert ann["sentences"][1]["reasons"] == ["number 2 not in evidence"]

@@ -50,7 +50,7 @@ def test_f1_balanced_accuracy_curve_percentile():
 def eval_output():
     result = CliRunner().invoke(main, ["eval", *map(str, SAMPLES), "--json"])
     assert result.exit_code == 0, result.output
-    return [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
 def test_eval_json_lines(eval_output):
@@ -79,5 +79,5 @@ def test_check_command_prints_full_json(tmp_path):
     assert out["decision"]["action"] in {"annotate", "block", "hold", "fallback"}
     sentence = out["guard"]["sentences"][0]
     assert "number 670B not in evidence" in sentence["reasons"]
-    assert sentence["citations"][0]["passage_id"].startswith("context-0#")
+    assert sentence["evidence"][0]["passage_id"].startswith("context-0#")
     assert out["guard"]["index_version"].startswith("context-")

@@ -3,7 +3,7 @@ import pytest
 from guard.checks.base import CheckInput
 from guard.checks.evidence import EvidenceCache, EvidenceText
 from guard.checks.grounding import GroundingCheck, aggregate, evidence_span
-from guard.checks.support import measure, score
+from guard.checks.support import Claim, measure, score
 from checks_helpers import MemoryRetriever
 
 KB = [
@@ -37,8 +37,8 @@ def test_chinese_numbers_and_names():
     assert support_of("该模型于2024年12月发布，训练成本约为600万美元。") < 0.45
     named = support_of("伦敦大学国王学院教授布鲁斯·马拉默德表示，余震将给救援带来困难。")
     made_up = support_of("伦敦大学教授吉姆·哈丁表示，余震将给救援带来困难。")
-    assert named > made_up
-    assert made_up < 0.45
+    assert named > 0.7
+    assert made_up <= 0.5  # a missing name caps support at the annotate level
 
 
 def test_unrelated_answer_is_unsupported():
@@ -47,7 +47,7 @@ def test_unrelated_answer_is_unsupported():
 
 def test_features_name_the_problem():
     ev = EvidenceText.of(KB[0])
-    f = measure("DeepSeek-V3 has 670B parameters, says Liang Wenfeng.", ev, 0.5)
+    f = measure(Claim.of("DeepSeek-V3 has 670B parameters, says Liang Wenfeng."), ev, 0.5)
     assert f.missing_numbers == ["670B"]
     assert f.missing_names == ["Liang Wenfeng"]
     assert 0 <= score(f) <= 1
@@ -105,7 +105,7 @@ def test_evidence_cache_reuses_views():
     assert cache.get("p1", "text one") is a
     assert cache.get("p1", "changed") is not a
     cache.get("p2", "x"), cache.get("p3", "y")
-    assert len(cache._items) == 2
+    assert len(cache) == 2
 
 
 def test_evidence_span_picks_the_matching_sentence():

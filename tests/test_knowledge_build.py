@@ -146,3 +146,17 @@ def test_empty_folder_builds_an_empty_index(tmp_path: Path) -> None:
     assert report.passages == 0
     index = KnowledgeIndex.load(tmp_path / "index", shared_embedder())
     assert index.search("anything", 3) == []
+
+
+def test_a_stale_process_adding_a_correction_keeps_a_newer_build(kb: Path, tmp_path: Path) -> None:
+    out = tmp_path / "index"
+    build_index(kb, out, CountingEmbedder(), progress=False)
+    review_app = KnowledgeIndex.load(out, shared_embedder())  # loaded before the next build
+    write(kb, "new.md", "TensorRT-LLM targets NVIDIA GPUs.")
+    build_index(kb, out, CountingEmbedder(), progress=False)
+
+    review_app.add_passages([Passage("review-1", "SGLang listens on port 30000.", "review #1")])
+    on_disk = KnowledgeIndex.load(out, shared_embedder())
+    assert {"new.md#1", "review-1"} <= ids(on_disk)
+    assert on_disk.version == review_app.version
+    assert json.loads((out / "meta.json").read_text())["source_dir"] == str(kb.resolve())

@@ -170,8 +170,9 @@ def test_cli_end_to_end(fake_backend, guard_url: str, tmp_path: Path) -> None:
         "--n", "2", "--json", "--out", str(tmp_path / "probe.json"),
     ])
     assert result.exit_code == 0, result.output
-    print(result.stdout[:300])
-    report = json.loads(result.stdout)["probe-model"]
+    # guard runs in this process here, so its request logs share stdout: the report is the JSON block
+    printed = json.loads(result.stdout[result.stdout.index("{\n"):])
+    report = printed["probe-model"]
     assert report["all"]["probes"] == 6
     saved = json.loads((tmp_path / "probe.json").read_text())
-    assert len(saved["outcomes"]) == 6 and saved["report"] == json.loads(result.stdout)
+    assert len(saved["outcomes"]) == 6 and saved["report"] == printed

@@ -16,7 +16,7 @@ from guard.api.deps import CallerDep, RequestId, RuntimeDep
 from guard.api.openapi import request_body
 from guard.errors import GuardError
 from guard.responses import CHAT, COMPLETIONS
-from guard.streaming import open_stream
+from guard.streaming import contained, open_stream
 
 router = APIRouter()
 
@@ -34,7 +34,7 @@ async def _handle(request: Request, runtime: RuntimeDep, caller: CallerDep, rid:
         call = pipeline.prepare(caller, endpoint, body, rid)
         if call.stream:
             headers, events = await open_stream(pipeline, call)
-            return StreamingResponse(events, media_type="text/event-stream", headers={**_SSE_HEADERS, **headers})
+            return StreamingResponse(contained(call, events), media_type="text/event-stream", headers={**_SSE_HEADERS, **headers})
         data, headers = await pipeline.complete(call)
     except GuardError as e:
         runtime.metrics.call_failed(call, e.status, started)
@@ -58,10 +58,10 @@ def _check_limits(runtime: RuntimeDep, body: dict) -> None:
 
 
 @router.post("/v1/chat/completions", dependencies=[Admitted], openapi_extra=request_body(ChatRequest))
-async def chat_completions(request: Request, runtime: RuntimeDep, caller: CallerDep, rid: RequestId) -> Response:
+async def chat_completions(request: Request, rid: RequestId, runtime: RuntimeDep, caller: CallerDep) -> Response:
     return await _handle(request, runtime, caller, rid, CHAT)
 
 
 @router.post("/v1/completions", dependencies=[Admitted], openapi_extra=request_body(CompletionRequest))
-async def completions(request: Request, runtime: RuntimeDep, caller: CallerDep, rid: RequestId) -> Response:
+async def completions(request: Request, rid: RequestId, runtime: RuntimeDep, caller: CallerDep) -> Response:
     return await _handle(request, runtime, caller, rid, COMPLETIONS)

@@ -28,8 +28,9 @@ def _request_id(request: Request) -> str | None:
 def install(app: FastAPI) -> None:
     @app.exception_handler(GuardError)
     async def _guard_error(request: Request, e: GuardError) -> Response:
-        if e.status >= 500:
-            log.warning("request_failed", request_id=_request_id(request), status=e.status, error=e.message)
+        # The one event for a request that ended in an error (successful ones log in the pipeline).
+        emit = log.warning if e.status >= 500 else log.info
+        emit("request", request_id=_request_id(request), path=request.url.path, status=e.status, code=e.code, error=e.message)
         return error_response(e, _request_id(request))
 
     @app.exception_handler(RequestValidationError)

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from guard.api.deps import CallerDep, Store
+from guard.api.deps import CallerDep, RuntimeDep, Store
 from guard.errors import InvalidRequest
 from guard.review.models import NewItem
 
@@ -31,8 +31,12 @@ class FeedbackBody(BaseModel):
 
 
 @router.post("/v1/guard/feedback", status_code=202)
-async def post_feedback(body: FeedbackBody, caller: CallerDep, store: Store) -> dict[str, Any]:
+async def post_feedback(body: FeedbackBody, caller: CallerDep, store: Store, runtime: RuntimeDep) -> dict[str, Any]:
     original = await store.find_by_response_id(body.response_id, tenant=caller.tenant)
+    if original is None:
+        recent = runtime.review.recent(body.response_id, caller.tenant)  # answered by this replica
+        if recent is not None:
+            return await _from_recent(body, caller, store, recent)
     answer = body.answer if body.answer is not None else (original.answer if original else None)
     if answer is None:
         raise InvalidRequest("this response is not known to the review queue; send the answer too", param="answer")
@@ -54,6 +58,28 @@ async def post_feedback(body: FeedbackBody, caller: CallerDep, store: Store) -> 
             annotation=original.annotation if original else {},
             reasons=[f"feedback: {body.reason}"],
             confidence=1.0 - original.risk if original else 0.5,
+            response_id=body.response_id,
+        ),
+        actor=f"key:{caller.key_id}",
+    )
+    return {"object": "guard.feedback", "review_id": item.id, "status": item.status}
+
+
+async def _from_recent(body: FeedbackBody, caller: Any, store: Any, recent: dict[str, Any]) -> dict[str, Any]:
+    request = dict(recent["request"])
+    request["guard_feedback"] = {"reason": body.reason, "expected": body.expected}
+    item = await store.create_item(
+        NewItem(
+            kind="feedback",
+            policy=recent["policy"],
+            tenant=caller.tenant,
+            model=recent["model"],
+            key_id=caller.key_id,
+            request=request,
+            answer=body.answer if body.answer is not None else recent["answer"],
+            annotation=recent["annotation"],
+            reasons=[f"feedback: {body.reason}"],
+            confidence=max(0.0, min(1.0, recent["confidence"])),
             response_id=body.response_id,
         ),
         actor=f"key:{caller.key_id}",

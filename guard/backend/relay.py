@@ -15,7 +15,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from guard.errors import BackendError, BackendTimeout, GuardError, InvalidRequest, RateLimited
+from guard.errors import BackendError, BackendTimeout, GuardError, InvalidRequest, ModelNotFound, RateLimited
+from guard.backend.shape import check_body, check_event
 from guard.settings import BackendConfig
 
 
@@ -70,9 +71,7 @@ class RelayUpstream:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise BackendError(f"backend {self.name!r} sent a body that is not JSON") from None
-        if not isinstance(data, dict):
-            raise BackendError(f"backend {self.name!r} sent JSON that is not an object")
-        return data
+        return check_body(self.name, endpoint, data)
 
     async def stream(self, endpoint: str, body: dict[str, Any], headers: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
         try:
@@ -81,7 +80,7 @@ class RelayUpstream:
             ) as resp:
                 if resp.status >= 400:
                     raise status_error(self.name, resp.status, await resp.read(), resp.headers.get("retry-after"))
-                async for event in _sse_events(self.name, resp):
+                async for event in _sse_events(self.name, endpoint, resp):
                     yield event
         except GuardError:
             raise
@@ -101,7 +100,7 @@ class RelayUpstream:
         return data.get("data", []) if isinstance(data, dict) else []
 
 
-async def _sse_events(name: str, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+async def _sse_events(name: str, endpoint: str, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
     """Parse ``data:`` lines; stop at ``[DONE]``. A stream that ends without a finish is an error."""
     finished = False
     async for line in resp.content:
@@ -115,10 +114,9 @@ async def _sse_events(name: str, resp: aiohttp.ClientResponse) -> AsyncIterator[
             event = orjson.loads(payload)
         except orjson.JSONDecodeError:
             raise BackendError(f"backend {name!r} sent a malformed stream event") from None
-        if not isinstance(event, dict):
-            raise BackendError(f"backend {name!r} sent a stream event that is not an object")
-        if "error" in event and not event.get("choices"):
+        if isinstance(event, dict) and "error" in event and not event.get("choices"):
             raise status_error(name, 502, payload, None)
+        check_event(name, endpoint, event)
         for choice in event.get("choices") or ():
             if choice.get("finish_reason"):
                 finished = True
@@ -152,6 +150,9 @@ def status_error(name: str, status: int, raw: bytes, retry_after: str | None) ->
     if status == 429:
         headers = {"retry-after": retry_after} if retry_after else {}
         return RateLimited(f"the backend is rate limiting: {message}", headers=headers)
+    if status == 404:
+        # Ollama and LMDeploy answer 404 for a model they have not loaded.
+        return ModelNotFound(f"backend {name!r} does not know this model: {message}", param="model")
     if status == 408:
         return BackendTimeout(f"backend {name!r} timed out: {message}")
     return BackendError(f"backend {name!r} answered {status}: {message}")

@@ -11,6 +11,13 @@ import click
 from guard.checks.base import CheckInput
 
 
+def _quiet_logs() -> None:
+    """Logs to stderr, warnings only: stdout carries the JSON these commands print."""
+    from guard.logging import configure
+
+    configure(level="warning")
+
+
 def _policy(path: Path | None):
     from guard.checks.evaluate import default_policy
     from guard.policy.loader import load_policy
@@ -38,6 +45,7 @@ def check(question: str, answer: str, index_dir: Path | None, context_file: Path
 
     if (index_dir is None) == (context_file is None):
         raise click.UsageError("give exactly one of --index or --context")
+    _quiet_logs()
     policy = _policy(policy_file)
     emb = Embedder(embedder)
     if index_dir is not None:
@@ -73,6 +81,7 @@ def eval_cmd(files: tuple[Path, ...], policy_file: Path | None, limit: int | Non
     from guard.checks.evaluate import check_row, format_table, json_line, read_rows, summarize
     from guard.knowledge.embedder import Embedder
 
+    _quiet_logs()
     policy = _policy(policy_file)
     emb = Embedder(embedder)
     summaries = []

@@ -1,58 +1,72 @@
 """Evidence text prepared once for lexical comparison.
 
-Each retrieved passage is tokenised a single time (word stems, word bigrams, CJK bigrams and
-trigrams, quantities) and cached by passage id, so grading several sentences against the same
-passages, or the same passages again on the next request, costs set look-ups only.
+Each retrieved passage is tokenised once and cached by passage id, so grading several
+sentences against the same passages, or the same passages again on the next request, costs
+set look-ups only. Word stems and CJK bigrams (needed to rerank every candidate) are built
+eagerly; the rest (word pairs, trigrams, quantities) only for the passages kept as evidence.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
 
 from guard.text import cjk, tokens
 from guard.text.numbers import Quantity, extract_quantities
 
 
-@dataclass(frozen=True, slots=True)
 class EvidenceText:
-    text: str
-    lower: str
-    stems: frozenset[str]
-    word_pairs: frozenset[tuple[str, str]]
-    cjk2: frozenset[str]
-    cjk3: frozenset[str]
-    quantities: tuple[Quantity, ...] = field(default=())
+    __slots__ = ("text", "lower", "stems", "cjk2", "_words", "_pairs", "_cjk3", "_quantities")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lower = text.lower()
+        self._words = tokens.words(text)
+        self.stems: frozenset[str] = frozenset(tokens.stem(w) for w in self._words)
+        self.cjk2: frozenset[str] = frozenset(cjk.char_ngrams(text, 2))
+        self._pairs: frozenset[tuple[str, str]] | None = None
+        self._cjk3: frozenset[str] | None = None
+        self._quantities: tuple[Quantity, ...] | None = None
 
     @classmethod
     def of(cls, text: str) -> "EvidenceText":
-        ws = tokens.words(text)
-        return cls(
-            text=text,
-            lower=text.lower(),
-            stems=frozenset(tokens.stem(w) for w in ws),
-            word_pairs=frozenset(zip(ws, ws[1:])),
-            cjk2=frozenset(cjk.char_ngrams(text, 2)),
-            cjk3=frozenset(cjk.char_ngrams(text, 3)),
-            quantities=tuple(extract_quantities(text)),
-        )
+        return cls(text)
+
+    @property
+    def word_pairs(self) -> frozenset[tuple[str, str]]:
+        if self._pairs is None:
+            self._pairs = frozenset(zip(self._words, self._words[1:]))
+        return self._pairs
+
+    @property
+    def cjk3(self) -> frozenset[str]:
+        if self._cjk3 is None:
+            self._cjk3 = frozenset(cjk.char_ngrams(self.text, 3))
+        return self._cjk3
+
+    @property
+    def quantities(self) -> tuple[Quantity, ...]:
+        if self._quantities is None:
+            self._quantities = tuple(extract_quantities(self.text))
+        return self._quantities
 
     @classmethod
     def merge(cls, parts: list["EvidenceText"]) -> "EvidenceText":
         """The union of several passages, compared as one body of evidence."""
+        if not parts:
+            return cls("")
         if len(parts) == 1:
             return parts[0]
-        text = "\n".join(p.text for p in parts)
-        return cls(
-            text=text,
-            lower=text.lower(),
-            stems=frozenset().union(*(p.stems for p in parts)),
-            word_pairs=frozenset().union(*(p.word_pairs for p in parts)),
-            cjk2=frozenset().union(*(p.cjk2 for p in parts)),
-            cjk3=frozenset().union(*(p.cjk3 for p in parts)),
-            quantities=tuple(q for p in parts for q in p.quantities),
-        )
+        merged = cls.__new__(cls)
+        merged.text = "\n".join(p.text for p in parts)
+        merged.lower = merged.text.lower()
+        merged._words = []
+        merged.stems = frozenset().union(*(p.stems for p in parts))
+        merged.cjk2 = frozenset().union(*(p.cjk2 for p in parts))
+        merged._pairs = frozenset().union(*(p.word_pairs for p in parts))
+        merged._cjk3 = frozenset().union(*(p.cjk3 for p in parts))
+        merged._quantities = tuple(q for p in parts for q in p.quantities)
+        return merged
 
 
 class EvidenceCache:
@@ -70,9 +84,12 @@ class EvidenceCache:
             if found is not None:
                 self._items.move_to_end(key)
                 return found
-        made = EvidenceText.of(text)
+        made = EvidenceText(text)
         with self._lock:
             self._items[key] = made
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
         return made
+
+    def __len__(self) -> int:
+        return len(self._items)

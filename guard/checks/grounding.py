@@ -17,7 +17,7 @@ from rapidfuzz import fuzz
 from guard.checks.base import CheckInput, CheckOutcome, Evidence, SentenceScore
 from guard.checks.evidence import EvidenceCache, EvidenceText
 from guard.checks.refusal import is_refusal
-from guard.checks.support import measure, overlap, reasons, score
+from guard.checks.support import Claim, SupportFeatures, measure, reasons, rough_overlap, score
 from guard.knowledge.types import Hit, Retriever
 from guard.text.sentences import Span, split_claims, split_sentences
 
@@ -106,62 +106,67 @@ class GroundingCheck:
         claims = split_claims(inp.answer, self.min_sentence_chars)
         safe = [self.refusals_safe and is_refusal(c.text) for c in claims]
         to_check = [c for c, s in zip(claims, safe) if not s]
-        queries = [f"{inp.question} {c.text}".strip() for c in to_check]
-        found = retriever.search_many(queries, self.top_k * CANDIDATE_FACTOR) if queries else []
-        hits = [self._rerank(c.text, row) for c, row in zip(to_check, found)]
-        graded = iter(self._grade(to_check, hits))
-        sentences = [self._refusal(c) if s else next(graded) for c, s in zip(claims, safe)]
-        confidence = aggregate([s.support for s in sentences])
+        graded, features = self._grade(inp.question, to_check, retriever)
+        queue = iter(graded)
+        sentences = [self._refusal(c) if s else next(queue) for c, s in zip(claims, safe)]
         details = {
             "index_version": retriever.version,
             "refusal": bool(claims) and all(safe),
             "verifiers": [v.name for v in self.verifiers],
+            "features": [f.as_dict() for f in features],
         }
         return CheckOutcome(
             self.name,
             passed=not any(s.unsupported for s in sentences),
-            confidence=confidence,
+            confidence=aggregate([s.support for s in sentences]),
             sentences=sentences,
             details=details,
         )
 
-    def _rerank(self, claim: str, row: list[Hit]) -> list[Hit]:
-        def key(hit: Hit) -> float:
-            return overlap(claim, self.cache.get(hit.passage.id, hit.passage.text)) + 0.1 * hit.score
-
-        return sorted(row, key=key, reverse=True)[: self.top_k]
-
     def _refusal(self, claim: Span) -> SentenceScore:
         return SentenceScore(claim.text, claim.start, claim.end, support=1.0, reasons=["refusal"])
 
-    def _grade(self, claims: list[Span], hits: list[list[Hit]]) -> list[SentenceScore]:
-        views = [[self.cache.get(h.passage.id, h.passage.text) for h in row] for row in hits]
-        merged = [EvidenceText.merge(v) if v else EvidenceText.of("") for v in views]
+    def _rerank(self, claim: Claim, row: list[Hit]) -> list[Hit]:
+        def key(hit: Hit) -> float:
+            return rough_overlap(claim, hit.passage.text.lower()) + 0.1 * hit.score
+
+        return sorted(row, key=key, reverse=True)[: self.top_k]
+
+    def _grade(
+        self, question: str, spans: list[Span], retriever: Retriever
+    ) -> tuple[list[SentenceScore], list[SupportFeatures]]:
+        if not spans:
+            return [], []
+        queries = [f"{question} {s.text}".strip() for s in spans]
+        found = retriever.search_many(queries, self.top_k * CANDIDATE_FACTOR)  # one batch
+        claims = [Claim.of(s.text) for s in spans]
+        hits = [self._rerank(c, row) for c, row in zip(claims, found)]
+        evidence = [EvidenceText.merge([self.cache.get(h.passage.id, h.passage.text) for h in row]) for row in hits]
         features = [
-            measure(c.text, ev, max((h.score for h in row), default=0.0))
-            for c, ev, row in zip(claims, merged, hits)
+            measure(c, ev, max((h.score for h in row), default=0.0)) for c, ev, row in zip(claims, evidence, hits)
         ]
-        lexical = [score(f) for f in features]
-        verdicts = self._verdicts([(c.text, ev.text) for c, ev in zip(claims, merged)])
-        out: list[SentenceScore] = []
-        for i, (claim, f, row) in enumerate(zip(claims, features, hits)):
-            support = combine(lexical[i], [v[i] for v in verdicts])
-            why = reasons(f)
-            for verifier, v in zip(self.verifiers, verdicts):
-                if v[i] is not None and v[i] < self.unsupported_below:
-                    why.append(f"{verifier.name}: not supported ({v[i]:.2f})")
-            out.append(
+        verdicts = self._verdicts([(c.text, ev.text) for c, ev in zip(claims, evidence)])
+        sentences: list[SentenceScore] = []
+        for i, (span, f, row) in enumerate(zip(spans, features, hits)):
+            mine = [v[i] for v in verdicts]
+            support = combine(score(f), mine)
+            why = reasons(f) + [
+                f"{verifier.name}: not supported ({v:.2f})"
+                for verifier, v in zip(self.verifiers, mine)
+                if v is not None and v < self.unsupported_below
+            ]
+            sentences.append(
                 SentenceScore(
-                    claim.text,
-                    claim.start,
-                    claim.end,
+                    span.text,
+                    span.start,
+                    span.end,
                     support=support,
-                    evidence=self._evidence(claim.text, row),
+                    evidence=self._evidence(span.text, row),
                     unsupported=support < self.unsupported_below,
                     reasons=why,
                 )
             )
-        return out
+        return sentences, features
 
     def _verdicts(self, pairs: list[tuple[str, str]]) -> list[list[float | None]]:
         verdicts: list[list[float | None]] = []
@@ -173,8 +178,8 @@ class GroundingCheck:
         return verdicts
 
     def _evidence(self, claim: str, row: list[Hit]) -> list[Evidence]:
-        ranked = sorted(row, key=lambda h: fuzz.partial_ratio(claim.lower(), h.passage.text.lower()), reverse=True)
+        """Citations in rerank order (most shared words first), each cut to its best span."""
         return [
             Evidence(h.passage.id, h.passage.source, evidence_span(claim, h.passage.text), round(h.score, 4))
-            for h in ranked
+            for h in row
         ]

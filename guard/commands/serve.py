@@ -57,7 +57,11 @@ def run_server(settings: Settings, *, warm: bool = True) -> None:
     from guard.logging import configure
 
     configure(settings.server.log_format, settings.server.log_level)
-    app = create_app(settings, warm=warm)
+    try:
+        app = create_app(settings, warm=warm)
+    except ConfigError as e:
+        _fail(e.problems)
+        return
     uvicorn.run(
         app,
         host=settings.server.host,

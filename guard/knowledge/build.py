@@ -104,10 +104,24 @@ def build_index(
     ``full`` ignores the previous build. ``skip_errors`` leaves unreadable files out (and
     reports them) instead of failing the whole build.
     """
-    started = time.perf_counter()
     source_dir, out_dir = Path(source_dir), Path(out_dir)
     if not source_dir.is_dir():
         raise LoaderError(f"{source_dir}: not a directory")
+    with storage.locked(out_dir):
+        return _build(source_dir, out_dir, embedder, full, progress, skip_errors, max_tokens, min_tokens)
+
+
+def _build(
+    source_dir: Path,
+    out_dir: Path,
+    embedder: Embedder,
+    full: bool,
+    progress: bool,
+    skip_errors: bool,
+    max_tokens: int,
+    min_tokens: int,
+) -> BuildReport:
+    started = time.perf_counter()
     chunking = _chunking(max_tokens, min_tokens)
     prev = None if full else _previous(out_dir, embedder, chunking)
     prev_files = prev.files if prev else {}
@@ -163,7 +177,6 @@ def build_index(
     index = KnowledgeIndex(
         embedder, passages, faiss_from_vectors(vectors), version=prev.version if same and prev else None
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
     index.save(out_dir, {"source_dir": str(source_dir.resolve())})
     manifest = {"embedder": embedder.name, "chunking": chunking, "files": files}
     storage.write_json(out_dir / storage.MANIFEST_FILE, manifest)

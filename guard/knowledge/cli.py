@@ -30,10 +30,10 @@ def _knowledge_settings(config: str | None) -> tuple[Path | None, str | None]:
     return settings.knowledge.index_dir, settings.knowledge.embedder
 
 
-def _embedder(name: str | None):
+def _embedder(name: str | None, threads: int = 1):
     from guard.knowledge.embedder import DEFAULT_MODEL, shared_embedder
 
-    return shared_embedder(name or DEFAULT_MODEL)
+    return shared_embedder(name or DEFAULT_MODEL, threads=threads)
 
 
 config_option = click.option(
@@ -53,10 +53,12 @@ def index() -> None:
 @click.option("--embedder", default=None, help="Sentence-transformers model name or path.")
 @click.option("--full", is_flag=True, help="Re-embed everything instead of only changed files.")
 @click.option("--skip-errors", is_flag=True, help="Leave unreadable files out instead of failing.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Torch threads for embedding; more help only on an otherwise idle machine.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @config_option
 def build_cmd(source: Path, out: Path | None, embedder: str | None, full: bool, skip_errors: bool,
-              quiet: bool, config: str | None) -> None:
+              threads: int, quiet: bool, config: str | None) -> None:
     """Index the Markdown, text, HTML, PDF and JSONL files under SOURCE."""
     from guard.knowledge.build import build_index
     from guard.knowledge.loaders import LoaderError
@@ -64,7 +66,7 @@ def build_cmd(source: Path, out: Path | None, embedder: str | None, full: bool, 
     cfg_dir, cfg_embedder = _knowledge_settings(config)
     out_dir = out or cfg_dir or DEFAULT_INDEX_DIR
     try:
-        report = build_index(source, out_dir, _embedder(embedder or cfg_embedder),
+        report = build_index(source, out_dir, _embedder(embedder or cfg_embedder, threads),
                              full=full, progress=not quiet, skip_errors=skip_errors)
     except LoaderError as e:
         raise click.ClickException(str(e)) from e

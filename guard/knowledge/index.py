@@ -26,9 +26,9 @@ from guard.knowledge.types import Hit, Passage
 
 log = structlog.get_logger()
 
-HNSW_MIN_PASSAGES = 20_000
+HNSW_MIN_PASSAGES = 10_000
 HNSW_M = 32
-HNSW_EF_SEARCH = 64
+HNSW_EF_SEARCH = 128
 HNSW_EF_CONSTRUCTION = 80
 
 
@@ -97,6 +97,8 @@ class KnowledgeIndex:
         self._digest = content_hash(self._passages, embedder.name)
         self.version = version or make_version(self._digest)
         self._lock = threading.RLock()
+        self._extra_meta: dict[str, Any] = {}  # e.g. source_dir, kept when add_passages saves
+        self._seen_mtime = storage.meta_mtime(path) if path is not None else None
 
     # --- construction -------------------------------------------------------------------
 
@@ -142,13 +144,16 @@ class KnowledgeIndex:
             log.warning("index.embedder_mismatch", built_with=meta["embedder"], using=embedder.name)
         if isinstance(index, faiss.IndexHNSWFlat):
             index.hnsw.efSearch = HNSW_EF_SEARCH
-        return cls(embedder, passages, index, version=meta["version"], path=directory)
+        loaded = cls(embedder, passages, index, version=meta["version"], path=directory)
+        loaded._extra_meta = {k: meta[k] for k in ("source_dir",) if k in meta}
+        return loaded
 
     def save(self, directory: str | Path | None = None, extra_meta: dict[str, Any] | None = None) -> None:
         target = Path(directory) if directory is not None else self.path
         if target is None:
             raise ValueError("this index has no directory; pass one")
         with self._lock:
+            self._extra_meta.update(extra_meta or {})
             meta = {
                 "version": self.version,
                 "content_hash": self._digest,
@@ -157,20 +162,28 @@ class KnowledgeIndex:
                 "kind": type(self._index).__name__,
                 "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
-            storage.write_index(target, self._passages, self._index, dict(meta, **(extra_meta or {})))
+            storage.write_index(target, self._passages, self._index, dict(meta, **self._extra_meta))
             self.path = target
+            self._seen_mtime = storage.meta_mtime(target)
 
     def reload_if_changed(self) -> bool:
-        """Pick up a version another process wrote (e.g. the review app added a correction)."""
+        """Pick up a version another process wrote (a build, or the review app adding a
+        correction). Cheap when nothing changed: one ``stat`` of meta.json."""
         if self.path is None:
+            return False
+        mtime = storage.meta_mtime(self.path)
+        if mtime is None or mtime == self._seen_mtime:
             return False
         meta = storage.read_meta(self.path)
         if meta["version"] == self.version:
+            self._seen_mtime = mtime
             return False
         fresh = KnowledgeIndex.load(self.path, self.embedder)
         with self._lock:
             self._passages, self._rows, self._index = fresh._passages, fresh._rows, fresh._index
             self._digest, self.version = fresh._digest, fresh.version
+            self._extra_meta, self._seen_mtime = fresh._extra_meta, fresh._seen_mtime
+        log.info("index.reloaded", version=self.version, passages=len(self._passages))
         return True
 
     # --- reading ------------------------------------------------------------------------
@@ -223,7 +236,8 @@ class KnowledgeIndex:
         index has a directory. Returns the new version.
 
         The review queue calls this with approved corrections; their metadata carries the
-        provenance (review id, reviewer, time) and comes back with every hit.
+        provenance (review id, reviewer, time) and comes back with every hit. Saving happens
+        under the directory lock, on top of whatever another process last wrote there.
         """
         if not passages:
             return self.version
@@ -231,8 +245,17 @@ class KnowledgeIndex:
         if len(set(ids)) != len(ids):
             raise ValueError("duplicate ids in the passages to add")
         vectors = self.embedder.encode([embed_text(p) for p in passages])
+        if persist and self.path is not None:
+            with storage.locked(self.path):
+                self.reload_if_changed()
+                version = self._add(passages, vectors, replace)
+                self.save()
+                return version
+        return self._add(passages, vectors, replace)
+
+    def _add(self, passages: Sequence[Passage], vectors: np.ndarray, replace: bool) -> str:
         with self._lock:
-            existing = [i for i in ids if i in self._rows]
+            existing = [p.id for p in passages if p.id in self._rows]
             if existing and not replace:
                 raise ValueError(f"passage ids already in the index: {existing[:5]}")
             if existing:
@@ -242,8 +265,6 @@ class KnowledgeIndex:
             self._rows = {p.id: i for i, p in enumerate(self._passages)}
             self._digest = content_hash(self._passages, self.embedder.name)
             self.version = make_version(self._digest)
-            if persist and self.path is not None:
-                self.save()
             log.info("index.added", count=len(passages), replaced=len(existing), version=self.version)
             return self.version
 

@@ -12,9 +12,12 @@ passages that don't match their vectors.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +29,32 @@ INDEX_FILE = "index.faiss"
 PASSAGES_FILE = "passages.jsonl"
 META_FILE = "meta.json"
 MANIFEST_FILE = "manifest.json"
+LOCK_FILE = ".lock"
 FORMAT = 1
 
 
 class IndexFormatError(RuntimeError):
     """The index directory is missing, incomplete or from an incompatible version."""
+
+
+@contextmanager
+def locked(directory: Path) -> Iterator[None]:
+    """Exclusive lock for read-modify-write of an index directory, across processes: a build
+    and the review app adding a correction must not overwrite each other's result."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / LOCK_FILE, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def meta_mtime(directory: Path) -> int | None:
+    try:
+        return (directory / META_FILE).stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
 
 
 def _write_atomic(path: Path, write: Any) -> None:

@@ -64,7 +64,7 @@ def ngram_set(text: str, n: int) -> set[str]:
     return set(char_ngrams(text, n))
 
 
-def novel_runs(claim: str, evidence_bigrams: set[str], min_len: int = 2) -> list[str]:
+def novel_runs(claim: str, evidence_bigrams: set[str] | frozenset[str], min_len: int = 2) -> list[str]:
     """Stretches of the claim's CJK text not covered by any bigram found in the evidence.
 
     A character counts as covered when a bigram containing it occurs in the evidence, so a
@@ -90,6 +90,25 @@ def novel_runs(claim: str, evidence_bigrams: set[str], min_len: int = 2) -> list
     return [r for r in runs if not all(c in _FUNCTION_CHARS for c in r)]
 
 
+def normalise_name_dots(text: str) -> str:
+    return re.sub(f"[{_NAME_DOT}]", "·", text)
+
+
 def foreign_names(text: str) -> list[str]:
-    """Transliterated names written with a middle dot (乔恩·卡什兰)."""
-    return _CJK_NAME_RE.findall(text)
+    """Transliterated names written with a middle dot (乔恩·卡什兰).
+
+    Without word boundaries the characters around a name run on (教授布鲁斯·马拉默德表示), so
+    at most four characters are kept on each side of each dot.
+    """
+    names = []
+    for m in _CJK_NAME_RE.finditer(text):
+        parts = re.split(f"[{_NAME_DOT}]", m.group(0))
+        names.append("·".join([parts[0][-4:], *parts[1:-1], parts[-1][:4]]))
+    return names
+
+
+def name_core(name: str) -> str:
+    """Two characters either side of the first dot: enough to identify a transliterated name
+    while ignoring the run-on characters ``foreign_names`` could not cut off."""
+    left, _, right = normalise_name_dots(name).partition("·")
+    return f"{left[-2:]}·{right[:2]}"

@@ -61,6 +61,7 @@ _CN_MEASURE = "个名人位年月日号次场倍元岁天轮届项件条家所�
 _CN_RE = re.compile(
     rf"(?P<cn>[零〇一二两三四五六七八九十][{_CN_CHARS}]+|[二两三四五六七八九十](?=[{_CN_MEASURE}]))(?P<pct>%|％)?"
 )
+_CN_ANY_RE = re.compile(f"[{_CN_CHARS}]")
 _CN_PERCENT_RE = re.compile(r"百分之(?P<cn>[零〇一二两三四五六七八九十百点]+)")
 
 _WORDS = {
@@ -130,7 +131,8 @@ def extract_quantities(text: str) -> list[Quantity]:
             taken.append((start, end))
             found.append(Quantity(value, percent, text[start:end], start, end))
 
-    for m in _CN_PERCENT_RE.finditer(text):
+    has_cn = bool(_CN_ANY_RE.search(text))
+    for m in _CN_PERCENT_RE.finditer(text) if has_cn else ():
         raw = m.group("cn")
         whole, _, frac = raw.partition("点")
         value = parse_chinese_numeral(whole)
@@ -141,7 +143,7 @@ def extract_quantities(text: str) -> list[Quantity]:
     for m in _ARABIC_RE.finditer(text):
         value = float(m.group("num").replace(",", "")) * _scale(m.group("word"))
         add(value, bool(m.group("pct")), m.start(), m.end())
-    for m in _CN_RE.finditer(text):
+    for m in _CN_RE.finditer(text) if has_cn else ():
         value = parse_chinese_numeral(m.group("cn"))
         if value is not None:
             add(value, bool(m.group("pct")), m.start(), m.end())

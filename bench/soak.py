@@ -1,0 +1,304 @@
+"""Soak test: guard under sustained load with checks on, for errors and memory growth.
+
+A real ``guard serve`` (own process) in front of the fake backend (own process), a closed-loop
+aiohttp client in this process: ``--concurrency`` workers, half streaming, half not, for
+``--seconds``. The policy runs pattern, PII and length checks (and grounding when
+``--index DIR`` names a built knowledge index); streams use the sentence mode, the busiest path.
+A few requests ask the fake backend for a fault (a 500, a stream dropped half-way), so the
+error paths are soaked too; their outcome is checked like any other.
+
+The run fails (exit 1) on any unexpected outcome, on RSS growth of the guard process beyond
+``--max-growth-mb`` between the end of the warm-up and the end of the run, or when guard's
+own request counter disagrees with the client's. Results go to bench/results/soak.json and,
+with ``--write-readme``, into README.md between the soak markers.
+
+    python -m bench.soak                         # 5 minutes at concurrency 64
+    python -m bench.soak --seconds 20 --concurrency 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import re
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import yaml
+
+from bench.loadgen import percentile
+from bench.targets import REPO, Target, free_port, start_backend, stop, wait_ready
+
+README = REPO / "README.md"
+RESULTS = REPO / "bench" / "results" / "soak.json"
+START, END = "<!-- bench:soak:start -->", "<!-- bench:soak:end -->"
+ASK = [{"role": "user", "content": "Summarise the refund policy for damaged items in two sentences."}]
+FAULT_RATE = 0.02  # of requests, split between backend 500s and streams dropped half-way
+
+POLICY = {
+    "name": "default",
+    "checks": {
+        "patterns": {"deny": ["(?i)\\bpassword\\b", "(?i)api[_-]?key"], "deny_keywords": ["机密"]},
+        "pii": {"enabled": True},
+        "max_chars": 4000,
+    },
+    "streaming": {"mode": "sentence"},
+}
+
+
+# ---------------------------------------------------------------- processes
+
+
+def write_config(folder: Path, backend_url: str, port: int, index: Path | None) -> Path:
+    policy = dict(POLICY)
+    if index is not None:
+        policy["checks"] = {**POLICY["checks"], "grounding": {"top_k": 4}}
+    (folder / "policies").mkdir(parents=True, exist_ok=True)
+    (folder / "policies" / "default.yaml").write_text(yaml.safe_dump(policy, allow_unicode=True))
+    config = {
+        "server": {"host": "127.0.0.1", "port": port, "log_format": "json", "log_level": "info"},
+        "auth": {"mode": "none"},
+        "models": [{"name": "fake-model", "backend": {"kind": "openai", "model": "fake-model", "api_base": backend_url, "retries": 0}}],
+        "policies_dir": "policies",
+        "review": {"store_url": f"sqlite:///{folder / 'review.sqlite3'}"},
+        "knowledge": {"index_dir": str(index)} if index else {},
+    }
+    path = folder / "guard.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def start_guard(config: Path, port: int, log: Path) -> Target:
+    import subprocess
+
+    guard = str(Path(sys.executable).with_name("guard"))
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([guard, "serve", "--config", str(config)], stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=REPO, start_new_session=True)
+    target = Target("guard", f"http://127.0.0.1:{port}/v1", proc, log)
+    wait_ready(target, "/healthz", 180)
+    return target
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/statm", "rb") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+# ---------------------------------------------------------------- one request
+
+
+async def one(session: aiohttp.ClientSession, url: str, stream: bool, fault: str | None) -> tuple[str, float]:
+    """Send one request; the outcome is ``ok``, ``expected:<fault>`` or ``unexpected:<what>``."""
+    body: dict[str, Any] = {"model": "fake-model", "messages": ASK, "stream": stream}
+    if fault == "status":
+        body["fake"] = {"fault": "status", "status": 500}
+    elif fault == "drop":
+        body["fake"] = {"fault": "drop"}
+    started = time.perf_counter()
+    async with session.post(url, data=orjson.dumps(body), headers={"content-type": "application/json"}) as resp:
+        raw = await resp.read()
+    elapsed = time.perf_counter() - started
+    return classify(resp.status, raw, stream, fault), elapsed
+
+
+def classify(status: int, raw: bytes, stream: bool, fault: str | None) -> str:
+    if fault == "status":
+        return "expected:status" if status == 502 else f"unexpected:{status} for a backend 500"
+    if status != 200:
+        return f"unexpected:{status} {raw[:120]!r}"
+    if not stream:
+        content = orjson.loads(raw)["choices"][0]["message"]["content"]
+        return "ok" if content else "unexpected:empty answer"
+    last = raw.rstrip(b"\n").rsplit(b"\n\n", 1)[-1]
+    if fault == "drop":
+        return "expected:drop" if b'"error"' in last else f"unexpected:dropped stream ended with {last[:120]!r}"
+    return "ok" if last == b"data: [DONE]" else f"unexpected:stream ended with {last[:120]!r}"
+
+
+# ---------------------------------------------------------------- the run
+
+
+async def load(base: str, seconds: float, concurrency: int, warmup_s: float, pid: int, seed: int) -> dict[str, Any]:
+    url = base + "/v1/chat/completions"
+    rng = random.Random(seed)
+    outcomes: Counter[str] = Counter()
+    latencies: dict[bool, list[float]] = {True: [], False: []}
+    rss: list[tuple[float, float]] = []
+    started = time.monotonic()
+    deadline = started + seconds
+
+    async def worker(i: int, session: aiohttp.ClientSession) -> None:
+        stream = i % 2 == 1
+        while time.monotonic() < deadline:
+            roll = rng.random()
+            fault = ("status" if roll < FAULT_RATE / 2 else "drop" if stream else None) if roll < FAULT_RATE else None
+            try:
+                outcome, elapsed = await one(session, url, stream, fault)
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError) as e:
+                outcome, elapsed = f"unexpected:{type(e).__name__}: {e}"[:200], 0.0
+            outcomes[outcome] += 1
+            if outcome == "ok":
+                latencies[stream].append(elapsed)
+
+    async def sampler() -> None:
+        while time.monotonic() < deadline:
+            rss.append((round(time.monotonic() - started, 1), round(rss_mb(pid), 1)))
+            await asyncio.sleep(2)
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        await asyncio.gather(sampler(), *(worker(i, session) for i in range(concurrency)))
+    wall = time.monotonic() - started
+    return {"outcomes": outcomes, "latencies": latencies, "rss": rss, "wall": wall, "warmup_s": warmup_s}
+
+
+def memory(rss: list[tuple[float, float]], warmup_s: float) -> dict[str, float]:
+    """RSS at the end of the warm-up (median of the samples around it) and at the end."""
+    after = [mb for t, mb in rss if t >= warmup_s]
+    if len(after) < 2:
+        after = [mb for _, mb in rss[-2:]]
+    baseline = statistics.median(after[:3])
+    final = statistics.median(after[-3:])
+    return {"baseline_mb": baseline, "final_mb": final, "peak_mb": max(mb for _, mb in rss), "growth_mb": round(final - baseline, 1)}
+
+
+async def metrics_total(base: str) -> float:
+    async with aiohttp.ClientSession() as s, s.get(base + "/metrics") as r:
+        text = await r.text()
+    return sum(float(m.group(1)) for m in re.finditer(r"^guard_requests_total\{[^}]*\} (\S+)$", text, re.M))
+
+
+def summarise(run: dict[str, Any], mem: dict[str, float], counted: float, args: argparse.Namespace) -> dict[str, Any]:
+    outcomes: Counter[str] = run["outcomes"]
+    total = sum(outcomes.values())
+    unexpected = {k: v for k, v in outcomes.items() if k.startswith("unexpected")}
+    ms = lambda v: None if v is None else round(v * 1000, 1)  # noqa: E731
+    lat = run["latencies"]
+    failures = []
+    if unexpected:
+        failures.append(f"{sum(unexpected.values())} unexpected outcomes")
+    if mem["growth_mb"] > args.max_growth_mb:
+        failures.append(f"RSS grew {mem['growth_mb']} MB (bound {args.max_growth_mb} MB)")
+    if counted != total:
+        failures.append(f"guard counted {counted:.0f} requests, the client sent {total}")
+    return {
+        "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "seconds": args.seconds, "concurrency": args.concurrency, "grounding": bool(args.index),
+        "cpus": os.cpu_count(), "python": platform.python_version(),
+        "requests": total, "rps": round(total / run["wall"], 1),
+        "ok": outcomes["ok"], "expected_faults": {k[9:]: v for k, v in outcomes.items() if k.startswith("expected")},
+        "unexpected": unexpected,
+        "latency_ms": {
+            "non_stream_p50": ms(percentile(lat[False], 50)), "non_stream_p99": ms(percentile(lat[False], 99)),
+            "stream_p50": ms(percentile(lat[True], 50)), "stream_p99": ms(percentile(lat[True], 99)),
+        },
+        "memory": {**mem, "bound_mb": args.max_growth_mb, "warmup_s": run["warmup_s"]},
+        "guard_counted": counted,
+        "passed": not failures, "failures": failures,
+    }
+
+
+def readme_section(r: dict[str, Any]) -> str:
+    m, lat = r["memory"], r["latency_ms"]
+    faults = ", ".join(f"{v} {k}" for k, v in sorted(r["expected_faults"].items())) or "none"
+    checks = "pattern, PII and length checks" + (" and grounding" if r["grounding"] else "") + ", streams in sentence mode"
+    lines = [
+        START,
+        f"Soak run {r['finished_at']} (`python -m bench.soak --seconds {r['seconds']:.0f} --concurrency {r['concurrency']}`), "
+        f"{r['cpus']} CPU cores shared by client, guard and the fake backend; {checks}.",
+        "",
+        "| requests | req/s | unexpected | injected faults handled | p50 / p99 non-stream | p50 / p99 stream | RSS after warm-up → end (peak) | result |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {r['requests']} | {r['rps']} | {sum(r['unexpected'].values())} | {faults} | "
+        f"{lat['non_stream_p50']} / {lat['non_stream_p99']} ms | {lat['stream_p50']} / {lat['stream_p99']} ms | "
+        f"{m['baseline_mb']:.0f} → {m['final_mb']:.0f} MB ({m['peak_mb']:.0f}), growth {m['growth_mb']} MB, bound {m['bound_mb']} MB | "
+        f"{'pass' if r['passed'] else 'FAIL: ' + '; '.join(r['failures'])} |",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def write_readme(section: str, path: Path = README) -> None:
+    """Replace the marked section, or append it (and the markers) at the end of README.md."""
+    text = path.read_text() if path.exists() else ""
+    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text, count=1)
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + "## Soak test\n\n" + section + "\n"
+    path.write_text(text)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seconds", type=float, default=300)
+    p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--warmup", type=float, default=None, help="seconds before the RSS baseline (default: a fifth, at most 60)")
+    p.add_argument("--max-growth-mb", type=float, default=40.0)
+    p.add_argument("--index", type=Path, default=None, help="a built knowledge index: turns grounding on")
+    p.add_argument("--ttft-ms", type=float, default=20)
+    p.add_argument("--tpot-ms", type=float, default=2)
+    p.add_argument("--tokens", type=int, default=48)
+    p.add_argument("--seed", type=int, default=5)
+    p.add_argument("--write-readme", action="store_true")
+    p.add_argument("--results", type=Path, default=RESULTS)
+    return p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    warmup = args.warmup if args.warmup is not None else min(60.0, args.seconds / 5)
+    with tempfile.TemporaryDirectory(prefix="guard-soak-") as tmp:
+        folder = Path(tmp)
+        backend = start_backend(folder)
+        guard = None
+        try:
+            import httpx
+
+            httpx.post(backend.base_url.removesuffix("/v1") + "/_fake/config",
+                       json={"ttft_ms": args.ttft_ms, "tpot_ms": args.tpot_ms, "tokens": args.tokens})
+            port = free_port()
+            guard = start_guard(write_config(folder, backend.base_url, port, args.index), port, folder / "guard.log")
+            base = f"http://127.0.0.1:{port}"
+            result = asyncio.run(load(base, args.seconds, args.concurrency, warmup, guard.proc.pid, args.seed))
+            counted = asyncio.run(metrics_total(base))
+            summary = summarise(result, memory(result["rss"], warmup), counted, args)
+            summary["rss_samples"] = result["rss"]
+            guard.proc.send_signal(signal.SIGTERM)  # a graceful stop after the load is part of the test
+            code = guard.proc.wait(30)
+            if code not in (0, -signal.SIGTERM):
+                summary["passed"] = False
+                summary["failures"].append(f"guard exited with {code} on SIGTERM")
+            return summary
+        finally:
+            if guard is not None:
+                stop(guard)
+            stop(backend)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    summary = run(args)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+    shown = {k: v for k, v in summary.items() if k != "rss_samples"}
+    print(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
+    if args.write_readme:
+        write_readme(readme_section(summary))
+    return 0 if summary["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

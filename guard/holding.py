@@ -1,0 +1,229 @@
+"""The proxy's side of the review queue: hold and release, audit samples, reuse, corrections.
+
+``ReviewService`` is what the pipeline talks to; the store (``guard.review``) holds the state and
+the reviewer app (``review_queue``) is mounted at ``/review``. Everything here is per process;
+everything shared between replicas lives in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import structlog
+
+from guard.checks.base import CheckReport
+from guard.knowledge.types import Passage
+from guard.review import ItemFilter, NewItem, open_store
+from guard.review.housekeeping import housekeeping_loop
+from guard.review.models import Item
+from guard.review.webhook import WebhookSender
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from guard.pipeline import Call, Verdict
+    from guard.runtime import Runtime
+
+log = structlog.get_logger()
+RECENT_RESPONSES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """A reviewer's decision as the waiting caller receives it."""
+
+    action: str  # "reviewed"
+    text: str
+    status: str
+
+
+def _annotation(report: CheckReport) -> dict[str, Any]:
+    from guard.decision import annotation
+
+    return annotation(report)
+
+
+class ApprovedAnswers:
+    """Reviewer-approved answers, matched to new questions by embedding similarity."""
+
+    def __init__(self, embedder: Any) -> None:
+        self._embedder = embedder
+        self._items: list[tuple[str, str, str, str]] = []  # (item id, tenant, policy, answer)
+        self._vectors = np.zeros((0, 0), dtype=np.float32)
+        self._seen: set[str] = set()
+
+    def add(self, item: Item) -> None:
+        if item.id in self._seen or not item.final_answer or not item.question:
+            return
+        vec = np.asarray(self._embedder.encode([item.question]), dtype=np.float32)
+        self._vectors = vec if self._vectors.size == 0 else np.vstack([self._vectors, vec])
+        self._items.append((item.id, item.tenant, item.policy, item.final_answer))
+        self._seen.add(item.id)
+
+    def best(self, question: str, tenant: str, policy: str, threshold: float) -> tuple[str, str, float] | None:
+        if not self._items or not question.strip():
+            return None
+        q = np.asarray(self._embedder.encode([question]), dtype=np.float32)[0]
+        scores = self._vectors @ q
+        for i in np.argsort(-scores):
+            item_id, t, p, answer = self._items[i]
+            if scores[i] < threshold:
+                return None
+            if t == tenant and p == policy:
+                return item_id, answer, float(scores[i])
+        return None
+
+
+class ReviewService:
+    def __init__(self, runtime: "Runtime", store: Any, sender: WebhookSender) -> None:
+        self.rt = runtime
+        self.store = store
+        self.sender = sender
+        self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._approved: ApprovedAnswers | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    # ------------------------------------------------------------------ hold
+
+    def _new_item(self, call: "Call", kind: str, report: CheckReport, answer: str, reasoning: str | None, reasons: list[str], confidence: float, response_id: str | None) -> NewItem:
+        policy = call.policy
+        hold = policy.hold
+        request = {k: v for k, v in call.body.items() if k not in ("stream", "stream_options")}
+        return NewItem(
+            kind=kind,  # type: ignore[arg-type]
+            policy=policy.name,
+            tenant=call.caller.tenant,
+            model=call.public_model,
+            key_id=call.caller.key_id,
+            request=request,
+            answer=answer,
+            reasoning=reasoning,
+            annotation=_annotation(report),
+            reasons=reasons,
+            confidence=max(0.0, min(1.0, confidence)),
+            deadline_s=hold.deadline_s if kind == "hold" else None,
+            on_expire=hold.on_expire,
+            fallback_answer=policy.decision.fallback_message,
+            response_id=response_id,
+            webhook_url=hold.webhook_url,
+            webhook_secret_env=hold.webhook_secret_env,
+        )
+
+    async def hold(self, call: "Call", decision: Any, report: CheckReport, answer: str, reasoning: str | None) -> tuple[str, Released | None]:
+        item = await self.store.create_item(
+            self._new_item(call, "hold", report, answer, reasoning, list(decision.reasons), decision.confidence, call.response_id)
+        )
+        log.info("review_held", request_id=call.request_id, review_id=item.id, wait_s=call.policy.hold.wait_s)
+        wait = call.policy.hold.wait_s
+        if wait > 0:
+            item = await self.store.wait_for_decision(item.id, wait)
+            if item.is_final:
+                text = item.final_answer if item.final_answer is not None else call.policy.decision.fallback_message
+                return item.id, Released("reviewed", text, item.status)
+        return item.id, None
+
+    # ------------------------------------------------------------------ after a decision
+
+    async def after(self, call: "Call", verdict: "Verdict", body: dict[str, Any]) -> None:
+        """Remember the response for feedback; send a share of passed answers to audit."""
+        response_id = body.get("id")
+        if isinstance(response_id, str):
+            self._recent[response_id] = {
+                "policy": call.policy.name,
+                "model": call.public_model,
+                "tenant": call.caller.tenant,
+                "request": {k: v for k, v in call.body.items() if k not in ("stream", "stream_options")},
+                "answer": verdict.text,
+                "annotation": _annotation(verdict.report),
+                "confidence": verdict.confidence,
+            }
+            while len(self._recent) > RECENT_RESPONSES:
+                self._recent.popitem(last=False)
+        rate = call.policy.audit.sample_rate
+        if verdict.action in ("pass", "annotate") and rate > 0 and random.random() < rate:
+            item = self._new_item(call, "audit", verdict.report, verdict.text, None, ["audit sample"], verdict.confidence, response_id)
+            await self.store.create_item(item)
+
+    def recent(self, response_id: str, tenant: str) -> dict[str, Any] | None:
+        r = self._recent.get(response_id)
+        return r if r is not None and r["tenant"] == tenant else None
+
+    # ------------------------------------------------------------------ reuse
+
+    async def _approved_answers(self) -> ApprovedAnswers:
+        if self._approved is None:
+            self._approved = ApprovedAnswers(self.rt.embedder())
+            await self.refresh_approved()
+        return self._approved
+
+    async def refresh_approved(self) -> None:
+        if self._approved is None:
+            return
+        items = await self.store.list_items(ItemFilter(statuses=["approved", "edited"], kinds=["hold", "feedback", "audit"]), sort="age", limit=5000)
+        for item in items:
+            await asyncio.to_thread(self._approved.add, item)
+
+    async def reuse(self, call: "Call") -> tuple[str, str, float] | None:
+        rule = call.policy.reuse_approved
+        if not rule.enabled:
+            return None
+        approved = await self._approved_answers()
+        return await asyncio.to_thread(approved.best, call.question, call.caller.tenant, call.policy.name, rule.similarity)
+
+    # ------------------------------------------------------------------ corrections
+
+    async def add_to_knowledge(self, text: str, provenance: dict[str, Any]) -> None:
+        """An approved correction becomes a knowledge passage, searchable at once."""
+        question = provenance.get("question") or ""
+        passage = Passage(
+            id=f"review-{provenance['item_id']}",
+            text=text,
+            source=f"review:{provenance['item_id']}",
+            metadata={"provenance": provenance, "question": question},
+        )
+        index = await asyncio.to_thread(self.rt.index)
+        await asyncio.to_thread(index.add_passages, [passage], replace=True)
+        log.info("knowledge_added", item_id=provenance["item_id"], reviewer=provenance.get("reviewer"))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._tasks.append(asyncio.create_task(housekeeping_loop(self.store, self.sender)))
+        self._tasks.append(asyncio.create_task(self._refresh_loop()))
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(10)
+            try:
+                await self.refresh_approved()
+            except Exception:  # noqa: BLE001 - a refresh failure must not stop the loop
+                log.exception("approved_refresh_failed")
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await self.sender.aclose()
+        await asyncio.to_thread(self.store.close)
+
+
+async def start_review(app: "FastAPI", runtime: "Runtime") -> ReviewService | None:
+    """Open the store, mount the reviewer app at /review, start the sweep. None when disabled."""
+    config = runtime.settings.review
+    if not config.store_url:
+        return None
+    from review_queue.app import create_review_app
+
+    store = await asyncio.to_thread(open_store, config.store_url)
+    sender = WebhookSender()
+    service = ReviewService(runtime, store, sender)
+    runtime.review = service
+    app.mount("/review", create_review_app(store, config, service.add_to_knowledge, webhooks=sender))
+    service.start()
+    log.info("review_queue_started", store=config.store_url.split("@")[-1], reviewers=len(config.reviewers))
+    return service
+
