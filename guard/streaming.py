@@ -49,8 +49,15 @@ class _Reasoning:
         self.keep = keep
         self.splitters: dict[int, ThinkSplitter] = {}
         self.reasoning: list[str] = []
+        self.pieces = 0  # content-bearing choice deltas: one token each on most servers
+        self.usage_seen = False
 
     def apply(self, event: dict[str, Any]) -> None:
+        if event.get("usage"):
+            self.usage_seen = True
+        for choice in event.get("choices") or ():
+            if choice.get("text") or (choice.get("delta") or {}).get("content") or (choice.get("delta") or {}).get("reasoning_content"):
+                self.pieces += 1
         if self.endpoint != CHAT:
             return
         for choice in event.get("choices") or ():
@@ -68,6 +75,25 @@ class _Reasoning:
                 self.reasoning.append(thought)
                 if self.keep:
                     delta["reasoning_content"] = thought
+
+
+def wants_usage(call: "Call") -> bool:
+    return bool((call.body.get("stream_options") or {}).get("include_usage"))
+
+
+def estimated_usage(call: "Call", pieces: int) -> dict[str, Any]:
+    """For backends that never send usage in a stream (llama.cpp's Python server, some Ollama
+    versions) when the client asked for it: completion tokens counted from the chunks, prompt
+    tokens estimated from characters, and marked ``estimated`` so nobody bills by it."""
+    from guard.policy.template import text_of
+
+    if call.endpoint == CHAT:
+        chars = sum(len(text_of(m.get("content"))) for m in call.body.get("messages") or [])
+    else:
+        prompt = call.body.get("prompt")
+        chars = len(prompt) if isinstance(prompt, str) else sum(len(p) for p in prompt or [] if isinstance(p, str))
+    prompt_tokens = max(1, chars // 4)
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": pieces, "total_tokens": prompt_tokens + pieces, "estimated": True}
 
 
 async def open_stream(pipeline: "Pipeline", call: "Call") -> tuple[dict[str, str], AsyncIterator[bytes]]:
@@ -133,10 +159,14 @@ async def _relay(pipeline: "Pipeline", call: "Call", source: AsyncIterator[dict[
     public = call.public_model
     status = 200
     try:
+        template: dict[str, Any] = {}
         async for event in source:
+            template = template or event
             event["model"] = public
             reasoning.apply(event)
             yield sse(event)
+        if not reasoning.usage_seen and wants_usage(call):
+            yield sse(chunk(call.endpoint, template, model=public, choices=[], usage=estimated_usage(call, reasoning.pieces)))
         yield DONE
     except GuardError as e:
         status = e.status
@@ -162,15 +192,17 @@ async def _buffer_events(call: "Call", source: AsyncIterator[dict[str, Any]], re
             if choice.get("finish_reason"):
                 body["finish_reason"] = choice["finish_reason"]
     body["answer"] = "".join(parts)
+    body["pieces"] = reasoning.pieces
     return body
 
 
-def _finish(pipeline: "Pipeline", call: "Call", template: dict[str, Any], verdict: "Verdict | None", usage: Any, annotate: bool) -> list[bytes]:
+def _finish(pipeline: "Pipeline", call: "Call", template: dict[str, Any], verdict: "Verdict | None", usage: Any, annotate: bool, pieces: int = 0) -> list[bytes]:
     guard = call.guard_field()
     if verdict is not None:
         guard.update(verdict.as_dict(annotate=annotate))
     out = [sse(chunk(call.endpoint, template, model=call.public_model, choices=[], guard=guard))]
-    if usage and (call.body.get("stream_options") or {}).get("include_usage"):
+    if wants_usage(call):
+        usage = usage or estimated_usage(call, pieces)
         out.append(sse(chunk(call.endpoint, template, model=call.public_model, choices=[], usage=usage)))
     out.append(DONE)
     pipeline.log(call, status=200, decision=verdict.action if verdict else None)
@@ -190,7 +222,7 @@ async def _replay(pipeline: "Pipeline", call: "Call", body: dict[str, Any], verd
     yield sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, verdict.text, None, stream=True)]))
     finish = verdict.finish_reason or body["finish_reason"]
     yield sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, "", finish, stream=True)]))
-    for b in _finish(pipeline, call, first, verdict, body["usage"], verdict.action in ("annotate", "hold")):
+    for b in _finish(pipeline, call, first, verdict, body["usage"], verdict.action in ("annotate", "hold"), body.get("pieces", 0)):
         yield b
 
 
@@ -222,7 +254,7 @@ async def _observe(pipeline: "Pipeline", call: "Call", source: AsyncIterator[dic
 
     # The answer is already out: observe can only report. Hold still files it for review.
     verdict = Verdict(decision.action, decision.confidence, report, "".join(parts), reasons=list(getattr(decision, "reasons", []) or []))
-    for b in _finish(pipeline, call, first, verdict, usage, decision.action != "pass"):
+    for b in _finish(pipeline, call, first, verdict, usage, decision.action != "pass", reasoning.pieces):
         yield b
 
 
@@ -276,5 +308,5 @@ async def _by_sentence(pipeline: "Pipeline", call: "Call", source: AsyncGenerato
         yield sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, ("\n\n" if released else "") + notice, "content_filter", stream=True)]))
     else:
         yield sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, "", finish_reason, stream=True)]))
-    for b in _finish(pipeline, call, first, verdict, usage, verdict is not None and verdict.action != "pass"):
+    for b in _finish(pipeline, call, first, verdict, usage, verdict is not None and verdict.action != "pass", reasoning.pieces):
         yield b

@@ -75,9 +75,28 @@ def test_check_command_prints_full_json(tmp_path):
     ctx.write_text("DeepSeek-V3 has 671B total parameters. It was trained on 14.8 trillion tokens.")
     result = CliRunner().invoke(main, ["check", "-q", "How big?", "-a", "It has 670B parameters.", "--context", str(ctx)])
     assert result.exit_code == 0, result.output
-    out = json.loads(result.output)
+    out = json.loads(result.stdout)
     assert out["decision"]["action"] in {"annotate", "block", "hold", "fallback"}
     sentence = out["guard"]["sentences"][0]
     assert "number 670B not in evidence" in sentence["reasons"]
     assert sentence["evidence"][0]["passage_id"].startswith("context-0#")
     assert out["guard"]["index_version"].startswith("context-")
+
+
+def test_check_command_with_a_saved_index(tmp_path):
+    from guard.knowledge.embedder import Embedder
+    from guard.knowledge.index import KnowledgeIndex
+
+    index = KnowledgeIndex.from_texts(["Refunds are paid within 14 days.\n\n退款在14天内支付。"], Embedder())
+    index.save(tmp_path / "idx")
+    result = CliRunner().invoke(main, ["check", "-a", "Refunds are paid within 14 days.", "--index", str(tmp_path / "idx")])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["decision"]["action"] == "pass"
+    assert out["guard"]["unsupported"] == []
+    assert out["outcomes"][-1]["details"]["features"][0]["missing_numbers"] == []
+
+
+def test_check_needs_exactly_one_source():
+    result = CliRunner().invoke(main, ["check", "-a", "x"])
+    assert result.exit_code != 0 and "exactly one of --index or --context" in result.output

@@ -271,3 +271,44 @@ def test_client_disconnect_cancels_the_backend_request(fake_backend):
         assert_serves(base)
         metrics = httpx.get(base + "/metrics").text
         assert 'status="499",stream="true"' in metrics
+
+
+# ---------------------------------------------------------------- the breaker alone
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_breaker_states_with_a_fake_clock():
+    from guard.backend.breaker import CircuitBreaker
+
+    clock = Clock()
+    b = CircuitBreaker(failures=3, cooldown_s=10, clock=clock)
+    b.failure()
+    b.failure()
+    b.success()  # not consecutive any more
+    b.failure()
+    b.failure()
+    assert b.allow() and b.status().state == "closed"
+    b.failure()
+    assert b.status().state == "open" and not b.allow()
+    clock.t += 4
+    b.failure()  # a request sent before it opened, failing late: the cool-down is not extended
+    assert b.status().retry_in_s == 6
+    clock.t += 6
+    assert b.status().state == "half_open"
+    assert b.allow()  # the one trial
+    assert not b.allow()  # nobody else while it runs
+    b.failure()  # the trial failed: a fresh cool-down
+    assert b.status().state == "open" and b.status().retry_in_s == 10
+    clock.t += 10
+    assert b.allow()
+    b.abandon()  # the trial's client went away: another may try
+    assert b.allow()
+    b.success()
+    assert b.status().state == "closed" and b.allow() and b.allow()

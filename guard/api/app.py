@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,6 +13,7 @@ from guard import __version__
 from guard.api import completions, errors, health, metrics, models
 from guard.api.deps import key_table
 from guard.backend.base import Upstream
+from guard.corrections import CorrectionSync
 from guard.limits import KeyLimiter
 from guard.pipeline import Pipeline
 from guard.runtime import Runtime
@@ -31,14 +33,15 @@ def create_app(settings: Settings, *, upstreams: dict[str, Upstream] | None = No
                 message="NO AUTHENTICATION: anyone who can reach this port can use every model. For local use only.",
             )
         if warm:
-            import asyncio
-
             await asyncio.to_thread(runtime.warm)
         await _start_review(app, runtime)
+        syncing = _sync_corrections(runtime)
         log.info("guard_started", models=[m.name for m in settings.models], policies=sorted(runtime.policies))
         try:
             yield
         finally:
+            if syncing is not None:
+                syncing.cancel()
             await runtime.close()
 
     app = FastAPI(title="guard", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
@@ -63,6 +66,13 @@ def _include_optional(app: FastAPI, runtime: Runtime) -> None:
         return
     app.include_router(reviews.router)
     app.include_router(feedback.router)
+
+
+def _sync_corrections(runtime: Runtime) -> asyncio.Task | None:
+    """Corrections reviewed on any replica reach this one's index (guard.corrections)."""
+    if runtime.review is None or runtime.settings.knowledge.index_dir is None:
+        return None
+    return asyncio.create_task(CorrectionSync(runtime.review.store, runtime.index).run())
 
 
 async def _start_review(app: FastAPI, runtime: Runtime) -> Any:

