@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger()
 RECENT_RESPONSES = 10_000
+REUSE_REFRESH_S = 1.0  # decisions made on other replicas become reusable within this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,7 @@ class ReviewService:
         self.sender = sender
         self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._approved: ApprovedAnswers | None = None
+        self._refreshed = 0.0
         self._tasks: list[asyncio.Task] = []
 
     # ------------------------------------------------------------------ hold
@@ -164,6 +167,7 @@ class ReviewService:
     async def refresh_approved(self) -> None:
         if self._approved is None:
             return
+        self._refreshed = time.monotonic()
         items = await self.store.list_items(ItemFilter(statuses=["approved", "edited"], kinds=["hold", "feedback", "audit"]), sort="age", limit=5000)
         for item in items:
             await asyncio.to_thread(self._approved.add, item)
@@ -173,22 +177,29 @@ class ReviewService:
         if not rule.enabled:
             return None
         approved = await self._approved_answers()
+        if time.monotonic() - self._refreshed > REUSE_REFRESH_S:
+            await self.refresh_approved()
         return await asyncio.to_thread(approved.best, call.question, call.caller.tenant, call.policy.name, rule.similarity)
 
     # ------------------------------------------------------------------ corrections
 
     async def add_to_knowledge(self, text: str, provenance: dict[str, Any]) -> None:
-        """An approved correction becomes a knowledge passage, searchable at once."""
-        question = provenance.get("question") or ""
+        """An approved correction becomes a knowledge passage in this replica's index at once.
+
+        Only in memory: the store's ``knowledge_added`` event (written by the reviewer page) is
+        the record, and ``guard.corrections.CorrectionSync`` replays it on every replica, so index
+        files can stay a read-only mount.
+        """
+        item_id = provenance["item_id"]
         passage = Passage(
-            id=f"review-{provenance['item_id']}",
+            id=f"review-{item_id}",
             text=text,
-            source=f"review:{provenance['item_id']}",
-            metadata={"provenance": provenance, "question": question},
+            source=f"review:{item_id}",
+            metadata={"provenance": provenance, "question": provenance.get("question") or ""},
         )
         index = await asyncio.to_thread(self.rt.index)
-        await asyncio.to_thread(index.add_passages, [passage], replace=True)
-        log.info("knowledge_added", item_id=provenance["item_id"], reviewer=provenance.get("reviewer"))
+        await asyncio.to_thread(index.add_passages, [passage], replace=index.get(passage.id) is not None, persist=False)
+        log.info("knowledge_added", item_id=item_id, reviewer=provenance.get("reviewer"))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -197,12 +208,16 @@ class ReviewService:
         self._tasks.append(asyncio.create_task(self._refresh_loop()))
 
     async def _refresh_loop(self) -> None:
+        """Pick up what other processes changed: approved answers, and index rebuilds."""
         while True:
             await asyncio.sleep(10)
             try:
                 await self.refresh_approved()
+                if self.rt.settings.knowledge.index_dir is not None:
+                    index = await asyncio.to_thread(self.rt.index)
+                    await asyncio.to_thread(index.reload_if_changed)
             except Exception:  # noqa: BLE001 - a refresh failure must not stop the loop
-                log.exception("approved_refresh_failed")
+                log.exception("refresh_failed")
 
     async def close(self) -> None:
         for t in self._tasks:

@@ -19,6 +19,11 @@ def test_finds_each_kind():
     assert kinds == ["email", "phone", "cn_id", "bank_card"]
 
 
+def test_card_groupings():
+    for card in ["4111111111111111", "3782 822463 10005", "6011-0009-9013-9424"]:
+        assert [f.kind for f in find_pii(f"card {card}.", ["bank_card", "phone"])] == ["bank_card"], card
+
+
 def test_invalid_numbers_are_not_personal_data():
     text = "Order 110105194912310021 and ref 4111111111111112 shipped."
     assert find_pii(text, ["cn_id", "bank_card", "phone"]) == []

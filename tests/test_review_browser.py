@@ -130,3 +130,63 @@ def test_log_in_claim_edit_approve_in_a_browser(review_server, browser_page):
     assert (done.status, done.final_answer, done.reviewer) == ("edited", "It uses 2048 GPUs.", "ann")
     assert "knowledge_added" in [e.action for e in run(store.events(held.id))]
     assert dialogs == []  # no script from the answer ran
+
+
+def test_waiting_caller_receives_the_answer_a_reviewer_edits_in_the_browser(browser_page, fake_backend, knowledge_index, tmp_path):
+    """The whole loop: caller → guard holds → reviewer edits in Chromium → the same caller gets it."""
+    import httpx
+
+    from tests.support import run_guard, settings_for, write_policies
+
+    write_policies(
+        tmp_path / "p",
+        {
+            "name": "default",
+            "checks": {"grounding": {}},
+            "decision": {"bands": [{"min": 0.6, "action": "pass"}, {"min": 0.0, "action": "hold"}], "timeout_ms": 60000},
+            "hold": {"wait_s": 90},
+        },
+    )
+    settings = settings_for(
+        fake_backend.base_url,
+        tmp_path / "p",
+        knowledge={"index_dir": str(knowledge_index)},
+        review={"store_url": f"sqlite:///{tmp_path / 'q.sqlite3'}", "reviewers": [{"username": "ann", "password_hash": hash_password("ann-password", 4)}]},
+    )
+    fake_backend.set(text=XSS_ANSWER)
+    page = browser_page
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    with run_guard(settings, warm=True) as base:
+        result: dict = {}
+        caller = threading.Thread(target=lambda: result.update(httpx.post(
+            f"{base}/chat/completions", timeout=120,
+            json={"model": "test-model", "messages": [{"role": "user", "content": "How many GPUs does the cluster use?"}]},
+        ).json()))
+        caller.start()
+        root = base.removesuffix("/v1")
+        page.goto(f"{root}/review/")
+        page.fill("input[name=username]", "ann")
+        page.fill("input[name=password]", "ann-password")
+        page.click("button[type=submit]")
+        deadline = time.monotonic() + 60
+        while page.locator("table.queue tbody tr").count() == 0:  # the hold arrives while we look
+            assert time.monotonic() < deadline, "the held answer never reached the queue"
+            time.sleep(0.5)
+            page.reload()
+        page.keyboard.press("j")
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/items/*")
+        page.keyboard.press("c")
+        page.wait_for_selector("#final_answer")
+        assert '<script>alert("pwned")</script>' in page.locator("#answer").inner_text()
+        OUTPUT.mkdir(exist_ok=True)
+        page.screenshot(path=str(OUTPUT / "held_item.png"), full_page=True)
+        page.keyboard.press("e")
+        page.fill("#final_answer", "The cluster uses 2048 GPUs.")
+        page.keyboard.press("Control+Enter")
+        page.wait_for_url("**/?msg=decided")
+        caller.join(60)
+    assert result["choices"][0]["message"]["content"] == "The cluster uses 2048 GPUs."
+    assert result["guard"]["decision"] == "reviewed" and result["guard"]["review_status"] == "edited"
+    assert dialogs == []

@@ -96,6 +96,12 @@ def summarize(name: str, results: list[RowResult], policy: Policy) -> dict[str, 
         "f1_confidence_threshold": 1.0 - f1_threshold,
         "balanced_accuracy": balanced_accuracy(scores, labels, 1.0 - threshold + 1e-12),
         "pass_threshold": threshold,
+        # flagging everything below each band's lower edge, e.g. {"0.4": ..., "0.75": ...}
+        "balanced_accuracy_by_band": {
+            f"{b.min:g}": balanced_accuracy(scores, labels, 1.0 - b.min + 1e-12)
+            for b in policy.decision.bands
+            if b.min > 0
+        },
         "p50_ms": percentile(latencies, 50),
         "p95_ms": percentile(latencies, 95),
         "errors": sum(1 for r in results if r.error),
