@@ -45,6 +45,19 @@ RESULTS = REPO / "bench" / "results" / "soak.json"
 START, END = "<!-- bench:soak:start -->", "<!-- bench:soak:end -->"
 ASK = [{"role": "user", "content": "Summarise the refund policy for damaged items in two sentences."}]
 FAULT_RATE = 0.02  # of requests, split between backend 500s and streams dropped half-way
+# Answers are built from these with random numbers, so every answer is new to the checks'
+# caches (the embedding cache above all), in English and Chinese, some with PII or a denied word.
+SENTENCES = [
+    "DeepSeek-V3 has {n}B parameters in total.",
+    "The model was trained on {n} H800 GPUs for about two months.",
+    "Refunds for damaged items take {n} business days.",
+    "Contact support at user{n}@example.com for details.",
+    "The quantized model needs {n} GB of memory.",
+    "Never share your password {n} with anyone.",
+    "该模型在{n}张GPU上训练。",
+    "退款通常需要{n}个工作日。",
+    "请拨打138{n:08d}联系客服。",
+]
 
 POLICY = {
     "name": "default",
@@ -99,13 +112,17 @@ def rss_mb(pid: int) -> float:
 # ---------------------------------------------------------------- one request
 
 
-async def one(session: aiohttp.ClientSession, url: str, stream: bool, fault: str | None) -> tuple[str, float]:
+def answer(rng: random.Random) -> str:
+    return " ".join(rng.choice(SENTENCES).format(n=rng.randint(1, 99_999)) for _ in range(rng.randint(2, 5)))
+
+
+async def one(session: aiohttp.ClientSession, url: str, stream: bool, fault: str | None, text: str) -> tuple[str, float]:
     """Send one request; the outcome is ``ok``, ``expected:<fault>`` or ``unexpected:<what>``."""
-    body: dict[str, Any] = {"model": "fake-model", "messages": ASK, "stream": stream}
+    body: dict[str, Any] = {"model": "fake-model", "messages": ASK, "stream": stream, "fake": {"text": text}}
     if fault == "status":
-        body["fake"] = {"fault": "status", "status": 500}
+        body["fake"].update(fault="status", status=500)
     elif fault == "drop":
-        body["fake"] = {"fault": "drop"}
+        body["fake"].update(fault="drop")
     started = time.perf_counter()
     async with session.post(url, data=orjson.dumps(body), headers={"content-type": "application/json"}) as resp:
         raw = await resp.read()
@@ -145,7 +162,7 @@ async def load(base: str, seconds: float, concurrency: int, warmup_s: float, pid
             roll = rng.random()
             fault = ("status" if roll < FAULT_RATE / 2 else "drop" if stream else None) if roll < FAULT_RATE else None
             try:
-                outcome, elapsed = await one(session, url, stream, fault)
+                outcome, elapsed = await one(session, url, stream, fault, answer(rng))
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError) as e:
                 outcome, elapsed = f"unexpected:{type(e).__name__}: {e}"[:200], 0.0
             outcomes[outcome] += 1
@@ -166,13 +183,19 @@ async def load(base: str, seconds: float, concurrency: int, warmup_s: float, pid
 
 
 def memory(rss: list[tuple[float, float]], warmup_s: float) -> dict[str, float]:
-    """RSS at the end of the warm-up (median of the samples around it) and at the end."""
+    """RSS at the end of the warm-up and at the end (medians of three samples), and the growth
+    over the second half of the measured part alone: bounded caches filling up show as early
+    growth that stops; a leak keeps growing in the second half too."""
     after = [mb for t, mb in rss if t >= warmup_s]
     if len(after) < 2:
         after = [mb for _, mb in rss[-2:]]
     baseline = statistics.median(after[:3])
+    middle = statistics.median(after[len(after) // 2 : len(after) // 2 + 3])
     final = statistics.median(after[-3:])
-    return {"baseline_mb": baseline, "final_mb": final, "peak_mb": max(mb for _, mb in rss), "growth_mb": round(final - baseline, 1)}
+    return {
+        "baseline_mb": baseline, "final_mb": final, "peak_mb": max(mb for _, mb in rss),
+        "growth_mb": round(final - baseline, 1), "second_half_growth_mb": round(final - middle, 1),
+    }
 
 
 async def metrics_total(base: str) -> float:
@@ -224,7 +247,8 @@ def readme_section(r: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|",
         f"| {r['requests']} | {r['rps']} | {sum(r['unexpected'].values())} | {faults} | "
         f"{lat['non_stream_p50']} / {lat['non_stream_p99']} ms | {lat['stream_p50']} / {lat['stream_p99']} ms | "
-        f"{m['baseline_mb']:.0f} → {m['final_mb']:.0f} MB ({m['peak_mb']:.0f}), growth {m['growth_mb']} MB, bound {m['bound_mb']} MB | "
+        f"{m['baseline_mb']:.0f} → {m['final_mb']:.0f} MB ({m['peak_mb']:.0f}), growth {m['growth_mb']} MB "
+        f"({m['second_half_growth_mb']} MB in the second half), bound {m['bound_mb']} MB | "
         f"{'pass' if r['passed'] else 'FAIL: ' + '; '.join(r['failures'])} |",
         END,
     ]

@@ -113,6 +113,7 @@ class ReviewService:
             on_expire=hold.on_expire,
             fallback_answer=policy.decision.fallback_message,
             response_id=response_id,
+            request_id=call.request_id,
             webhook_url=hold.webhook_url,
             webhook_secret_env=hold.webhook_secret_env,
         )

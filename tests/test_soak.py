@@ -24,6 +24,14 @@ def test_memory_growth_is_measured_after_the_warmup():
     samples = [(0.0, 50.0), (2.0, 90.0), (4.0, 95.0), (6.0, 96.0), (8.0, 95.0), (10.0, 97.0), (12.0, 99.0), (14.0, 98.0)]
     mem = soak.memory(samples, warmup_s=4.0)
     assert mem["baseline_mb"] == 95.0 and mem["final_mb"] == 98.0 and mem["growth_mb"] == 3.0 and mem["peak_mb"] == 99.0
+    assert mem["second_half_growth_mb"] == 0.0
+
+
+def test_a_filling_cache_and_a_leak_look_different():
+    plateau = soak.memory([(float(t), 100.0 + min(t, 100) * 0.1) for t in range(0, 300, 2)], warmup_s=60)
+    leak = soak.memory([(float(t), 100.0 + t * 0.1) for t in range(0, 300, 2)], warmup_s=60)
+    assert plateau["growth_mb"] > 3 and plateau["second_half_growth_mb"] == 0.0
+    assert leak["second_half_growth_mb"] > 10
 
 
 def test_readme_section_is_replaced_between_markers(tmp_path):

@@ -24,10 +24,21 @@ def review_view(item: Item) -> dict[str, Any]:
         "status": item.status,
         "final_answer": item.final_answer if item.is_final else None,
         "response_id": item.response_id,
+        "request_id": item.request_id,
         "created_at": int(item.created_at),
         "deadline": int(item.deadline) if item.deadline is not None else None,
         "decided_at": int(item.decided_at) if item.decided_at is not None else None,
     }
+
+
+@router.get("/v1/guard/reviews")
+async def find_review(request_id: str, caller: CallerDep, store: Store) -> dict[str, Any]:
+    """A caller whose wait was cut off (a restart, a dropped connection) finds its review by the
+    ``x-request-id`` it sent."""
+    item = await store.find_by_request_id(request_id, tenant=caller.tenant)
+    if item is None or item.key_id != caller.key_id:
+        raise ReviewNotFound(f"no review for request {request_id!r}", param="request_id")
+    return review_view(item)
 
 
 @router.get("/v1/guard/reviews/{review_id}")

@@ -98,6 +98,14 @@ STEPS: list[Step] = [
                FOR EACH ROW EXECUTE FUNCTION review_events_append_only()""",
         ],
     ),
+    Step(
+        3,
+        "the request id a held caller can look its review up by",
+        common=[
+            "ALTER TABLE review_items ADD COLUMN request_id TEXT",
+            "CREATE INDEX review_items_request ON review_items (request_id)",
+        ],
+    ),
 ]
 
 LATEST = STEPS[-1].version

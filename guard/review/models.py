@@ -46,6 +46,7 @@ class NewItem(BaseModel):
     on_expire: ExpireAction = "fallback"
     fallback_answer: str | None = None  # what the caller gets on reject, or on expiry with fallback
     response_id: str | None = None
+    request_id: str | None = None  # x-request-id: a caller cut off while waiting finds its review by it
     webhook_url: str | None = None
     webhook_secret_env: str | None = None  # the secret's env var name, resolved where it is sent
 
@@ -69,6 +70,7 @@ class Item(BaseModel):
     on_expire: ExpireAction
     fallback_answer: str | None
     response_id: str | None
+    request_id: str | None = None
     reviewer: str | None
     lease_until: float | None
     decided_at: float | None

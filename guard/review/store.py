@@ -102,6 +102,7 @@ class ReviewStore:
             "on_expire": new.on_expire,
             "fallback_answer": new.fallback_answer,
             "response_id": new.response_id,
+            "request_id": new.request_id,
             "webhook_url": new.webhook_url,
             "webhook_secret_env": new.webhook_secret_env,
         }
@@ -123,11 +124,16 @@ class ReviewStore:
 
     async def find_by_response_id(self, response_id: str, tenant: str | None = None) -> Item | None:
         """The newest item for a response (a response can be audited and later get feedback)."""
-        return await self._run(self._find_by_response_id, response_id, tenant)
+        return await self._run(self._find_by, "response_id", response_id, tenant)
 
-    def _find_by_response_id(self, response_id: str, tenant: str | None) -> Item | None:
-        sql = "SELECT * FROM review_items WHERE response_id = :rid"
-        params: dict[str, Any] = {"rid": response_id}
+    async def find_by_request_id(self, request_id: str, tenant: str | None = None) -> Item | None:
+        """The newest item held for a request, for a caller whose connection was cut."""
+        return await self._run(self._find_by, "request_id", request_id, tenant)
+
+    def _find_by(self, column: str, value: str, tenant: str | None) -> Item | None:
+        assert column in ("response_id", "request_id")  # never from user input
+        sql = f"SELECT * FROM review_items WHERE {column} = :rid"
+        params: dict[str, Any] = {"rid": value}
         if tenant is not None:
             sql += " AND tenant = :tenant"
             params["tenant"] = tenant
