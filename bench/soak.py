@@ -140,6 +140,8 @@ def classify(status: int, raw: bytes, stream: bool, fault: str | None) -> str:
         return "ok" if content else "unexpected:empty answer"
     last = raw.rstrip(b"\n").rsplit(b"\n\n", 1)[-1]
     if fault == "drop":
+        if last == b"data: [DONE]" and b'"content_filter"' in raw:
+            return "expected:withheld_before_drop"  # a sentence failed its checks before the drop point
         return "expected:drop" if b'"error"' in last else f"unexpected:dropped stream ended with {last[:120]!r}"
     return "ok" if last == b"data: [DONE]" else f"unexpected:stream ended with {last[:120]!r}"
 
@@ -198,13 +200,19 @@ def memory(rss: list[tuple[float, float]], warmup_s: float) -> dict[str, float]:
     }
 
 
-async def metrics_total(base: str) -> float:
+async def guard_metrics(base: str) -> dict[str, Any]:
+    """What guard itself counted: requests, decisions, and the mean time its checks took."""
     async with aiohttp.ClientSession() as s, s.get(base + "/metrics") as r:
         text = await r.text()
-    return sum(float(m.group(1)) for m in re.finditer(r"^guard_requests_total\{[^}]*\} (\S+)$", text, re.M))
+    decisions: Counter[str] = Counter()
+    for m in re.finditer(r'^guard_requests_total\{[^}]*decision="([^"]*)"[^}]*\} (\S+)$', text, re.M):
+        decisions[m.group(1)] += int(float(m.group(2)))
+    sums = {k: sum(float(v) for v in re.findall(rf"^guard_check_duration_seconds_{k}\{{[^}}]*\}} (\S+)$", text, re.M)) for k in ("sum", "count")}
+    check_ms = round(1000 * sums["sum"] / sums["count"], 1) if sums["count"] else None
+    return {"total": sum(decisions.values()), "decisions": dict(decisions), "checks": int(sums["count"]), "check_mean_ms": check_ms}
 
 
-def summarise(run: dict[str, Any], mem: dict[str, float], counted: float, args: argparse.Namespace) -> dict[str, Any]:
+def summarise(run: dict[str, Any], mem: dict[str, float], counted: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     outcomes: Counter[str] = run["outcomes"]
     total = sum(outcomes.values())
     unexpected = {k: v for k, v in outcomes.items() if k.startswith("unexpected")}
@@ -215,8 +223,8 @@ def summarise(run: dict[str, Any], mem: dict[str, float], counted: float, args: 
         failures.append(f"{sum(unexpected.values())} unexpected outcomes")
     if mem["growth_mb"] > args.max_growth_mb:
         failures.append(f"RSS grew {mem['growth_mb']} MB (bound {args.max_growth_mb} MB)")
-    if counted != total:
-        failures.append(f"guard counted {counted:.0f} requests, the client sent {total}")
+    if counted["total"] != total:
+        failures.append(f"guard counted {counted['total']} requests, the client sent {total}")
     return {
         "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "seconds": args.seconds, "concurrency": args.concurrency, "grounding": bool(args.index),
@@ -229,7 +237,8 @@ def summarise(run: dict[str, Any], mem: dict[str, float], counted: float, args: 
             "stream_p50": ms(percentile(lat[True], 50)), "stream_p99": ms(percentile(lat[True], 99)),
         },
         "memory": {**mem, "bound_mb": args.max_growth_mb, "warmup_s": run["warmup_s"]},
-        "guard_counted": counted,
+        "guard_counted": counted["total"], "decisions": counted["decisions"],
+        "checks_run": counted["checks"], "check_mean_ms": counted["check_mean_ms"],
         "passed": not failures, "failures": failures,
     }
 
@@ -297,7 +306,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             guard = start_guard(write_config(folder, backend.base_url, port, args.index), port, folder / "guard.log")
             base = f"http://127.0.0.1:{port}"
             result = asyncio.run(load(base, args.seconds, args.concurrency, warmup, guard.proc.pid, args.seed))
-            counted = asyncio.run(metrics_total(base))
+            counted = asyncio.run(guard_metrics(base))
             summary = summarise(result, memory(result["rss"], warmup), counted, args)
             summary["rss_samples"] = result["rss"]
             guard.proc.send_signal(signal.SIGTERM)  # a graceful stop after the load is part of the test

@@ -39,6 +39,7 @@ def client_for(store, caller: Caller) -> TestClient:
     app.include_router(feedback.router)
     app.dependency_overrides[deps.authenticate] = lambda: caller
     app.dependency_overrides[deps.get_store] = lambda: store
+    app.dependency_overrides[deps.get_recent] = lambda: (lambda response_id, tenant: None)
     return TestClient(app)
 
 

@@ -15,6 +15,8 @@ def test_outcomes_are_classified_strictly():
     assert soak.classify(200, error, True, None).startswith("unexpected")
     assert soak.classify(200, error, True, "drop") == "expected:drop"
     assert soak.classify(200, done, True, "drop").startswith("unexpected")  # a drop must not look complete
+    withheld = b'data: {"choices":[{"finish_reason":"content_filter"}]}\n\ndata: [DONE]\n\n'
+    assert soak.classify(200, withheld, True, "drop") == "expected:withheld_before_drop"
     assert soak.classify(502, b"{}", False, "status") == "expected:status"
     assert soak.classify(500, b"{}", False, "status").startswith("unexpected")
     assert soak.classify(200, b'{"choices":[{"message":{"content":""}}]}', False, None) == "unexpected:empty answer"
@@ -52,4 +54,4 @@ def test_soak_20_seconds(tmp_path):
     assert code == 0, summary["failures"]
     assert summary["unexpected"] == {}
     assert summary["requests"] > 200 and summary["guard_counted"] == summary["requests"]
-    assert set(summary["expected_faults"]) == {"status", "drop"}  # the error paths were exercised
+    assert {"status", "drop"} <= set(summary["expected_faults"])  # the error paths were exercised

@@ -64,7 +64,14 @@ def get_store(request: Request) -> Any:
     return review.store
 
 
+def get_recent(request: Request) -> Any:
+    """Look-up of responses this replica answered recently (for feedback on unqueued answers)."""
+    review = request.app.state.runtime.review
+    return review.recent if review is not None else (lambda response_id, tenant: None)
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 RequestId = Annotated[str, Depends(request_id)]
 CallerDep = Annotated[Caller, Depends(authenticate)]
 Store = Annotated[Any, Depends(get_store)]
+RecentResponses = Annotated[Any, Depends(get_recent)]

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from guard.api.deps import CallerDep, RuntimeDep, Store
+from guard.api.deps import CallerDep, RecentResponses, Store
 from guard.errors import InvalidRequest
 from guard.review.models import NewItem
 
@@ -31,10 +31,10 @@ class FeedbackBody(BaseModel):
 
 
 @router.post("/v1/guard/feedback", status_code=202)
-async def post_feedback(body: FeedbackBody, caller: CallerDep, store: Store, runtime: RuntimeDep) -> dict[str, Any]:
+async def post_feedback(body: FeedbackBody, caller: CallerDep, store: Store, recent_responses: RecentResponses) -> dict[str, Any]:
     original = await store.find_by_response_id(body.response_id, tenant=caller.tenant)
     if original is None:
-        recent = runtime.review.recent(body.response_id, caller.tenant)  # answered by this replica
+        recent = recent_responses(body.response_id, caller.tenant)  # answered by this replica
         if recent is not None:
             return await _from_recent(body, caller, store, recent)
     answer = body.answer if body.answer is not None else (original.answer if original else None)

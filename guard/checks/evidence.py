@@ -72,7 +72,7 @@ class EvidenceText:
 class EvidenceCache:
     """Thread-safe LRU of ``EvidenceText`` keyed by passage id (plus text, so edits invalidate)."""
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 2048) -> None:  # about 18 KB per passage view
         self.size = size
         self._items: OrderedDict[tuple[str, int], EvidenceText] = OrderedDict()
         self._lock = threading.Lock()
