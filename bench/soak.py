@@ -58,6 +58,14 @@ SENTENCES = [
     "退款通常需要{n}个工作日。",
     "请拨打138{n:08d}联系客服。",
 ]
+# Statements the sample knowledge base supports, so grounded runs take the pass path too.
+GROUNDED = [
+    "DeepSeek-V3 activates 37B of its 671B parameters per token.",
+    "All 671B parameters must be loaded, so memory follows the total parameter count.",
+    "vLLM, SGLang, Ollama and llama.cpp's llama-server expose an OpenAI-compatible API.",
+    "Models up to about 8B parameters fit on one 24 GB GPU in 16-bit precision.",
+    "For interactive chat, time to first token decides how fast the reply starts.",
+]
 
 POLICY = {
     "name": "default",
@@ -113,6 +121,8 @@ def rss_mb(pid: int) -> float:
 
 
 def answer(rng: random.Random) -> str:
+    if rng.random() < 0.4:
+        return " ".join(rng.sample(GROUNDED, rng.randint(1, 3)))
     return " ".join(rng.choice(SENTENCES).format(n=rng.randint(1, 99_999)) for _ in range(rng.randint(2, 5)))
 
 

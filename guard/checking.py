@@ -71,6 +71,11 @@ class Checker:
         for p in policies.values():
             if p.checks_enabled:
                 self.checks_for(p)
+                # one real run: the first inference of a model is many times slower than the rest
+                if p.checks.grounding and p.checks.grounding.judge_model:
+                    continue  # the judge is a model call; not at start-up
+                retriever = self.retriever() if p.checks.grounding else None
+                self.run_sync(p, CheckInput(question="warm-up", answer="This is a warm-up sentence.", retriever=retriever))
 
 
 def _failed(inp: CheckInput, message: str) -> CheckReport:

@@ -7,6 +7,7 @@ index) load on first use or in ``warm()``, not in the constructor.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,8 @@ class Runtime:
         self.router = Router(settings, upstreams)
         self._embedder: Any = None
         self._index: Any = None
-        self.checker = Checker(self.index, self.embedder)
+        self.checker = Checker(self.index, self.embedder, self.ask)
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.review: Any = None  # the review service, when a store is configured (guard.holding)
         self.metrics = Metrics()  # this proxy's own Prometheus registry
         self._check_review_configured()
@@ -74,6 +76,23 @@ class Runtime:
             else:
                 self._index = KnowledgeIndex.load(Path(index_dir), self.embedder())
         return self._index
+
+    def ask(self, model: str, prompt: str, timeout_s: float = 30.0) -> str:
+        """The LLM judge's question, through this proxy's own backend layer (from a check thread).
+
+        Checks run in worker threads; the backend's HTTP session lives on the event loop, so the
+        call is handed to the loop and this thread waits for the answer.
+        """
+        if self.loop is None:
+            raise RuntimeError("the runtime is not started")
+        body = {"model": model, "messages": [{"role": "user", "content": prompt}], "temperature": 0, "max_tokens": 512}
+        coro = self.router.complete(self.router.model(model), "chat/completions", body, {})
+        data, _ = asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
+        choices = data.get("choices") or [{}]
+        return (choices[0].get("message") or {}).get("content") or ""
+
+    def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
 
     def warm(self) -> None:
         self.checker.warm(self.policies)

@@ -134,3 +134,24 @@ def test_stream_observe_streams_everything_then_reports(guarded, fake_backend):
         assert text == FALSE  # observe never withholds
         assert guard[-1]["decision"] == "block" and guard[-1]["unsupported"]
         assert chunks[-1].usage is not None
+
+
+def test_llm_judge_asks_a_model_through_the_proxys_own_backends(fake_backend, knowledge_index, tmp_path):
+    """The judge model is one of guard's public models; its verdict changes the decision."""
+    from guard.settings import Settings
+
+    write_policies(tmp_path / "j", policy(checks={"grounding": {"judge_model": "judge"}}))
+    settings = settings_for(fake_backend.base_url, tmp_path / "j", knowledge={"index_dir": str(knowledge_index)})
+    data = settings.model_dump()
+    data["models"].append({"name": "judge", "backend": {"kind": "openai", "model": "judge-upstream", "api_base": fake_backend.base_url, "retries": 0}})
+    with run_guard(Settings.model_validate(data), warm=True) as base:
+        verdicts = {}
+        for verdict in ("SUPPORTED", "UNSUPPORTED"):
+            fake_backend.clear()
+            # the fake answers every call with the same text: the answer, then the judge's verdict
+            fake_backend.set(text=f"1: {verdict}")
+            r = httpx.post(f"{base}/chat/completions", json={"model": "test-model", "messages": QUESTION}, timeout=60)
+            verdicts[verdict] = r.json()["guard"]["confidence"]
+            judged = [q for q in fake_backend.requests if q.body.get("model") == "judge-upstream"]
+            assert len(judged) == 1 and "Statement:" in judged[0].body["messages"][0]["content"]
+        assert verdicts["SUPPORTED"] > verdicts["UNSUPPORTED"]

@@ -32,6 +32,7 @@ def create_app(settings: Settings, *, upstreams: dict[str, Upstream] | None = No
                 "auth_disabled",
                 message="NO AUTHENTICATION: anyone who can reach this port can use every model. For local use only.",
             )
+        runtime.start()
         if warm:
             await asyncio.to_thread(runtime.warm)
         await _start_review(app, runtime)
