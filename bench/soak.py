@@ -43,7 +43,7 @@ from bench.targets import REPO, Target, free_port, start_backend, stop, wait_rea
 README = REPO / "README.md"
 RESULTS = REPO / "bench" / "results" / "soak.json"
 START, END = "<!-- bench:soak:start -->", "<!-- bench:soak:end -->"
-ASK = [{"role": "user", "content": "Summarise the refund policy for damaged items in two sentences."}]
+ASK = [{"role": "user", "content": "What should I know about serving open models such as DeepSeek-V3?"}]
 FAULT_RATE = 0.02  # of requests, split between backend 500s and streams dropped half-way
 # Answers are built from these with random numbers, so every answer is new to the checks'
 # caches (the embedding cache above all), in English and Chinese, some with PII or a denied word.

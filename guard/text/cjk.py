@@ -32,14 +32,6 @@ def has_cjk(text: str) -> bool:
     return bool(_CJK_CHAR_RE.search(text))
 
 
-def cjk_share(text: str) -> float:
-    """Share of non-space characters that are CJK; decides which language channel leads."""
-    chars = [c for c in text if not c.isspace()]
-    if not chars:
-        return 0.0
-    return sum(1 for c in chars if is_cjk(c)) / len(chars)
-
-
 def cjk_runs(text: str) -> list[str]:
     return _CJK_RUN_RE.findall(text)
 
@@ -58,10 +50,6 @@ def char_ngrams(text: str, n: int) -> list[str]:
 def content_ngrams(text: str, n: int) -> list[str]:
     """Like ``char_ngrams`` but without n-grams made only of function characters (的了是...)."""
     return [g for g in char_ngrams(text, n) if not all(c in _FUNCTION_CHARS for c in g)]
-
-
-def ngram_set(text: str, n: int) -> set[str]:
-    return set(char_ngrams(text, n))
 
 
 def novel_runs(claim: str, evidence_bigrams: set[str] | frozenset[str], min_len: int = 2) -> list[str]:

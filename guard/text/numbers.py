@@ -157,10 +157,6 @@ def same_value(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
 
 
-def values_of(quantities: list[Quantity]) -> set[float]:
-    return {round(q.value, 6) for q in quantities}
-
-
 def unmatched_quantities(claim: list[Quantity], evidence: list[Quantity]) -> list[Quantity]:
     """Claim quantities whose value appears nowhere in the evidence.
 

@@ -59,10 +59,6 @@ def content_stems(text: str) -> list[str]:
     return [stem(w) for w in content_words(text)]
 
 
-def stem_set(text: str) -> set[str]:
-    return {stem(w) for w in words(text)}
-
-
 def capitalised_terms(text: str) -> list[str]:
     """Name-like phrases: runs of capitalised words and acronyms ("Erich Maria Remarque", "NBA").
 

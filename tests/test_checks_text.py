@@ -1,0 +1,44 @@
+from guard.text.cjk import char_ngrams, content_ngrams, foreign_names, name_core, novel_runs
+from guard.text.sentences import split_claims
+from guard.text.tokens import capitalised_terms, content_stems
+
+
+def test_char_ngrams_stay_inside_cjk_runs():
+    assert char_ngrams("专用权，ABC 质权", 2) == ["专用", "用权", "质权"]
+    assert char_ngrams("专用权", 3) == ["专用权"]
+    assert char_ngrams("权。", 2) == ["权"]
+    assert content_ngrams("的了是专用", 2) == ["是专", "专用"]  # 的了 and 了是 are function characters only
+
+
+def test_novel_runs_find_made_up_names():
+    evidence = set(char_ngrams("伦敦大学国王学院教授布鲁斯·马拉默德表示，余震将带来困难。", 2))
+    assert novel_runs("伦敦大学教授吉姆·哈丁表示", evidence) == ["吉姆", "哈丁"]
+    assert novel_runs("伦敦大学国王学院教授表示", evidence) == []
+
+
+def test_foreign_names_trimmed_around_the_dot():
+    names = foreign_names("伦敦大学国王学院教授布鲁斯·马拉默德表示")
+    assert names == ["授布鲁斯·马拉默德"]
+    assert name_core(names[0]) == "鲁斯·马拉"
+    assert name_core("乔恩•卡什兰") == "乔恩·卡什"
+
+
+def test_capitalised_terms_skip_sentence_starts_and_calendar_words():
+    text = "Contact us in May. Paterson met Dave Filoni, the Order of the British Empire and NASA on Monday."
+    assert capitalised_terms(text) == ["Dave Filoni", "Order of the British Empire", "NASA"]
+
+
+def test_content_stems():
+    assert content_stems("The couple married in New York's harbour") == ["coupl", "marri", "new", "york", "harbo"]
+
+
+def test_split_claims_merges_short_fragments():
+    text = "Yes. He was born in 1959. OK."
+    claims = split_claims(text, 8)
+    assert [c.text for c in claims] == ["Yes. He was born in 1959. OK."]
+    assert [c.text for c in split_claims("First claim here. Second one here.", 8)] == [
+        "First claim here.", "Second one here."]
+    assert split_claims("1959", 8)[0].text == "1959"
+    assert split_claims("", 8) == []
+    for c in split_claims("第一句话在这里。第二句。", 5):
+        assert "第一句话在这里。第二句。"[c.start:c.end] == c.text
