@@ -4,8 +4,10 @@ A real ``guard serve`` (own process) in front of the fake backend (own process),
 aiohttp client in this process: ``--concurrency`` workers, half streaming, half not, for
 ``--seconds``. The policy runs pattern, PII and length checks (and grounding when
 ``--index DIR`` names a built knowledge index); streams use the sentence mode, the busiest path.
-A few requests ask the fake backend for a fault (a 500, a stream dropped half-way), so the
-error paths are soaked too; their outcome is checked like any other.
+Every answer is new (random numbers, English and Chinese, some with PII or a denied word, some
+supported by the sample knowledge base), so caches do not hide the checks' cost. A few requests
+ask the fake backend for a fault (a 500, a stream dropped half-way), so the error paths are
+soaked too; their outcome is checked like any other.
 
 The run fails (exit 1) on any unexpected outcome, on RSS growth of the guard process beyond
 ``--max-growth-mb`` between the end of the warm-up and the end of the run, or when guard's
@@ -26,6 +28,7 @@ import random
 import re
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -93,7 +96,7 @@ def write_config(folder: Path, backend_url: str, port: int, index: Path | None) 
         "models": [{"name": "fake-model", "backend": {"kind": "openai", "model": "fake-model", "api_base": backend_url, "retries": 0}}],
         "policies_dir": "policies",
         "review": {"store_url": f"sqlite:///{folder / 'review.sqlite3'}"},
-        "knowledge": {"index_dir": str(index)} if index else {},
+        "knowledge": {"index_dir": str(index.resolve())} if index else {},
     }
     path = folder / "guard.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -101,8 +104,6 @@ def write_config(folder: Path, backend_url: str, port: int, index: Path | None) 
 
 
 def start_guard(config: Path, port: int, log: Path) -> Target:
-    import subprocess
-
     guard = str(Path(sys.executable).with_name("guard"))
     with open(log, "wb") as out:
         proc = subprocess.Popen([guard, "serve", "--config", str(config)], stdout=out, stderr=subprocess.STDOUT,
@@ -256,10 +257,12 @@ def summarise(run: dict[str, Any], mem: dict[str, float], counted: dict[str, Any
 def readme_section(r: dict[str, Any]) -> str:
     m, lat = r["memory"], r["latency_ms"]
     faults = ", ".join(f"{v} {k}" for k, v in sorted(r["expected_faults"].items())) or "none"
+    decisions = ", ".join(f"{k} {v}" for k, v in sorted(r["decisions"].items(), key=lambda kv: -kv[1]))
     checks = "pattern, PII and length checks" + (" and grounding" if r["grounding"] else "") + ", streams in sentence mode"
     lines = [
         START,
-        f"Soak run {r['finished_at']} (`python -m bench.soak --seconds {r['seconds']:.0f} --concurrency {r['concurrency']}`), "
+        f"Soak run {r['finished_at']} (`python -m bench.soak --seconds {r['seconds']:.0f} --concurrency {r['concurrency']}"
+        f"{' --index var/index' if r['grounding'] else ''}`), "
         f"{r['cpus']} CPU cores shared by client, guard and the fake backend; {checks}.",
         "",
         "| requests | req/s | unexpected | injected faults handled | p50 / p99 non-stream | p50 / p99 stream | RSS after warm-up → end (peak) | result |",
@@ -269,6 +272,10 @@ def readme_section(r: dict[str, Any]) -> str:
         f"{m['baseline_mb']:.0f} → {m['final_mb']:.0f} MB ({m['peak_mb']:.0f}), growth {m['growth_mb']} MB "
         f"({m['second_half_growth_mb']} MB in the second half), bound {m['bound_mb']} MB | "
         f"{'pass' if r['passed'] else 'FAIL: ' + '; '.join(r['failures'])} |",
+        "",
+        f"guard's own counters: decisions {decisions}; {r['checks_run']} check runs, mean {r['check_mean_ms']} ms. "
+        "(`error`: answered with an error status, the injected backend 500s; `none`: streams that failed before a decision). "
+        "A check that overruns the policy's `timeout_ms` under this load is a block (`on_error: closed`), not an error.",
         END,
     ]
     return "\n".join(lines)
@@ -294,7 +301,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--index", type=Path, default=None, help="a built knowledge index: turns grounding on")
     p.add_argument("--ttft-ms", type=float, default=20)
     p.add_argument("--tpot-ms", type=float, default=2)
-    p.add_argument("--tokens", type=int, default=48)
     p.add_argument("--seed", type=int, default=5)
     p.add_argument("--write-readme", action="store_true")
     p.add_argument("--results", type=Path, default=RESULTS)
@@ -311,7 +317,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             import httpx
 
             httpx.post(backend.base_url.removesuffix("/v1") + "/_fake/config",
-                       json={"ttft_ms": args.ttft_ms, "tpot_ms": args.tpot_ms, "tokens": args.tokens})
+                       json={"ttft_ms": args.ttft_ms, "tpot_ms": args.tpot_ms})
             port = free_port()
             guard = start_guard(write_config(folder, backend.base_url, port, args.index), port, folder / "guard.log")
             base = f"http://127.0.0.1:{port}"

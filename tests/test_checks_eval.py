@@ -64,10 +64,20 @@ def test_eval_json_lines(eval_output):
     assert sum(o["auroc"] for o in eval_output) / len(eval_output) >= 0.75
 
 
-def test_eval_table_and_limit():
-    result = CliRunner().invoke(main, ["eval", str(SAMPLES[0]), "--limit", "2"])
+def test_eval_table_limit_and_policy_file(tmp_path):
+    policy = tmp_path / "strict.yaml"
+    policy.write_text(
+        "name: strict\n"
+        "checks:\n  grounding: {top_k: 2}\n"
+        "decision:\n  bands:\n    - {min: 0.9, action: pass}\n    - {min: 0.0, action: hold}\n"
+    )
+    result = CliRunner().invoke(main, ["eval", str(SAMPLES[0]), "--limit", "2", "--policy", str(policy)])
     assert result.exit_code == 0, result.output
-    assert "AUROC" in result.output and "caught" in result.output
+    assert "AUROC" in result.stdout and "caught" in result.stdout
+    as_json = CliRunner().invoke(main, ["eval", str(SAMPLES[0]), "--limit", "2", "--policy", str(policy), "--json"])
+    line = json.loads(as_json.stdout.splitlines()[0])
+    assert line["rows"] == 2 and line["pass_threshold"] == 0.9
+    assert list(line["balanced_accuracy_by_band"]) == ["0.9"]
 
 
 def test_check_command_prints_full_json(tmp_path):

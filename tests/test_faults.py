@@ -92,6 +92,39 @@ def test_timeouts_are_per_model(fake_backend):
         assert chat(base, "patient", fake={"ttft_ms": 800}).status_code == 200
 
 
+@pytest.fixture
+def blackhole():
+    """A port whose accept queue is full: connecting to it hangs until the connect timeout."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        fillers.append(s)
+    time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}/v1"
+    for s in [*fillers, server]:
+        s.close()
+
+
+def test_connect_timeout_gives_504_and_the_fallback_serves(fake_backend, blackhole):
+    slow = model("slow", blackhole, timeouts={"connect": 0.5, "read": 30}, fallbacks=["spare"])
+    alone = model("alone", blackhole, timeouts={"connect": 0.5, "read": 30})
+    with guard_for(slow, alone, model("spare", fake_backend.base_url)) as base:
+        started = time.monotonic()
+        r = chat(base, "alone")
+        assert r.status_code == 504 and error_of(r)["code"] == "backend_timeout"
+        assert time.monotonic() - started < 2
+        r = chat(base, "slow")
+        assert r.status_code == 200 and r.json()["guard"]["served_by"] == "spare"
+
+
 def test_a_timeout_is_not_retried_on_the_same_backend(fake_backend):
     with guard_for(model("m", fake_backend.base_url, retries=2, timeouts={"read": 0.3})) as base:
         assert chat(base, fake={"fault": "hang"}).status_code == 504

@@ -73,3 +73,32 @@ def test_same_answer_stream_and_non_stream_at_temperature_zero(proxy):
     whole = proxy.chat.completions.create(model="test-model", messages=msgs).choices[0].message.content
     streamed = "".join(c.choices[0].delta.content or "" for c in proxy.chat.completions.create(model="test-model", messages=msgs, stream=True) if c.choices)
     assert whole.strip() == streamed.strip()
+
+
+def test_probe_against_smollm2_through_guard(llama_url, knowledge_index, tmp_path):
+    """`guard probe` on a few questions, SmolLM2 behind guard with the grounding check on."""
+    import json
+
+    from click.testing import CliRunner
+
+    from guard.cli import main
+
+    d = write_policies(
+        tmp_path / "p",
+        {
+            "name": "default",
+            "sampling": {"temperature": {"default": 0.0, "mode": "force"}, "max_tokens": {"max": 48, "mode": "clamp"}},
+            "checks": {"grounding": {}},
+            "decision": {"bands": [{"min": 0.6, "action": "pass"}, {"min": 0.0, "action": "block"}], "timeout_ms": 60000},
+        },
+    )
+    settings = settings_for(llama_url, d, knowledge={"index_dir": str(knowledge_index)})
+    settings.models[0].backend.model = "smollm2"
+    with run_guard(settings, warm=True) as base:
+        out = tmp_path / "probe.json"
+        r = CliRunner().invoke(main, ["probe", "--model", "test-model", "--base-url", base, "--index", str(knowledge_index), "--n", "4", "--json", "--out", str(out)])
+        assert r.exit_code == 0, r.output
+    report = json.loads(out.read_text())
+    tally = report["test-model"]["all"]
+    assert tally["probes"] == 4 and tally["errors"] == 0
+    assert sum(tally["decisions"].values()) == 4 and "error" not in tally["decisions"]

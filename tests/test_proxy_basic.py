@@ -90,3 +90,27 @@ def test_quick_start_passes_any_model_name_and_lists_backend_models(fake_backend
         assert r.model == "whatever-7b"
         assert fake_backend.requests[-1].body["model"] == "whatever-7b"
         assert [m.id for m in c.models.list().data] == ["fake-model"]
+
+
+def test_litellm_backend_kind_reaches_the_backend(fake_backend, monkeypatch):
+    """``kind: litellm`` (for providers without the OpenAI protocol) goes through litellm the library."""
+    from guard.settings import Settings
+
+    monkeypatch.setenv("GUARD_TEST_PROVIDER_KEY", "sk-test-key")
+    settings = Settings.model_validate({
+        "models": [{"name": "via-litellm", "backend": {"kind": "litellm", "model": "openai/upstream-x", "api_base": fake_backend.base_url, "api_key_env": "GUARD_TEST_PROVIDER_KEY", "retries": 0}}],
+    })
+    fake_backend.set(text="Hello from litellm.")
+    with run_guard(settings) as base:
+        c = client(base)
+        r = c.chat.completions.create(model="via-litellm", messages=[{"role": "user", "content": "hi"}], temperature=0.3)
+        assert r.choices[0].message.content == "Hello from litellm."
+        assert r.model == "via-litellm"
+        sent = fake_backend.requests[-1].body
+        assert sent["model"] == "upstream-x" and sent["temperature"] == 0.3
+        assert fake_backend.requests[-1].headers["authorization"] == "Bearer sk-test-key"
+        chunks = list(c.chat.completions.create(model="via-litellm", messages=[{"role": "user", "content": "hi"}], stream=True))
+        assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == "Hello from litellm."
+        fake_backend.set(fault="status", status=500)
+        err = httpx.post(f"{base}/chat/completions", json={"model": "via-litellm", "messages": [{"role": "user", "content": "hi"}]})
+        assert err.status_code == 502 and err.json()["error"]["type"] == "upstream_error"

@@ -117,18 +117,14 @@ def parse_chinese_numeral(text: str) -> float | None:
     return total + section + digit
 
 
-def _overlaps(spans: list[tuple[int, int]], start: int, end: int) -> bool:
-    return any(s < end and start < e for s, e in spans)
-
-
 def extract_quantities(text: str) -> list[Quantity]:
     """Every number in ``text`` with its value; scale words and percent signs are folded in."""
     found: list[Quantity] = []
-    taken: list[tuple[int, int]] = []
+    taken = bytearray(len(text))  # characters already part of a quantity
 
     def add(value: float, percent: bool, start: int, end: int) -> None:
-        if not _overlaps(taken, start, end):
-            taken.append((start, end))
+        if not any(taken[start:end]):
+            taken[start:end] = b"\x01" * (end - start)
             found.append(Quantity(value, percent, text[start:end], start, end))
 
     has_cn = bool(_CN_ANY_RE.search(text))
