@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from guard.runtime import Runtime
 
 log = structlog.get_logger()
-RECENT_RESPONSES = 10_000
+RECENT_RESPONSES = 2_048  # per replica; older responses need the answer sent with the feedback
 REUSE_REFRESH_S = 1.0  # decisions made on other replicas become reusable within this long
 
 

@@ -99,6 +99,8 @@ def test_probe_against_smollm2_through_guard(llama_url, knowledge_index, tmp_pat
         r = CliRunner().invoke(main, ["probe", "--model", "test-model", "--base-url", base, "--index", str(knowledge_index), "--n", "4", "--json", "--out", str(out)])
         assert r.exit_code == 0, r.output
     report = json.loads(out.read_text())
-    tally = report["test-model"]["all"]
-    assert tally["probes"] == 4 and tally["errors"] == 0
-    assert sum(tally["decisions"].values()) == 4 and "error" not in tally["decisions"]
+    tally = report["report"]["test-model"]["all"]
+    assert tally["probes"] >= 4 and tally["errors"] == 0
+    assert sum(tally["decisions"].values()) == tally["probes"] and "error" not in tally["decisions"]
+    # every probe got a guard decision from a real check of SmolLM2's answer
+    assert set(tally["decisions"]) <= {"pass", "annotate", "block"}
