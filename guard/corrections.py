@@ -23,23 +23,14 @@ log = structlog.get_logger()
 PAGE = 500
 
 
-def correction_passage(item: Any, reviewer: str) -> Passage:
+def correction_passage(text: str, provenance: dict[str, Any]) -> Passage:
     """The passage for one corrected item, the same on every replica (id ``review-<item id>``)."""
-    provenance = {
-        "item_id": item.id,
-        "reviewer": reviewer,
-        "decided_at": item.decided_at,
-        "status": item.status,
-        "tenant": item.tenant,
-        "policy": item.policy,
-        "model": item.model,
-        "question": item.question,
-    }
+    item_id = provenance["item_id"]
     return Passage(
-        id=f"review-{item.id}",
-        text=item.final_answer or "",
-        source=f"review:{item.id}",
-        metadata={"provenance": provenance, "question": item.question},
+        id=f"review-{item_id}",
+        text=text,
+        source=f"review:{item_id}",
+        metadata={"provenance": provenance, "question": provenance.get("question") or ""},
     )
 
 
@@ -61,7 +52,7 @@ class CorrectionSync:
             item = await self.store.get(event.item_id) if event.item_id else None
             if item is None or not item.final_answer:
                 continue
-            passage = correction_passage(item, event.actor)
+            passage = correction_passage(item.final_answer or "", item.provenance(event.actor))
             held = index.get(passage.id)
             if held is not None and held.text == passage.text:
                 continue  # added here already (this replica served the reviewer page)

@@ -18,7 +18,7 @@ import numpy as np
 import structlog
 
 from guard.checks.base import CheckReport
-from guard.knowledge.types import Passage
+from guard.corrections import correction_passage
 from guard.review import ItemFilter, NewItem, open_store
 from guard.review.housekeeping import housekeeping_loop
 from guard.review.models import Item
@@ -191,16 +191,10 @@ class ReviewService:
         the record, and ``guard.corrections.CorrectionSync`` replays it on every replica, so index
         files can stay a read-only mount.
         """
-        item_id = provenance["item_id"]
-        passage = Passage(
-            id=f"review-{item_id}",
-            text=text,
-            source=f"review:{item_id}",
-            metadata={"provenance": provenance, "question": provenance.get("question") or ""},
-        )
+        passage = correction_passage(text, provenance)
         index = await asyncio.to_thread(self.rt.index)
         await asyncio.to_thread(index.add_passages, [passage], replace=index.get(passage.id) is not None, persist=False)
-        log.info("knowledge_added", item_id=item_id, reviewer=provenance.get("reviewer"))
+        log.info("knowledge_added", item_id=provenance["item_id"], reviewer=provenance.get("reviewer"))
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -204,16 +204,7 @@ async def _add_to_knowledge(page: Page, reviewer: Reviewer, item: Item) -> bool:
     sink = page.web.sink
     if sink is None:
         return False
-    provenance = {
-        "item_id": item.id,
-        "reviewer": reviewer.username,
-        "decided_at": item.decided_at,
-        "status": item.status,
-        "tenant": item.tenant,
-        "policy": item.policy,
-        "model": item.model,
-        "question": item.question,
-    }
+    provenance = item.provenance(reviewer.username)
     try:
         result = sink(item.final_answer or "", provenance)
         if inspect.isawaitable(result):

@@ -82,7 +82,8 @@ async def test_the_replica_that_served_the_reviewer_does_not_add_twice(tmp_path,
     try:
         item_id = await corrected_item(store, "DeepSeek-V3 was trained on 2048 H800 GPUs.")
         index = replica_index(embedder)
-        index.add_passages([correction_passage(await store.get(item_id), "li.wei")], persist=False)
+        item = await store.get(item_id)
+        index.add_passages([correction_passage(item.final_answer, item.provenance("li.wei"))], persist=False)
         version = index.version
         assert await CorrectionSync(store, lambda: index).run_once() == 0
         assert index.version == version

@@ -88,6 +88,19 @@ class Item(BaseModel):
         """The last user message, as text: what the reviewer needs to judge the answer."""
         return question_of(self.request)
 
+    def provenance(self, reviewer: str) -> dict[str, Any]:
+        """Who decided what, when, from which item: kept with a correction in the knowledge base."""
+        return {
+            "item_id": self.id,
+            "reviewer": reviewer,
+            "decided_at": self.decided_at,
+            "status": self.status,
+            "tenant": self.tenant,
+            "policy": self.policy,
+            "model": self.model,
+            "question": self.question,
+        }
+
 
 class Event(BaseModel):
     id: int
