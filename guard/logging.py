@@ -34,5 +34,5 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=factory,
-        cache_logger_on_first_use=False,  # so a later configure() applies to every logger
+        cache_logger_on_first_use=True,
     )

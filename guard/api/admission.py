@@ -12,21 +12,27 @@ from collections.abc import AsyncIterator
 from fastapi import Depends, Request
 
 from guard.api.deps import CallerDep
-from guard.limits import KeyLimiter
+from guard.limits import KeyLimiter, Lease
+from guard.pipeline import Caller
 from guard.settings import ApiKey
 
 
-async def admit(request: Request, caller: CallerDep) -> AsyncIterator[None]:
+def lease_for(request: Request, caller: Caller) -> Lease | None:
+    """Take the key's rate and concurrency slot (raises ``RateLimited``); None when unlimited."""
     key: ApiKey | None = getattr(request.state, "api_key", None)
     if key is None or (key.rate_per_minute is None and key.max_concurrent is None):
-        yield
-        return
+        return None
     limiter: KeyLimiter = request.app.state.limiter
-    lease = limiter.admit(caller.key_id, key.rate_per_minute, key.max_concurrent)
+    return limiter.admit(caller.key_id, key.rate_per_minute, key.max_concurrent)
+
+
+async def admit(request: Request, caller: CallerDep) -> AsyncIterator[None]:
+    lease = lease_for(request, caller)
     try:
         yield
     finally:
-        lease.release()
+        if lease is not None:
+            lease.release()
 
 
 Admitted = Depends(admit)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from guard import __version__
 from guard.api import completions, errors, health, metrics, models
 from guard.api.deps import key_table
+from guard.api.fastpath import CompletionFastPath
 from guard.backend.base import Upstream
 from guard.corrections import CorrectionSync
 from guard.limits import KeyLimiter
@@ -51,6 +52,7 @@ def create_app(settings: Settings, *, upstreams: dict[str, Upstream] | None = No
     app.state.keys = key_table(settings.auth.keys)
     app.state.limiter = KeyLimiter()
     errors.install(app)
+    app.add_middleware(CompletionFastPath)
     app.include_router(completions.router)
     app.include_router(models.router)
     app.include_router(health.router)

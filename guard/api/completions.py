@@ -23,7 +23,8 @@ router = APIRouter()
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
-async def _handle(request: Request, runtime: RuntimeDep, caller: CallerDep, rid: str, endpoint: str) -> Response:
+async def handle(request: Request, runtime: RuntimeDep, caller: CallerDep, rid: str, endpoint: str) -> Response:
+    """One completion request, from raw body to response (shared with ``guard.api.fastpath``)."""
     started = time.perf_counter()
     call = None
     try:
@@ -59,9 +60,9 @@ def _check_limits(runtime: RuntimeDep, body: dict) -> None:
 
 @router.post("/v1/chat/completions", dependencies=[Admitted], openapi_extra=request_body(ChatRequest))
 async def chat_completions(request: Request, rid: RequestId, runtime: RuntimeDep, caller: CallerDep) -> Response:
-    return await _handle(request, runtime, caller, rid, CHAT)
+    return await handle(request, runtime, caller, rid, CHAT)
 
 
 @router.post("/v1/completions", dependencies=[Admitted], openapi_extra=request_body(CompletionRequest))
 async def completions(request: Request, rid: RequestId, runtime: RuntimeDep, caller: CallerDep) -> Response:
-    return await _handle(request, runtime, caller, rid, COMPLETIONS)
+    return await handle(request, runtime, caller, rid, COMPLETIONS)

@@ -1,4 +1,8 @@
-"""FastAPI dependencies as ``Annotated`` aliases: the runtime, the caller, the review store."""
+"""FastAPI dependencies as ``Annotated`` aliases: the runtime, the caller, the review store.
+
+All are ``async def`` although none awaits: FastAPI runs a plain ``def`` dependency in a worker
+thread, which costs more than the whole proxy hop should.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +22,11 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 NO_AUTH = Caller(tenant="default", key_id="none")
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-def request_id(request: Request) -> str:
+async def request_id(request: Request) -> str:
     """Honour the client's ``x-request-id`` when it is sane; otherwise make one."""
     rid = request.headers.get("x-request-id")
     if not rid or not _REQUEST_ID.match(rid):
@@ -36,7 +40,7 @@ def key_table(keys: list[ApiKey]) -> dict[str, ApiKey]:
     return {k.hash: k for k in keys}
 
 
-def authenticate(request: Request) -> Caller:
+async def authenticate(request: Request) -> Caller:
     runtime: Runtime = request.app.state.runtime
     auth = runtime.settings.auth
     if auth.mode == "none":
@@ -57,14 +61,14 @@ def authenticate(request: Request) -> Caller:
     return caller
 
 
-def get_store(request: Request) -> Any:
+async def get_store(request: Request) -> Any:
     review = request.app.state.runtime.review
     if review is None:
         raise NotFound("the review queue is not enabled on this server", code="review_disabled")
     return review.store
 
 
-def get_recent(request: Request) -> Any:
+async def get_recent(request: Request) -> Any:
     """Look-up of responses this replica answered recently (for feedback on unqueued answers)."""
     review = request.app.state.runtime.review
     return review.recent if review is not None else (lambda response_id, tenant: None)

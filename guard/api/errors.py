@@ -21,6 +21,20 @@ def error_response(e: GuardError, request_id: str | None = None) -> Response:
     return Response(orjson.dumps(e.to_dict()), status_code=e.status, media_type="application/json", headers=headers)
 
 
+def failed_request(e: GuardError, request_id: str | None, path: str) -> Response:
+    """The one log event for a request that ended in an error (successful ones log in the
+    pipeline), and its response."""
+    emit = log.warning if e.status >= 500 else log.info
+    emit("request", request_id=request_id, path=path, status=e.status, code=e.code, error=e.message)
+    return error_response(e, request_id)
+
+
+def internal_error(request_id: str | None) -> Response:
+    """A bug: logged with its traceback; the client gets a clean error, never a traceback."""
+    log.exception("internal_error", request_id=request_id)
+    return error_response(GuardError("internal error in guard; the request id is in the log"), request_id)
+
+
 def _request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
@@ -28,10 +42,7 @@ def _request_id(request: Request) -> str | None:
 def install(app: FastAPI) -> None:
     @app.exception_handler(GuardError)
     async def _guard_error(request: Request, e: GuardError) -> Response:
-        # The one event for a request that ended in an error (successful ones log in the pipeline).
-        emit = log.warning if e.status >= 500 else log.info
-        emit("request", request_id=_request_id(request), path=request.url.path, status=e.status, code=e.code, error=e.message)
-        return error_response(e, _request_id(request))
+        return failed_request(e, _request_id(request), request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, e: RequestValidationError) -> Response:
@@ -51,6 +62,4 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, e: Exception) -> Response:
-        # A bug: log it with its traceback, but the client gets a clean error, never a traceback.
-        log.exception("internal_error", request_id=_request_id(request))
-        return error_response(GuardError("internal error in guard; the request id is in the log"), _request_id(request))
+        return internal_error(_request_id(request))
