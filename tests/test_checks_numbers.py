@@ -51,3 +51,11 @@ def test_words_that_only_look_numeric_are_ignored():
     assert values("十分重要，千万不要，统一行动") == []
     assert values("the 5th time, A380") == [5]
     assert values("five trades") == [5]
+
+
+def test_chinese_scale_words_after_a_space():
+    """Machine-written Chinese often puts a space between the number and 亿/万."""
+    from guard.text.numbers import extract_quantities
+
+    assert [q.value for q in extract_quantities("总参数量为 6710 亿，激活 370 亿")] == [671e9, 37e9]
+    assert [q.value for q in extract_quantities("训练了 14.8 万亿 个 token")] == [14.8e12]

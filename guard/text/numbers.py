@@ -45,7 +45,7 @@ _PERCENT = r"\s?(?:%|％|‰)|\s?per\s?cent\b|\s?percent(?:age points?)?\b"
 _ARABIC_RE = re.compile(
     r"(?<![A-Za-z0-9.,])(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
     r"(?:(?P<word>\s?(?:hundred|thousand|million|billion|trillion)\b|\s?(?:mn|bn)\b"
-    r"|(?:[kKmMbBtT])(?![A-Za-z])|万亿|千亿|百亿|十亿|千万|百万|十万|[十百千万亿]))?"
+    r"|(?:[kKmMbBtT])(?![A-Za-z])|\s?(?:万亿|千亿|百亿|十亿|千万|百万|十万|[十百千万亿])))?"
     r"(?P<pct>" + _PERCENT + r")?",
     re.IGNORECASE,
 )
