@@ -43,6 +43,7 @@ from guard.checks.runner import build_checks, run_checks  # noqa: E402
 from guard.knowledge.chunking import chunk_text  # noqa: E402
 from guard.knowledge.embedder import Embedder  # noqa: E402
 from guard.knowledge.index import KnowledgeIndex, faiss_from_vectors  # noqa: E402
+from bench.readme import markers, replace_section  # noqa: E402
 from guard.knowledge.types import Passage  # noqa: E402
 from guard.policy.schema import GroundingCheck, OutputChecks, PiiCheck, Policy  # noqa: E402
 from guard.text.sentences import split_sentences  # noqa: E402
@@ -208,6 +209,40 @@ def bench_eval(embedder: Embedder, eval_dir: Path, limit: int | None) -> list[di
     return out
 
 
+def readme_section(result: dict) -> str:
+    lat, m = result["latency"], result["machine"]
+    start, end = markers("checks")
+    lines = [
+        start,
+        f"Measured by `python bench/bench_checks.py` on {m['cpus']} CPU cores (load average {m['load_avg_1m_start']} at the "
+        f"start, {m['load_avg_1m_end']} at the end), all-MiniLM-L6-v2 on the CPU, one torch thread.",
+        "",
+        "| grounding check of one answer | value |",
+        "|---|---:|",
+        f"| index size | {lat['passages']} passages |",
+        f"| sentences per answer (mean) | {lat['sentences_per_answer_mean']} |",
+        f"| p50 / p95, new answer (embeds every sentence) | {lat['cold_p50_ms']} / {lat['cold_p95_ms']} ms |",
+        f"| of which retrieval (embedding + search), p50 | {lat['cold_retrieval_p50_ms']} ms |",
+        f"| everything but retrieval, p50 | {lat['cold_checks_without_retrieval_p50_ms']} ms |",
+        f"| p50 / p95, repeated answer (cached embeddings) | {lat['warm_p50_ms']} / {lat['warm_p95_ms']} ms |",
+        f"| target: 5-sentence answer, 10,000 passages, p50 | 20 ms: {'met' if result['targets']['answer_p50_ms<=20'] else 'NOT met'} |",
+    ]
+    if result.get("eval"):
+        lines += [
+            "",
+            "| eval file | rows | AUROC | word-overlap baseline | target | best F1 | balanced accuracy at 0.75 | p50 / p95 ms per row |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for e in result["eval"]:
+            met = "met" if e["auroc"] >= e["target_auroc"] else "NOT met"
+            lines.append(
+                f"| {e['file']} | {e['rows']} | {e['auroc']:.3f} | {e['baseline_auroc_measured']:.3f} | "
+                f"≥ {e['target_auroc']} ({met}) | {e['f1']:.3f} | {e['balanced_accuracy']:.3f} | {e['p50_ms']:.0f} / {e['p95_ms']:.0f} |"
+            )
+    lines.append(end)
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--passages", type=int, default=10_000)
@@ -216,6 +251,7 @@ def main() -> None:
     parser.add_argument("--eval-limit", type=int, default=None, help="rows per eval file (default: all)")
     parser.add_argument("--skip-eval", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "checks.json")
+    parser.add_argument("--write-readme", action="store_true", help="rewrite the checks section of README.md")
     args = parser.parse_args()
 
     embedder = Embedder()
@@ -241,6 +277,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
+    if args.write_readme:
+        replace_section("checks", readme_section(result), "Check benchmark")
 
 
 if __name__ == "__main__":

@@ -6,12 +6,12 @@ bench/results/proxy.json and can be re-rendered without re-running the load.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
-README_START = "<!-- bench:proxy:start -->"
-README_END = "<!-- bench:proxy:end -->"
+from bench.readme import markers, replace_section
+
+README_START, README_END = markers("proxy")
 
 # The goals the benchmark is read against; the script only reports whether they were met.
 GOALS = {
@@ -135,12 +135,5 @@ def write_readme(path: Path, result: dict[str, Any]) -> bool:
     """
     if not path.exists():
         return False
-    text = path.read_text()
-    section = readme_section(result)
-    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n## Proxy overhead benchmark\n\n" + section + "\n"
-    path.write_text(text)
+    replace_section("proxy", readme_section(result), "Proxy overhead benchmark", path)
     return True

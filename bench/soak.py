@@ -41,11 +41,12 @@ import orjson
 import yaml
 
 from bench.loadgen import percentile
+from bench.readme import markers, replace_section
 from bench.targets import REPO, Target, free_port, start_backend, stop, wait_ready
 
 README = REPO / "README.md"
 RESULTS = REPO / "bench" / "results" / "soak.json"
-START, END = "<!-- bench:soak:start -->", "<!-- bench:soak:end -->"
+START, END = markers("soak")
 ASK = [{"role": "user", "content": "What should I know about serving open models such as DeepSeek-V3?"}]
 FAULT_RATE = 0.02  # of requests, split between backend 500s and streams dropped half-way
 # Answers are built from these with random numbers, so every answer is new to the checks'
@@ -283,13 +284,7 @@ def readme_section(r: dict[str, Any]) -> str:
 
 def write_readme(section: str, path: Path = README) -> None:
     """Replace the marked section, or append it (and the markers) at the end of README.md."""
-    text = path.read_text() if path.exists() else ""
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text, count=1)
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + "## Soak test\n\n" + section + "\n"
-    path.write_text(text)
+    replace_section("soak", section, "Soak test", path)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
