@@ -34,8 +34,9 @@ class ThinkSplitter:
     across two chunks never leaks into the answer.
     """
 
-    def __init__(self) -> None:
-        self._state = "start"  # start -> thinking -> answer
+    def __init__(self, *, opened: bool = False) -> None:
+        # opened: the prompt already opened <think>, so the output starts inside the reasoning
+        self._state = "thinking" if opened else "start"  # start -> thinking -> answer
         self._buf = ""
 
     def feed(self, delta: str) -> tuple[str, str]:

@@ -64,6 +64,10 @@ class ModelConfig(Strict):
     fallbacks: list[str] = []  # other public model names, tried in order
     policy: str | None = None  # pin a policy by name; otherwise matched by model and tenant
     owned_by: str = "guard"
+    # Some DeepSeek-R1 distill chat templates open <think> in the prompt, so the output starts
+    # mid-thought with only a closing </think>. A stream cannot tell that from an answer by its
+    # first tokens; this says so up front.
+    think_opened_in_prompt: bool = False
 
 
 class ApiKey(Strict):

@@ -44,9 +44,10 @@ def sse(obj: dict[str, Any]) -> bytes:
 class _Reasoning:
     """Per-choice think-tag splitting for a stream, and the policy's keep/strip choice."""
 
-    def __init__(self, endpoint: str, keep: bool) -> None:
+    def __init__(self, endpoint: str, keep: bool, opened: bool = False) -> None:
         self.endpoint = endpoint
         self.keep = keep
+        self.opened = opened
         self.splitters: dict[int, ThinkSplitter] = {}
         self.reasoning: list[str] = []
         self.pieces = 0  # content-bearing choice deltas: one token each on most servers
@@ -67,7 +68,7 @@ class _Reasoning:
             thought = delta.pop("reasoning_content", None) or delta.pop("reasoning", None) or ""
             content = delta.get("content")
             if isinstance(content, str) and content:
-                splitter = self.splitters.setdefault(choice.get("index", 0), ThinkSplitter())
+                splitter = self.splitters.setdefault(choice.get("index", 0), ThinkSplitter(opened=self.opened))
                 more, answer = splitter.feed(content)
                 thought += more
                 delta["content"] = answer
@@ -108,7 +109,7 @@ async def open_stream(pipeline: "Pipeline", call: "Call") -> tuple[dict[str, str
     )
     headers = call.headers()
     call.response_id = first.get("id") if isinstance(first.get("id"), str) else None
-    reasoning = _Reasoning(call.endpoint, call.policy.reasoning.client == "keep")
+    reasoning = _Reasoning(call.endpoint, call.policy.reasoning.client == "keep", call.model.think_opened_in_prompt)
     source = _chain(first, events, pipeline.rt.metrics.stream_meter(call))
     if not call.policy.checks_enabled:
         return headers, _relay(pipeline, call, source, reasoning)

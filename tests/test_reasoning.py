@@ -70,3 +70,20 @@ def test_reasoning_through_the_proxy(base_for, fake_backend, style, mode):
         assert content.strip() == "There are three."
         assert "<think>" not in content and "</think>" not in content
         assert thought.strip() == ("Let me count the letters." if mode == "keep" else "")
+
+
+def test_stream_that_starts_mid_thought_when_the_template_opened_think(fake_backend, tmp_path):
+    """R1 distills whose chat template opens <think>: the output has only the closing tag."""
+    write_policies(tmp_path / "p", {"name": "default", "reasoning": {"client": "keep"}})
+    settings = settings_for(fake_backend.base_url, tmp_path / "p")
+    settings.models[0].think_opened_in_prompt = True
+    fake_backend.set(text="Counting the letters first.</think>There are three.")
+    with run_guard(settings) as base:
+        c = OpenAI(base_url=base, api_key="x", max_retries=0)
+        chunks = list(c.chat.completions.create(model="test-model", messages=[{"role": "user", "content": "q"}], stream=True))
+        content = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+        thought = "".join((ch.choices[0].delta.model_extra or {}).get("reasoning_content") or "" for ch in chunks if ch.choices)
+        assert content.strip() == "There are three."
+        assert thought.strip() == "Counting the letters first."
+        whole = c.chat.completions.create(model="test-model", messages=[{"role": "user", "content": "q"}])
+        assert whole.choices[0].message.content == "There are three."
