@@ -34,5 +34,6 @@ async def apply(call: "Call", decision: Any, report: CheckReport, answer: str, r
         review_id, final = await review.hold(call, decision, report, text, reasoning)
         if final is not None:
             return Verdict(final.action, decision.confidence, report, final.text, "stop", review_id=review_id, review_status=final.status, reasons=reasons)
-        return Verdict("hold", decision.confidence, report, policy.hold.message, "stop", review_id=review_id, reasons=reasons)
+        message = policy.hold.message.replace("{review_id}", review_id)
+        return Verdict("hold", decision.confidence, report, message, "stop", review_id=review_id, reasons=reasons)
     return Verdict("block", decision.confidence, report, policy.decision.block_message, "content_filter", reasons=reasons)

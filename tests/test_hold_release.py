@@ -194,3 +194,10 @@ def test_correction_added_to_knowledge_makes_the_same_answer_pass(guarded, fake_
             assert r.status_code in (200, 303)
         again = ask(base, question=question)
         assert again["guard"]["decision"] == "pass", again["guard"]
+
+
+def test_holding_message_names_the_review(guarded, fake_backend):
+    fake_backend.set(text=FALSE)
+    with guarded(hold={"wait_s": 0, "message": "Held as {review_id}."}) as base:
+        body = ask(base)
+        assert body["choices"][0]["message"]["content"] == f"Held as {body['guard']['review_id']}."

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import structlog
 
@@ -25,6 +25,7 @@ from guard.errors import BackendError, BackendTimeout, GuardError, ModelNotFound
 from guard.settings import ModelConfig, Settings
 
 log = structlog.get_logger()
+T = TypeVar("T")
 
 # Failures worth trying elsewhere: the backend, not the request, is at fault.
 _RETRYABLE = (BackendError, BackendTimeout)
@@ -59,74 +60,67 @@ class Router:
             return body
         return {**body, "model": m.backend.model}
 
-    async def complete(self, model: ModelConfig, endpoint: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[dict[str, Any], str]:
-        """The response and the public name of the model that served it."""
+    async def _first_success(self, model: ModelConfig, attempt: Callable[[ModelConfig], Awaitable[T]], *, stream: bool) -> tuple[T, str]:
+        """Try the model, then its fallbacks, each with its retries, skipping open circuits.
+
+        A timeout moves on to the next model at once: the backend may still be working on the
+        first attempt. A 4xx-type ``GuardError`` means the backend is alive and is raised as is.
+        """
         last: GuardError | None = None
         for m in self._chain(model):
             breaker = self.breakers[m.name]
-            for attempt in range(m.backend.retries + 1):
+            for n in range(m.backend.retries + 1):
                 if not breaker.allow():
                     last = circuit_open(m.name, breaker.status())
                     break
                 try:
-                    result = await self.upstreams[m.name].complete(endpoint, self._body_for(m, body), headers)
+                    result = await attempt(m)
                 except _RETRYABLE as e:
-                    breaker.failure()
                     last = e
-                    log.warning("backend_failed", model=m.name, attempt=attempt, error=e.message)
-                    if isinstance(e, BackendTimeout):
-                        break
-                    if attempt < m.backend.retries:
-                        await asyncio.sleep(0.05 * 2**attempt)
-                    continue
                 except GuardError:
                     breaker.success()  # a 400 or 429: the backend is alive and answering
                     raise
                 except BaseException:
                     breaker.abandon()  # cancelled (client gone): no verdict on the backend
                     raise
-                breaker.success()
-                return result, m.name
+                else:
+                    breaker.success()
+                    return result, m.name
+                breaker.failure()
+                log.warning("backend_failed", model=m.name, attempt=n, error=last.message, stream=stream)
+                if isinstance(last, BackendTimeout):
+                    break
+                if n < m.backend.retries:
+                    await asyncio.sleep(0.05 * 2**n)
         assert last is not None
         raise last
+
+    async def complete(self, model: ModelConfig, endpoint: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[dict[str, Any], str]:
+        """The response and the public name of the model that served it."""
+
+        def attempt(m: ModelConfig) -> Awaitable[dict[str, Any]]:
+            return self.upstreams[m.name].complete(endpoint, self._body_for(m, body), headers)
+
+        return await self._first_success(model, attempt, stream=False)
 
     async def open_stream(
         self, model: ModelConfig, endpoint: str, body: dict[str, Any], headers: dict[str, str]
     ) -> tuple[dict[str, Any], AsyncIterator[dict[str, Any]], str]:
         """Open a stream and read its first event, falling back while nothing has been sent."""
-        last: GuardError | None = None
-        for m in self._chain(model):
-            breaker = self.breakers[m.name]
-            for attempt in range(m.backend.retries + 1):
-                if not breaker.allow():
-                    last = circuit_open(m.name, breaker.status())
-                    break
-                events = self.upstreams[m.name].stream(endpoint, self._body_for(m, body), headers).__aiter__()
-                try:
-                    first = await events.__anext__()
-                except StopAsyncIteration:
-                    last = BackendError(f"backend {m.name!r} sent an empty stream")
-                except _RETRYABLE as e:
-                    last = e
-                except GuardError:
-                    breaker.success()
-                    raise
-                except BaseException:
-                    breaker.abandon()
-                    await _aclose(events)
-                    raise
-                else:
-                    breaker.success()
-                    return first, events, m.name
-                breaker.failure()
-                log.warning("backend_failed", model=m.name, attempt=attempt, error=last.message, stream=True)
+
+        async def attempt(m: ModelConfig) -> tuple[dict[str, Any], AsyncIterator[dict[str, Any]]]:
+            events = self.upstreams[m.name].stream(endpoint, self._body_for(m, body), headers).__aiter__()
+            try:
+                return await events.__anext__(), events
+            except StopAsyncIteration:
                 await _aclose(events)
-                if isinstance(last, BackendTimeout):
-                    break
-                if attempt < m.backend.retries:
-                    await asyncio.sleep(0.05 * 2**attempt)
-        assert last is not None
-        raise last
+                raise BackendError(f"backend {m.name!r} sent an empty stream") from None
+            except BaseException:
+                await _aclose(events)
+                raise
+
+        (first, events), served_by = await self._first_success(model, attempt, stream=True)
+        return first, events, served_by
 
     async def close(self) -> None:
         for u in self.upstreams.values():

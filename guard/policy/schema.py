@@ -223,7 +223,8 @@ class StreamingPolicy(Strict):
 
 class HoldPolicy(Strict):
     wait_s: float = Field(default=0, ge=0, le=600)
-    message: str = "Your answer is being reviewed by a person. Ask for it again with the review id."
+    # {review_id} is replaced by the id the caller fetches the outcome with
+    message: str = "Your answer is being reviewed by a person (review {review_id}): GET /v1/guard/reviews/{review_id}"
     deadline_s: float = Field(default=3600, gt=0)
     on_expire: Literal["release", "fallback"] = "fallback"
     webhook_url: str | None = None
