@@ -16,6 +16,7 @@ from __future__ import annotations
 import queue
 import re
 import sqlite3
+import time
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,6 +68,20 @@ def parse_url(url: str) -> Target:
     raise ValueError(f"unsupported review store URL {url!r} (use sqlite:///... or postgresql://...)")
 
 
+def _set_wal(raw: sqlite3.Connection, attempts: int = 100) -> None:
+    """Switch to WAL. The switch needs the database to itself, and SQLite answers "database is
+    locked" at once (without its busy handler) while another process is switching a new file
+    too, as replicas starting together do; so try again for a few seconds."""
+    for attempt in range(attempts):
+        try:
+            raw.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+
+
 class _SqliteConn:
     dialect: Dialect = "sqlite"
     schema: str | None = None
@@ -77,9 +92,9 @@ class _SqliteConn:
         # the lock up front instead of failing half-way when a reader upgrades.
         self.raw = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
         self.raw.row_factory = _dict_row
-        self.raw.execute("PRAGMA journal_mode=WAL")
-        self.raw.execute("PRAGMA synchronous=NORMAL")
         self.raw.execute("PRAGMA busy_timeout=10000")
+        _set_wal(self.raw)
+        self.raw.execute("PRAGMA synchronous=NORMAL")
 
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> int:
         return self.raw.execute(sql, params or {}).rowcount
