@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import time
 
-import structlog
+import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
-import orjson
-
-from guard.api.bodies import ChatRequest, CompletionRequest, read_json, validate
 from guard.api.admission import Admitted
+from guard.api.bodies import ChatRequest, CompletionRequest, read_json, validate
 from guard.api.deps import CallerDep, RequestId, RuntimeDep
 from guard.api.openapi import request_body
-from guard.errors import GuardError
+from guard.errors import BodyTooLarge, GuardError, InvalidRequest
 from guard.responses import CHAT, COMPLETIONS
 from guard.streaming import contained, open_stream
 
@@ -44,8 +42,6 @@ async def handle(request: Request, runtime: RuntimeDep, caller: CallerDep, rid: 
 
 
 def _check_limits(runtime: RuntimeDep, body: dict) -> None:
-    from guard.errors import BodyTooLarge, InvalidRequest
-
     limits = runtime.settings.limits
     messages = body.get("messages")
     if isinstance(messages, list):

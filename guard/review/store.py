@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from guard.errors import InvalidRequest
+from guard.review.audit import AuditTrail
 from guard.review.db import Database, parse_url
 from guard.review.errors import LeaseNotHeld, ReviewNotFound
 from guard.review.migrations import migrate
@@ -24,16 +25,15 @@ from guard.review.models import (
     FINAL_STATUSES,
     OPEN_STATUSES,
     DecisionAction,
-    Event,
     Item,
     ItemFilter,
     NewItem,
     SortOrder,
     Stats,
 )
-from guard.review.rows import append_event, dumps, get_item, to_event, to_item
+from guard.review.rows import append_event, dumps, get_item, to_item
 from guard.review.signals import DecisionSignals
-from guard.review.sql import ORDER_BY, in_list, where
+from guard.review.sql import ORDER_BY, where
 from guard.review.stats import per_day, window_start
 
 log = structlog.get_logger()
@@ -59,7 +59,7 @@ def open_store(url: str, *, clock: Callable[[], float] = time.time) -> "ReviewSt
     return ReviewStore(db, clock=clock)
 
 
-class ReviewStore:
+class ReviewStore(AuditTrail):
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time, poll_s: float = 0.5) -> None:
         self.db = db
         self.clock = clock
@@ -72,9 +72,6 @@ class ReviewStore:
 
     def close(self) -> None:
         self.db.close()
-
-    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.to_thread(fn, *args)
 
     # ------------------------------------------------------------------ items
 
@@ -342,57 +339,6 @@ class ReviewStore:
             self.signals.unsubscribe(item_id, waiter)
 
     # ------------------------------------------------------------------ audit and stats
-
-    async def add_event(self, item_id: str | None, actor: str, action: str, detail: dict[str, Any] | None = None) -> None:
-        """Record an action that changes no item state (log in, knowledge added, webhook sent)."""
-        await self._run(self._add_event, item_id, actor, action, detail or {})
-
-    def _add_event(self, item_id: str | None, actor: str, action: str, detail: dict[str, Any]) -> None:
-        with self.db.write() as conn:
-            append_event(conn, item_id, actor, action, detail, self.clock())
-
-    async def events(self, item_id: str) -> list[Event]:
-        """One item's trail, oldest first."""
-        return await self._run(self._events, item_id)
-
-    def _events(self, item_id: str) -> list[Event]:
-        with self.db.read() as conn:
-            rows = conn.fetchall("SELECT * FROM review_events WHERE item_id = :id ORDER BY id", {"id": item_id})
-        return [to_event(r) for r in rows]
-
-    async def audit_log(
-        self,
-        *,
-        actor: str | None = None,
-        tenants: list[str] | None = None,
-        items_only: bool = False,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[Event]:
-        """Every event, newest first.
-
-        ``tenants`` keeps those tenants' items' events; ``items_only`` drops the events about no
-        item (log-ins), which a tenant scope drops too.
-        """
-        return await self._run(self._audit_log, actor, tenants, items_only, limit, offset)
-
-    def _audit_log(
-        self, actor: str | None, tenants: list[str] | None, items_only: bool, limit: int, offset: int
-    ) -> list[Event]:
-        conds, params = ["1 = 1"], {"limit": max(0, int(limit)), "offset": max(0, int(offset))}
-        if items_only:
-            conds.append("e.item_id IS NOT NULL")
-        if actor is not None:
-            conds.append("e.actor = :actor")
-            params["actor"] = actor
-        if tenants is not None:
-            conds.append(in_list("i.tenant", "t", tenants, params))
-        sql = (
-            "SELECT e.* FROM review_events e LEFT JOIN review_items i ON i.id = e.item_id "
-            f"WHERE {' AND '.join(conds)} ORDER BY e.id DESC LIMIT :limit OFFSET :offset"
-        )
-        with self.db.read() as conn:
-            return [to_event(r) for r in conn.fetchall(sql, params)]
 
     async def stats(self, tenants: list[str] | None = None, days: int = 14, now: float | None = None) -> Stats:
         return await self._run(self._stats, tenants, days, now)
