@@ -39,3 +39,13 @@ def knowledge_index(tmp_path_factory):
     out = tmp_path_factory.mktemp("index")
     build_index(Path(__file__).resolve().parent.parent / "knowledge", out, shared_embedder("all-MiniLM-L6-v2"), progress=False)
     return out
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A review store on a fresh SQLite file (tests that need both databases define their own)."""
+    from guard.review import open_store
+
+    s = open_store(f"sqlite:///{tmp_path / 'review.sqlite3'}")
+    yield s
+    s.close()

@@ -15,6 +15,11 @@ from pathlib import Path
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+def run(coro):
+    """A store call from a synchronous test."""
+    return asyncio.run(coro)
+
+
 def pg_unreachable_reason() -> str | None:
     try:
         import psycopg

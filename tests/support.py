@@ -68,3 +68,13 @@ def run_guard(settings: Settings, **app_options: Any) -> Iterator[str]:
 
     with serve_app(create_app(settings, **app_options)) as url:
         yield url + "/v1"
+
+
+class FakeClock:
+    """A clock tests move by hand (``clock.t += 5``) for breakers, limiters and leases."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.t = start
+
+    def __call__(self) -> float:
+        return self.t

@@ -14,7 +14,7 @@ import pytest
 
 from guard.api.app import create_app
 from guard.settings import Settings
-from tests.support import free_port, serve_app
+from tests.support import FakeClock, free_port, serve_app
 
 CHAT = "/v1/chat/completions"
 ASK = [{"role": "user", "content": "What is the capital of France?"}]
@@ -309,18 +309,11 @@ def test_client_disconnect_cancels_the_backend_request(fake_backend):
 # ---------------------------------------------------------------- the breaker alone
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def __call__(self) -> float:
-        return self.t
-
 
 def test_breaker_states_with_a_fake_clock():
     from guard.backend.breaker import CircuitBreaker
 
-    clock = Clock()
+    clock = FakeClock(100.0)
     b = CircuitBreaker(failures=3, cooldown_s=10, clock=clock)
     b.failure()
     b.failure()

@@ -13,25 +13,18 @@ from guard.api.app import create_app
 from guard.errors import RateLimited
 from guard.limits import KeyLimiter
 from guard.settings import Settings, hash_key
-from tests.support import serve_app
+from tests.support import FakeClock, serve_app
 
 CHAT = "/v1/chat/completions"
 ASK = [{"role": "user", "content": "hi"}]
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 # ---------------------------------------------------------------- the limiter itself
 
 
 def test_token_bucket_allows_a_burst_then_refills_at_the_rate():
-    clock = Clock()
+    clock = FakeClock(1000.0)
     limiter = KeyLimiter(clock)
     for _ in range(3):
         limiter.admit("k", 3, None).release()
@@ -47,7 +40,7 @@ def test_token_bucket_allows_a_burst_then_refills_at_the_rate():
 
 
 def test_concurrency_slots_are_released_once():
-    limiter = KeyLimiter(Clock())
+    limiter = KeyLimiter(FakeClock())
     a = limiter.admit("k", None, 2)
     limiter.admit("k", None, 2)
     with pytest.raises(RateLimited) as e:
@@ -62,7 +55,7 @@ def test_concurrency_slots_are_released_once():
 
 
 def test_a_request_refused_for_concurrency_does_not_spend_a_rate_token():
-    clock = Clock()
+    clock = FakeClock(1000.0)
     limiter = KeyLimiter(clock)
     held = limiter.admit("k", 1, 1)
     with pytest.raises(RateLimited) as e:

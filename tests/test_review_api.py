@@ -7,29 +7,16 @@ real SQLite store (building the whole proxy runtime is not this area's business)
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from review_support import new_item
+from review_support import new_item, run
 
 from guard.api import deps, errors, feedback, reviews
 from guard.pipeline import Caller
-from guard.review import open_store
 
 ACME_KEY = "k_acme_1234"
-
-
-def run(coro):
-    return asyncio.run(coro)
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = open_store(f"sqlite:///{tmp_path / 'review.sqlite3'}")
-    yield s
-    s.close()
 
 
 def client_for(store, caller: Caller) -> TestClient:

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from review_support import new_item
+from review_support import new_item, run
 
-from guard.review import open_store
 from guard.settings import ReviewConfig, Reviewer
 from review_queue.app import create_review_app
 from review_queue.auth import COOKIE, hash_password
 
 XSS_ANSWER = '<script>alert("pwned")</script> It uses 670B GPUs. <img src=x onerror=alert(1)>'
-
-
-def run(coro):
-    return asyncio.run(coro)
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = open_store(f"sqlite:///{tmp_path / 'review.sqlite3'}")
-    yield s
-    s.close()
 
 
 @pytest.fixture
