@@ -34,6 +34,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.loadgen import percentile  # noqa: E402  (nearest-rank, shared with the load generator)
+from bench.targets import free_port  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "serving.json"
 PROMPT = "Explain in a few sentences what a KV cache is and why it makes decoding faster."
@@ -177,14 +178,6 @@ def process(cmd: list[str], *, read_output: bool = True) -> Iterator[subprocess.
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(url: str, timeout: float = 60) -> None:

@@ -8,7 +8,6 @@ saved under tests/output/.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import pytest
 from review_support import new_item
 
 from guard.review import open_store
+from tests.support import serve_app
 from guard.settings import ReviewConfig, Reviewer
 from review_queue.app import create_review_app
 from review_queue.auth import hash_password
@@ -40,33 +40,16 @@ def run(coro):
         return pool.submit(asyncio.run, coro).result()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def review_server(tmp_path) -> Iterator[tuple[str, object]]:
     """The review app served by uvicorn on loopback in a thread; yields (base URL, store)."""
-    import uvicorn
-
     store = open_store(f"sqlite:///{tmp_path / 'review.sqlite3'}")
     config = ReviewConfig(reviewers=[Reviewer(username="ann", password_hash=hash_password("ann-password", 4))])
     app = create_review_app(store, config, knowledge_sink=lambda text, provenance: None)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}", store
+        with serve_app(app) as base:
+            yield base, store
     finally:
-        server.should_exit = True
-        thread.join(10)
         store.close()
 
 

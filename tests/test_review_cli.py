@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from tests.support import free_port
+
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,12 +28,6 @@ def test_hash_password_prints_a_bcrypt_hash():
     assert short.exit_code == 2
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_runs_the_app_alone(tmp_path: Path):
     hashed = bcrypt.hashpw(b"ann-password", bcrypt.gensalt(rounds=4)).decode()
     (tmp_path / "guard.yaml").write_text(
@@ -43,7 +38,7 @@ def test_serve_runs_the_app_alone(tmp_path: Path):
         f"    - {{username: ann, password_hash: '{hashed}'}}\n",
         encoding="utf-8",
     )
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-c", "from guard.cli import main; main()", "review", "serve", "--config", str(tmp_path / "guard.yaml"),
          "--port", str(port)],
