@@ -143,7 +143,7 @@ class ReviewService:
                 "tenant": call.caller.tenant,
                 "request": {k: v for k, v in call.body.items() if k not in ("stream", "stream_options")},
                 "answer": verdict.text,
-                "annotation": _annotation(verdict.report),
+                "report": verdict.report,  # annotated only if feedback ever comes
                 "confidence": verdict.confidence,
             }
             while len(self._recent) > RECENT_RESPONSES:
@@ -155,7 +155,9 @@ class ReviewService:
 
     def recent(self, response_id: str, tenant: str) -> dict[str, Any] | None:
         r = self._recent.get(response_id)
-        return r if r is not None and r["tenant"] == tenant else None
+        if r is None or r["tenant"] != tenant:
+            return None
+        return {**r, "annotation": _annotation(r["report"])}
 
     # ------------------------------------------------------------------ reuse
 
