@@ -57,21 +57,21 @@ class _Reasoning:
         if event.get("usage"):
             self.usage_seen = True
         for choice in event.get("choices") or ():
-            if choice.get("text") or (choice.get("delta") or {}).get("content") or (choice.get("delta") or {}).get("reasoning_content"):
-                self.pieces += 1
-        if self.endpoint != CHAT:
-            return
-        for choice in event.get("choices") or ():
+            if self.endpoint != CHAT:
+                self.pieces += bool(choice.get("text"))
+                continue
             delta = choice.get("delta")
             if not isinstance(delta, dict):
                 continue
-            thought = delta.pop("reasoning_content", None) or delta.pop("reasoning", None) or ""
+            field, alias = delta.pop("reasoning_content", None), delta.pop("reasoning", None)
+            thought = field or alias or ""
             content = delta.get("content")
             if isinstance(content, str) and content:
                 splitter = self.splitters.setdefault(choice.get("index", 0), ThinkSplitter(opened=self.opened))
                 more, answer = splitter.feed(content)
                 thought += more
                 delta["content"] = answer
+            self.pieces += bool(content or thought)
             if thought:
                 self.reasoning.append(thought)
                 if self.keep:
