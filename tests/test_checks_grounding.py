@@ -113,3 +113,23 @@ def test_evidence_span_picks_the_matching_sentence():
                + "The bridge opened in 1932 after six years of work. Another unrelated closing sentence here.")
     assert evidence_span(Claim.of("The bridge opened in 1932."), passage) == "The bridge opened in 1932 after six years of work."
     assert evidence_span(Claim.of("anything"), "A short passage.") == "A short passage."
+
+
+def test_auto_retrieval_embeds_only_sentences_keywords_cannot_place():
+    r = MemoryRetriever(KB)
+    answer = "DeepSeek-V3 has 671B total parameters. Bananas grow quickly in warm humid climates."
+    out = GroundingCheck(r).run(CheckInput(question="", answer=answer, retriever=r))
+    assert r.modes == ["lexical", "semantic"] and r.calls == 2
+    known, unknown = out.details["features"]
+    assert known["semantic"] is None and unknown["semantic"] is not None
+    assert not out.sentences[0].unsupported and out.sentences[1].unsupported
+
+
+@pytest.mark.parametrize("mode", ["lexical", "hybrid", "semantic"])
+def test_other_retrieval_modes_search_once_in_their_mode(mode):
+    r = MemoryRetriever(KB)
+    answer = "DeepSeek-V3 has 671B total parameters. Bananas grow quickly in warm humid climates."
+    out = GroundingCheck(r, retrieval=mode).run(CheckInput(question="", answer=answer, retriever=r))
+    assert r.modes == [mode]
+    assert [f["semantic"] is None for f in out.details["features"]] == [mode == "lexical"] * 2
+    assert not out.sentences[0].unsupported and out.sentences[1].unsupported

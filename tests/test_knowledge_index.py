@@ -78,7 +78,7 @@ class _Spy:
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("How many parameters does DeepSeek-V3 activate per token?", {"en/model-families.md#2"}),
+        ("How many parameters does DeepSeek-V3 activate per token?", {"en/model-families.md#2", "faq-moe-memory"}),
         ("How many tokens was Qwen2.5 pre-trained on?", {"en/model-families.md#6"}),
         ("What does SGLang's RadixAttention do?", {"en/serving-tools.md#3"}),
         # the Chinese passage spells out "Time to First Token" too
@@ -86,10 +86,37 @@ class _Spy:
         ("Llama 3.1 有哪些规模，上下文多长？", {"zh/model-families.md#7"}),
     ],
 )
-def test_search_finds_the_right_passage(index: KnowledgeIndex, query: str, expected: set[str]) -> None:
-    hits = index.search(query, 3)
+@pytest.mark.parametrize("mode", ["semantic", "lexical", "hybrid"])
+def test_search_finds_the_right_passage(index: KnowledgeIndex, query: str, expected: set[str], mode: str) -> None:
+    hits = index.search(query, 3, mode)  # type: ignore[arg-type]
     assert hits[0].passage.id in expected, [(h.passage.id, round(h.score, 3)) for h in hits]
     assert 0 < hits[0].score <= 1 and hits[0].score >= hits[1].score
+    if mode == "lexical":
+        assert all(h.similarity is None for h in hits)
+    else:
+        assert all(h.similarity is not None and -1 <= h.similarity <= 1 for h in hits)
+
+
+def test_lexical_search_never_calls_the_model(index: KnowledgeIndex) -> None:
+    emb = CountingEmbedder()
+    index.embedder = emb
+    rows = index.search_many(["Ollama default port", "Llama 3.1 的上下文长度"], 2, "lexical")
+    assert emb.calls == 0
+    assert "11434" in rows[0][0].passage.text and rows[1][0].passage.id.startswith("zh/")
+    index.search_many(["Ollama default port"], 2, "hybrid")
+    assert emb.calls == 1
+    with pytest.raises(ValueError, match="unknown search mode"):
+        index.search("x", 1, "fuzzy")  # type: ignore[arg-type]
+
+
+def test_hybrid_gives_lexical_finds_their_cosine(index: KnowledgeIndex) -> None:
+    query = "SmolLM2 GGUF llama.cpp"
+    hybrid = {h.passage.id: h.similarity for h in index.search(query, 8, "hybrid")}
+    vector = index.embedder.encode([query])[0]
+    for hit in index.search(query, 8, "lexical"):
+        if hit.passage.id in hybrid:
+            row = [p.id for p in index.passages].index(hit.passage.id)
+            assert hybrid[hit.passage.id] == pytest.approx(float(index.vectors()[row] @ vector), abs=1e-4)
 
 
 def test_index_is_a_retriever_with_a_version(index: KnowledgeIndex, built: Path) -> None:
@@ -129,6 +156,7 @@ def test_added_passages_are_searchable_at_once_and_persisted(index: KnowledgeInd
     index.add_passages([edited], replace=True)
     assert index.get("review-42") == edited and len(index) == len(reloaded)
     assert index.search("SmolLM2 training tokens", 1)[0].passage == edited
+    assert index.search("SmolLM2-1.7B training tokens", 1, "lexical")[0].passage == edited
 
 
 def test_other_process_changes_are_picked_up(index: KnowledgeIndex) -> None:
@@ -137,6 +165,7 @@ def test_other_process_changes_are_picked_up(index: KnowledgeIndex) -> None:
     other.add_passages([Passage("review-1", "TensorRT-LLM needs one engine build per GPU type.", "review #1")])
     assert index.reload_if_changed() is True
     assert index.version == other.version and index.get("review-1") is not None
+    assert index.search("TensorRT-LLM engine build GPU type", 1, "lexical")[0].passage.id == "review-1"
 
 
 def test_from_texts_indexes_a_context_in_sentence_sized_passages() -> None:
@@ -157,6 +186,16 @@ def test_from_texts_indexes_a_context_in_sentence_sized_passages() -> None:
     assert index.search("default port of vLLM", 1)[0].passage.id == "doc-9"
     same = KnowledgeIndex.from_texts([context, given], shared_embedder())
     assert same.version == index.version  # equal content, equal version
+
+
+def test_a_context_index_embeds_only_when_searched_semantically() -> None:
+    emb = CountingEmbedder()
+    index = KnowledgeIndex.from_texts(["Ollama listens on port 11434. vLLM listens on port 8000."], emb)
+    assert emb.calls == 0
+    assert "11434" in index.search("Ollama port", 1, "lexical")[0].passage.text
+    assert emb.calls == 0
+    assert "8000" in index.search("vLLM port", 1, "semantic")[0].passage.text
+    assert emb.calls == 2  # the passages once, then the query
 
 
 def test_empty_index_returns_no_hits() -> None:

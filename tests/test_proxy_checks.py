@@ -63,7 +63,7 @@ def test_annotate_adds_sentence_scores_and_citations(guarded, fake_backend):
         sentences = g["sentences"]
         assert len(sentences) == 2
         assert sentences[0]["support"] > sentences[1]["support"]
-        assert sentences[0]["evidence"][0]["source"].endswith(".md")
+        assert sentences[0]["evidence"][0]["source"].endswith((".md", ".jsonl"))
         assert [s["text"] for s in sentences if s["unsupported"]] == [FALSE]
 
 

@@ -1,15 +1,18 @@
 """The grounding check: is each sentence of the answer backed by the knowledge index?
 
-Per answer this makes one batched retrieval call (all sentences' queries embedded together);
-everything after that is lexical work on cached passage views, so a five-sentence answer
-costs one embedding batch plus a few milliseconds. Optional verifiers (an NLI cross-encoder,
-an LLM judge) refine the lexical support when the policy switches them on.
+Evidence is found by keywords first (BM25 over the sentence's words, numbers and Chinese
+bigrams, no model call), because support is scored lexically and the passages that matter
+are the ones sharing the sentence's words. In the default ``auto`` retrieval only a sentence
+whose keyword candidates share less than a quarter of its words (a paraphrase, another
+vocabulary) is embedded and searched semantically as well, in one batch per answer, so a typical answer
+costs no model call and a few milliseconds. Optional verifiers (an NLI cross-encoder, an LLM
+judge) refine the lexical support when the policy switches them on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 
 from guard.checks.base import CheckInput, CheckOutcome, Evidence, SentenceScore
@@ -25,6 +28,11 @@ UNSUPPORTED_BELOW = 0.5  # a sentence with less support than this is listed as u
 # embedding model barely ranks Chinese passages at all).
 CANDIDATE_FACTOR = 4
 _MAX_SPAN_CHARS = 400
+# In ``auto`` retrieval, a sentence whose best keyword candidate holds less than this share of
+# its words (keywords found nothing on its topic) is also searched by embedding. Measured on the
+# development sets, 0.25 embeds 4-23% of sentences where 0.5 embedded 15-74%, with the same AUROC.
+SEMANTIC_FALLBACK_BELOW = 0.25
+Retrieval = Literal["auto", "lexical", "hybrid", "semantic"]
 
 
 class Verifier(Protocol):
@@ -70,6 +78,16 @@ def evidence_span(claim: Claim, passage: str) -> str:
     return best.text[:_MAX_SPAN_CHARS]
 
 
+def _best_overlap(claim: Claim, row: list[Hit]) -> float:
+    return max((rough_overlap(claim, h.passage.text.lower()) for h in row), default=0.0)
+
+
+def _similarity(row: list[Hit]) -> float | None:
+    """The best cosine among the evidence, when the sentence was embedded at all."""
+    known = [h.similarity for h in row if h.similarity is not None]
+    return max(known) if known else None
+
+
 class GroundingCheck:
     """Grades every sentence of the answer against evidence retrieved for it."""
 
@@ -80,6 +98,7 @@ class GroundingCheck:
         retriever: Retriever | None = None,
         *,
         top_k: int = 4,
+        retrieval: Retrieval = "auto",
         refusals_safe: bool = True,
         min_sentence_chars: int = 8,
         verifiers: Sequence[Verifier] = (),
@@ -88,6 +107,7 @@ class GroundingCheck:
     ) -> None:
         self.retriever = retriever
         self.top_k = top_k
+        self.retrieval = retrieval
         self.refusals_safe = refusals_safe
         self.min_sentence_chars = min_sentence_chars
         self.verifiers = list(verifiers)
@@ -127,19 +147,32 @@ class GroundingCheck:
 
         return sorted(row, key=key, reverse=True)[: self.top_k]
 
+    def _retrieve(self, queries: list[str], claims: list[Claim], retriever: Retriever) -> list[list[Hit]]:
+        """Candidates per sentence, reranked by shared words; see the module docstring."""
+        k = self.top_k * CANDIDATE_FACTOR
+        first = "lexical" if self.retrieval == "auto" else self.retrieval
+        found = retriever.search_many(queries, k, first)
+        hits = [self._rerank(c, row) for c, row in zip(claims, found)]
+        if self.retrieval != "auto":
+            return hits
+        weak = [i for i, (c, row) in enumerate(zip(claims, hits)) if _best_overlap(c, row) < SEMANTIC_FALLBACK_BELOW]
+        if weak:
+            more = retriever.search_many([queries[i] for i in weak], k, "semantic")
+            for i, extra in zip(weak, more):
+                seen = {h.passage.id for h in extra}
+                hits[i] = self._rerank(claims[i], extra + [h for h in found[i] if h.passage.id not in seen])
+        return hits
+
     def _grade(
         self, question: str, spans: list[Span], retriever: Retriever
     ) -> tuple[list[SentenceScore], list[SupportFeatures]]:
         if not spans:
             return [], []
         queries = [f"{question} {s.text}".strip() for s in spans]
-        found = retriever.search_many(queries, self.top_k * CANDIDATE_FACTOR)  # one batch
         claims = [Claim.of(s.text) for s in spans]
-        hits = [self._rerank(c, row) for c, row in zip(claims, found)]
+        hits = self._retrieve(queries, claims, retriever)
         evidence = [EvidenceText.merge([self.cache.get(h.passage.id, h.passage.text) for h in row]) for row in hits]
-        features = [
-            measure(c, ev, max((h.score for h in row), default=0.0)) for c, ev, row in zip(claims, evidence, hits)
-        ]
+        features = [measure(c, ev, _similarity(row)) for c, ev, row in zip(claims, evidence, hits)]
         verdicts = self._verdicts([(c.text, ev.text) for c, ev in zip(claims, evidence)])
         sentences: list[SentenceScore] = []
         for i, (span, f, row) in enumerate(zip(spans, features, hits)):

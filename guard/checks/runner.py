@@ -72,6 +72,7 @@ def build_checks(
             GroundingCheck(
                 retriever,
                 top_k=g.top_k,
+                retrieval=g.retrieval,
                 refusals_safe=g.refusals_safe,
                 min_sentence_chars=g.min_sentence_chars,
                 verifiers=verifiers,

@@ -92,16 +92,19 @@ def _open(index_dir: Path | None, embedder: str | None, config: str | None):
               help="Index directory (default: knowledge.index_dir from guard.yaml, else var/index).")
 @click.option("-k", "k", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--embedder", default=None, help="Override the model recorded in the index.")
+@click.option("--mode", type=click.Choice(["hybrid", "lexical", "semantic"]), default="hybrid", show_default=True,
+              help="Keywords (BM25), embeddings, or both fused by rank.")
 @config_option
-def search_cmd(query: str, index_dir: Path | None, k: int, embedder: str | None, config: str | None) -> None:
-    """Print the K passages nearest to QUERY: score, id, source and text."""
+def search_cmd(query: str, index_dir: Path | None, k: int, embedder: str | None, mode: str, config: str | None) -> None:
+    """Print the K passages nearest to QUERY: score, cosine, id, source and text."""
     idx = _open(index_dir, embedder, config)
-    hits = idx.search(query, k)
+    hits = idx.search(query, k, mode)  # type: ignore[arg-type]
     if not hits:
-        click.echo("(the index is empty)")
+        click.echo("(nothing found)" if len(idx) else "(the index is empty)")
     for hit in hits:
         p = hit.passage
-        click.echo(f"{hit.score:.3f}  {p.id}  [{p.source}]")
+        cosine = "  -  " if hit.similarity is None else f"{hit.similarity:.3f}"
+        click.echo(f"{hit.score:.3f}  {cosine}  {p.id}  [{p.source}]")
         click.echo("       " + " ".join(p.text.split())[:400])
 
 

@@ -110,6 +110,11 @@ class Embedder:
             return self._encode_batches(texts, on_batch)
         return self._encode_cached(texts, on_batch)
 
+    def clear_cache(self) -> None:
+        """Forget cached query vectors (benchmarks time new queries with it)."""
+        with self._cache_lock:
+            self._cache.clear()
+
     def _encode_cached(self, texts: list[str], on_batch: Callable[[int], None] | None) -> np.ndarray:
         with self._cache_lock:
             found = {t: self._cache[t] for t in set(texts) if t in self._cache}

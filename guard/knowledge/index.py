@@ -22,7 +22,8 @@ import structlog
 from guard.knowledge import storage
 from guard.knowledge.chunking import CONTEXT_MAX_TOKENS, chunk_text, embed_text
 from guard.knowledge.embedder import Embedder, shared_embedder
-from guard.knowledge.types import Hit, Passage
+from guard.knowledge.lexical import LexicalIndex
+from guard.knowledge.types import Hit, Passage, SearchMode
 
 log = structlog.get_logger()
 
@@ -30,6 +31,7 @@ HNSW_MIN_PASSAGES = 10_000
 HNSW_M = 32
 HNSW_EF_SEARCH = 128
 HNSW_EF_CONSTRUCTION = 80
+RRF_K = 60  # reciprocal-rank fusion constant (Cormack et al.): damps the weight of top ranks
 
 
 def new_faiss_index(dim: int, expected: int) -> faiss.Index:
@@ -80,12 +82,12 @@ class KnowledgeIndex:
         self,
         embedder: Embedder,
         passages: list[Passage],
-        index: faiss.Index,
+        index: faiss.Index | None,
         *,
         version: str | None = None,
         path: Path | None = None,
     ) -> None:
-        if index.ntotal != len(passages):
+        if index is not None and index.ntotal != len(passages):
             raise ValueError(f"{index.ntotal} vectors for {len(passages)} passages")
         self.embedder = embedder
         self.path = path
@@ -98,16 +100,21 @@ class KnowledgeIndex:
         self.version = version or make_version(self._digest)
         self._lock = threading.RLock()
         self._extra_meta: dict[str, Any] = {}  # e.g. source_dir, kept when add_passages saves
+        self._lexical: LexicalIndex | None = None  # built on the first lexical search
         self._seen_mtime = storage.meta_mtime(path) if path is not None else None
 
     # --- construction -------------------------------------------------------------------
 
     @classmethod
-    def from_passages(cls, passages: Sequence[Passage], embedder: Embedder, **kwargs: Any) -> KnowledgeIndex:
-        vectors = embedder.encode([embed_text(p) for p in passages]) if passages else None
-        dim = vectors.shape[1] if vectors is not None else embedder.dim
-        index = faiss_from_vectors(vectors) if vectors is not None else new_faiss_index(dim, 0)
-        return cls(embedder, list(passages), index, **kwargs)
+    def from_passages(
+        cls, passages: Sequence[Passage], embedder: Embedder, *, lazy: bool = False, **kwargs: Any
+    ) -> KnowledgeIndex:
+        """With ``lazy``, passages are embedded on the first semantic search, not now: a
+        per-request context index that keyword search serves never calls the model."""
+        made = cls(embedder, list(passages), None, **kwargs)
+        if not lazy:
+            made._faiss()
+        return made
 
     @classmethod
     def from_texts(
@@ -129,7 +136,7 @@ class KnowledgeIndex:
                 continue
             for n, text in enumerate(chunk_text(item, max_tokens, min_tokens=0), start=1):
                 passages.append(Passage(f"context-{i}#{n}", text, f"context[{i}]", {}))
-        built = cls.from_passages(passages, embedder)
+        built = cls.from_passages(passages, embedder, lazy=True)
         built.version = "context-" + built._digest
         return built
 
@@ -158,8 +165,8 @@ class KnowledgeIndex:
                 "version": self.version,
                 "content_hash": self._digest,
                 "embedder": self.embedder.name,
-                "dim": self._index.d,
-                "kind": type(self._index).__name__,
+                "dim": self._faiss().d,
+                "kind": type(self._faiss()).__name__,
                 "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
             storage.write_index(target, self._passages, self._index, dict(meta, **self._extra_meta))
@@ -183,8 +190,18 @@ class KnowledgeIndex:
             self._passages, self._rows, self._index = fresh._passages, fresh._rows, fresh._index
             self._digest, self.version = fresh._digest, fresh.version
             self._extra_meta, self._seen_mtime = fresh._extra_meta, fresh._seen_mtime
+            self._lexical = None
         log.info("index.reloaded", version=self.version, passages=len(self._passages))
         return True
+
+    def _faiss(self) -> faiss.Index:
+        """The vector index, embedding the passages first if it was made lazily."""
+        with self._lock:
+            if self._index is None:
+                texts = [embed_text(p) for p in self._passages]
+                vectors = self.embedder.encode(texts) if texts else None
+                self._index = faiss_from_vectors(vectors) if vectors is not None else new_faiss_index(self.embedder.dim, 0)
+            return self._index
 
     # --- reading ------------------------------------------------------------------------
 
@@ -201,33 +218,69 @@ class KnowledgeIndex:
 
     def vectors(self) -> np.ndarray:
         with self._lock:
-            return all_vectors(self._index)
+            return all_vectors(self._faiss())
 
-    def search(self, query: str, k: int = 5) -> list[Hit]:
-        return self.search_many([query], k)[0]
+    def search(self, query: str, k: int = 5, mode: SearchMode = "semantic") -> list[Hit]:
+        return self.search_many([query], k, mode)[0]
 
-    def search_many(self, queries: list[str], k: int = 5) -> list[list[Hit]]:
-        """All queries are embedded in one batch (the query cache skips repeats)."""
+    def search_many(self, queries: list[str], k: int = 5, mode: SearchMode = "semantic") -> list[list[Hit]]:
+        """Top ``k`` passages per query, by ``mode``:
+
+        - ``semantic``: cosine of the embedded query (one batch; the query cache skips repeats);
+        - ``lexical``: BM25 over words, numbers and CJK bigrams, no model call;
+        - ``hybrid``: both lists fused by reciprocal rank, every hit with its cosine.
+        """
         if not queries:
             return []
-        if not self._passages:
+        if not self._passages or k <= 0:
             return [[] for _ in queries]
-        return self.search_vectors(self.embedder.encode(queries, use_cache=True), k)
+        if mode == "lexical":
+            return [self._lexical_hits(q, k) for q in queries]
+        vectors = self.embedder.encode(queries, use_cache=True)
+        semantic = self.search_vectors(vectors, k)
+        if mode == "semantic":
+            return semantic
+        if mode != "hybrid":
+            raise ValueError(f"unknown search mode {mode!r}")
+        return [self._fuse(v, s, self._lexical_hits(q, k), k) for q, v, s in zip(queries, vectors, semantic)]
 
     def search_vectors(self, vectors: np.ndarray, k: int = 5) -> list[list[Hit]]:
         with self._lock:
             k = min(k, len(self._passages))
             if k <= 0:
                 return [[] for _ in range(len(vectors))]
-            scores, rows = self._index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
-            return [
-                [
-                    Hit(self._passages[r], float(min(1.0, max(-1.0, s))))
-                    for s, r in zip(score_row, row_ids)
-                    if r >= 0
-                ]
-                for score_row, row_ids in zip(scores, rows)
-            ]
+            scores, rows = self._faiss().search(np.ascontiguousarray(vectors, dtype=np.float32), k)
+            hits: list[list[Hit]] = []
+            for score_row, row_ids in zip(scores, rows):
+                cosines = [(r, float(min(1.0, max(-1.0, s)))) for s, r in zip(score_row, row_ids) if r >= 0]
+                hits.append([Hit(self._passages[r], c, c) for r, c in cosines])
+            return hits
+
+    def _lexical_hits(self, query: str, k: int) -> list[Hit]:
+        with self._lock:
+            if self._lexical is None:
+                self._lexical = LexicalIndex([embed_text(p) for p in self._passages])
+            return [Hit(self._passages[r], s) for r, s in self._lexical.search(query, k)]
+
+    def _fuse(self, vector: np.ndarray, semantic: list[Hit], lexical: list[Hit], k: int) -> list[Hit]:
+        """Reciprocal-rank fusion of the two lists; lexical finds get their cosine from the
+        stored vectors, so every hybrid hit carries a similarity."""
+        fused: dict[str, float] = {}
+        for ranked in (semantic, lexical):
+            for rank, hit in enumerate(ranked):
+                fused[hit.passage.id] = fused.get(hit.passage.id, 0.0) + 1.0 / (RRF_K + rank)
+        best = sorted(fused, key=fused.__getitem__, reverse=True)[:k]
+        known = {h.passage.id: h.similarity for h in semantic}
+        top = fused[best[0]] if best else 1.0
+        hits = []
+        with self._lock:
+            for pid in best:
+                row = self._rows[pid]
+                cosine = known.get(pid)
+                if cosine is None:
+                    cosine = float(np.dot(vector, self._faiss().reconstruct(row)))
+                hits.append(Hit(self._passages[row], fused[pid] / top, cosine))
+        return hits
 
     # --- writing ------------------------------------------------------------------------
 
@@ -260,8 +313,10 @@ class KnowledgeIndex:
                 raise ValueError(f"passage ids already in the index: {existing[:5]}")
             if existing:
                 self._drop({self._rows[i] for i in existing})
-            self._index.add(vectors)
+            self._faiss().add(vectors)
             self._passages.extend(passages)
+            if self._lexical is not None:
+                self._lexical.add([embed_text(p) for p in passages])
             self._rows = {p.id: i for i, p in enumerate(self._passages)}
             self._digest = content_hash(self._passages, self.embedder.name)
             self.version = make_version(self._digest)
@@ -270,6 +325,8 @@ class KnowledgeIndex:
 
     def _drop(self, rows: set[int]) -> None:
         keep = [i for i in range(len(self._passages)) if i not in rows]
-        vectors = all_vectors(self._index)[keep]
+        vectors = all_vectors(self._faiss())[keep]
+        if self._lexical is not None:
+            self._lexical.keep(keep)
         self._passages = [self._passages[i] for i in keep]
         self._index = faiss_from_vectors(vectors) if len(vectors) else new_faiss_index(self._index.d, 0)

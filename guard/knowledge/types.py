@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +17,12 @@ class Passage:
 @dataclass(frozen=True, slots=True)
 class Hit:
     passage: Passage
-    score: float  # cosine similarity in [-1, 1]
+    score: float  # relevance by the channel that found it; higher is better, at most 1.0
+    similarity: float | None = None  # cosine of query and passage, when the query was embedded
+
+
+# How the index is searched: keywords only (no model call), embeddings only, or both fused.
+SearchMode = Literal["lexical", "semantic", "hybrid"]
 
 
 class Retriever(Protocol):
@@ -25,6 +30,6 @@ class Retriever(Protocol):
 
     version: str
 
-    def search(self, query: str, k: int) -> list[Hit]: ...
+    def search(self, query: str, k: int, mode: SearchMode = ...) -> list[Hit]: ...
 
-    def search_many(self, queries: list[str], k: int) -> list[list[Hit]]: ...
+    def search_many(self, queries: list[str], k: int, mode: SearchMode = ...) -> list[list[Hit]]: ...

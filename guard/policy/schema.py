@@ -137,6 +137,10 @@ class ReasoningPolicy(Strict):
 class GroundingCheck(Strict):
     enabled: bool = True
     top_k: int = Field(default=4, ge=1, le=50)
+    # How evidence is found. auto: keywords (BM25), and embeddings only for a sentence whose
+    # keyword candidates share less than a quarter of its words; lexical: never embed (no model);
+    # hybrid: keywords and embeddings for every sentence; semantic: embeddings only.
+    retrieval: Literal["auto", "lexical", "hybrid", "semantic"] = "auto"
     refusals_safe: bool = True
     nli_model: str | None = None  # name or path of a CrossEncoder; None = off
     judge_model: str | None = None  # a public model name served by this guard; None = off
