@@ -19,7 +19,9 @@ from guard.settings import ApiKey
 
 def lease_for(request: Request, caller: Caller) -> Lease | None:
     """Take the key's rate and concurrency slot (raises ``RateLimited``); None when unlimited."""
-    key: ApiKey | None = getattr(request.state, "api_key", None)
+    # The state's dict, not ``getattr(request.state, ...)``: a missing attribute costs an
+    # exception, on every request of a server without key limits.
+    key: ApiKey | None = request.scope.get("state", {}).get("api_key")
     if key is None or (key.rate_per_minute is None and key.max_concurrent is None):
         return None
     limiter: KeyLimiter = request.app.state.limiter

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from guard import __version__
 from guard.api import completions, errors, health, metrics, models
 from guard.api.deps import key_table
-from guard.api.fastpath import CompletionFastPath
+from guard.api.fastpath import GuardApp
 from guard.backend.base import Upstream
 from guard.corrections import CorrectionSync
 from guard.limits import KeyLimiter
@@ -46,13 +46,12 @@ def create_app(settings: Settings, *, upstreams: dict[str, Upstream] | None = No
                 syncing.cancel()
             await runtime.close()
 
-    app = FastAPI(title="guard", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app = GuardApp(title="guard", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.runtime = runtime
     app.state.pipeline = Pipeline(runtime)
     app.state.keys = key_table(settings.auth.keys)
     app.state.limiter = KeyLimiter()
     errors.install(app)
-    app.add_middleware(CompletionFastPath)
     app.include_router(completions.router)
     app.include_router(models.router)
     app.include_router(health.router)

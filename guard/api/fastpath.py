@@ -1,20 +1,23 @@
-"""The two completion routes as bare ASGI, in front of FastAPI's middleware and routing.
+"""The two completion routes as bare ASGI, ahead of FastAPI's middleware and routing.
 
-Every request to guard pays FastAPI's layers (exception middlewares, the router, dependency
-solving); on the completion routes that cost is most of what guard adds to a request, and the
-proxy's promise is to add about a millisecond. So ``POST /v1/chat/completions`` and
-``POST /v1/completions`` are served here, with the same steps the dependencies would run
-(request id, authentication, per-key admission) as plain calls, and the same error mapping.
-Everything else falls through to the FastAPI app. The routes stay declared on the FastAPI app
-(``guard.api.completions``) for the OpenAPI document and for any caller that reaches it there.
+Every request to guard pays FastAPI's layers (the error and telemetry middlewares, the body
+limit, the router, dependency solving), and a stream pays the middlewares' ``send`` wrappers
+again for every event; on the completion routes that cost is most of what guard adds, and the
+proxy's promise is to add about a millisecond. So ``GuardApp`` answers ``POST
+/v1/chat/completions`` and ``POST /v1/completions`` itself, before the middleware stack, with the
+same steps the dependencies would run (request id, authentication, per-key admission) as plain
+calls and the same error mapping. Everything else goes to FastAPI as usual. The routes stay
+declared on the FastAPI app (``guard.api.completions``) for the OpenAPI document and for any
+caller that reaches them there.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from guard.api.admission import lease_for
 from guard.api.completions import handle
@@ -26,28 +29,32 @@ from guard.responses import CHAT, COMPLETIONS
 ROUTES = {"/v1/chat/completions": CHAT, "/v1/completions": COMPLETIONS}
 
 
-class CompletionFastPath:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+class GuardApp(FastAPI):
+    """FastAPI with the completion routes served before its middleware stack."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = ROUTES.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if endpoint is None or scope["method"] != "POST":
-            await self.app(scope, receive, send)
+        endpoint = ROUTES.get(scope.get("path", "")) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if endpoint is None:
+            await super().__call__(scope, receive, send)
             return
-        request = Request(scope, receive)
-        rid = await request_id(request)
-        lease: Any = None
-        try:
-            caller = await authenticate(request)
-            lease = lease_for(request, caller)
-            response = await handle(request, request.app.state.runtime, caller, rid, endpoint)
-        except GuardError as e:
-            response = failed_request(e, rid, scope["path"])
-        except Exception:  # noqa: BLE001 - a bug still gets an OpenAI-shaped answer
-            response = internal_error(rid)
-        try:
-            await response(scope, receive, send)  # for a stream: until the last byte or a disconnect
-        finally:
-            if lease is not None:
-                lease.release()
+        scope["app"] = self  # what Starlette would set: ``request.app`` reads it
+        await complete(scope, receive, send, endpoint)
+
+
+async def complete(scope: Scope, receive: Receive, send: Send, endpoint: str) -> None:
+    request = Request(scope, receive)
+    rid = await request_id(request)
+    lease: Any = None
+    try:
+        caller = await authenticate(request)
+        lease = lease_for(request, caller)
+        response = await handle(request, request.app.state.runtime, caller, rid, endpoint)
+    except GuardError as e:
+        response = failed_request(e, rid, scope["path"])
+    except Exception:  # noqa: BLE001 - a bug still gets an OpenAI-shaped answer
+        response = internal_error(rid)
+    try:
+        await response(scope, receive, send)  # for a stream: until the last byte or a disconnect
+    finally:
+        if lease is not None:
+            lease.release()
