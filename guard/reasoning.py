@@ -39,6 +39,11 @@ class ThinkSplitter:
         self._state = "thinking" if opened else "start"  # start -> thinking -> answer
         self._buf = ""
 
+    @property
+    def settled(self) -> bool:
+        """Past any reasoning: from here on every delta is answer text, passed on unchanged."""
+        return self._state == "answer"
+
     def feed(self, delta: str) -> tuple[str, str]:
         self._buf += delta
         reasoning, answer = "", ""

@@ -3,7 +3,7 @@
 Four ways to stream, chosen by the policy:
 
 - relay (no output checks): each backend event is forwarded as it arrives, with reasoning moved
-  to ``reasoning_content`` (or stripped) and the public model name;
+  to ``reasoning_content`` (or stripped) and the public model name (``guard.stream_relay``);
 - ``buffer``: read the whole answer, check it, then send the approved text. The decision is known
   before the response starts, so it goes into the ``x-guard-*`` headers too;
 - ``sentence``: release each sentence once it passes; on a failing sentence stop, send the
@@ -17,7 +17,6 @@ backend that fails mid-stream yields an OpenAI-style ``error`` event and a close
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +51,33 @@ class _Reasoning:
         self.reasoning: list[str] = []
         self.pieces = 0  # content-bearing choice deltas: one token each on most servers
         self.usage_seen = False
+
+    def untouched(self, event: dict[str, Any]) -> bool:
+        """Count an event that ``apply`` would leave as it is and return True (its bytes can be
+        forwarded as the backend sent them); return False, counting nothing, for one that needs
+        ``apply``: reasoning to move or strip, or content while a choice may still be thinking.
+        Empty reasoning fields (``null`` or ``""``, which some servers send on every delta) are
+        let through: they carry no reasoning either way."""
+        pieces = 0
+        for choice in event.get("choices") or ():
+            if self.endpoint != CHAT:
+                pieces += bool(choice.get("text"))
+                continue
+            delta = choice.get("delta")
+            if not isinstance(delta, dict):
+                continue
+            if delta.get("reasoning_content") or delta.get("reasoning"):
+                return False
+            content = delta.get("content")
+            if isinstance(content, str) and content:
+                splitter = self.splitters.get(choice.get("index", 0))
+                if splitter is None or not splitter.settled:
+                    return False
+            pieces += bool(content)
+        self.pieces += pieces
+        if event.get("usage"):
+            self.usage_seen = True
+        return True
 
     def apply(self, event: dict[str, Any]) -> None:
         if event.get("usage"):
@@ -103,6 +129,10 @@ async def open_stream(pipeline: "Pipeline", call: "Call") -> tuple[dict[str, str
     if reused is not None:
         headers = {**call.headers(), "x-guard-decision": "reused", "x-guard-confidence": "1.000"}
         return headers, _replay(pipeline, call, {"first": {}, "finish_reason": "stop", "usage": None}, reused)
+    if not call.policy.checks_enabled:
+        from guard.stream_relay import open_relay  # built on this module's helpers
+
+        return await open_relay(pipeline, call)
     router = pipeline.rt.router
     first, events, served_by = await router.open_stream(
         call.model, call.endpoint, call.body, {"x-request-id": call.request_id}
@@ -111,8 +141,6 @@ async def open_stream(pipeline: "Pipeline", call: "Call") -> tuple[dict[str, str
     call.response_id = first.get("id") if isinstance(first.get("id"), str) else None
     reasoning = _Reasoning(call.endpoint, call.policy.reasoning.client == "keep", call.model.think_opened_in_prompt)
     source = _chain(first, events, pipeline.rt.metrics.stream_meter(call))
-    if not call.policy.checks_enabled:
-        return headers, _relay(pipeline, call, source, reasoning)
     mode = call.policy.streaming.mode
     if mode == "buffer":
         body = await _buffer_events(call, source, reasoning)
@@ -151,32 +179,9 @@ async def contained(call: "Call", events: AsyncIterator[bytes]) -> AsyncIterator
         yield sse(GuardError("internal error in guard; the request id is in the log").to_dict())
 
 
-def _error_event(call: "Call", e: GuardError) -> bytes:
+def error_event(call: "Call", e: GuardError) -> bytes:
     log.warning("stream_failed", request_id=call.request_id, error=e.message)
     return sse(e.to_dict())
-
-
-async def _relay(pipeline: "Pipeline", call: "Call", source: AsyncIterator[dict[str, Any]], reasoning: _Reasoning) -> AsyncIterator[bytes]:
-    public = call.public_model
-    status = 200
-    try:
-        template: dict[str, Any] = {}
-        async for event in source:
-            template = template or event
-            event["model"] = public
-            reasoning.apply(event)
-            yield sse(event)
-        if not reasoning.usage_seen and wants_usage(call):
-            yield sse(chunk(call.endpoint, template, model=public, choices=[], usage=estimated_usage(call, reasoning.pieces)))
-        yield DONE
-    except GuardError as e:
-        status = e.status
-        yield _error_event(call, e)
-    except (asyncio.CancelledError, GeneratorExit):
-        status = 499  # the client went away; the backend request is closed with the source
-        raise
-    finally:
-        pipeline.log(call, status=status)
 
 
 async def _buffer_events(call: "Call", source: AsyncIterator[dict[str, Any]], reasoning: _Reasoning) -> dict[str, Any]:
@@ -245,7 +250,7 @@ async def _observe(pipeline: "Pipeline", call: "Call", source: AsyncIterator[dic
             yield sse(event)
     except GuardError as e:
         pipeline.log(call, status=e.status)
-        yield _error_event(call, e)
+        yield error_event(call, e)
         return
     report = await pipeline.check(call, "".join(parts), "".join(reasoning.reasoning) or None)
     from guard.decision import decide
@@ -302,7 +307,7 @@ async def _by_sentence(pipeline: "Pipeline", call: "Call", source: AsyncGenerato
                     yield out
     except GuardError as e:
         pipeline.log(call, status=e.status)
-        yield _error_event(call, e)
+        yield error_event(call, e)
         return
     if verdict is not None and verdict.action not in ("pass", "annotate"):
         notice = call.policy.streaming.notice

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
+from guard.backend.base import Batch
 from guard.errors import BackendError, BackendTimeout, GuardError, InvalidRequest, RateLimited
 from guard.settings import BackendConfig
 
@@ -68,6 +70,12 @@ class LitellmUpstream:
             raise
         except Exception as e:  # noqa: BLE001
             raise translate(self.name, e) from e
+
+    async def stream_batches(self, endpoint: str, body: dict[str, Any], headers: dict[str, str]) -> AsyncIterator[Batch]:
+        """One event per batch and no raw bytes: litellm hands over objects, not the wire."""
+        async with aclosing(self.stream(endpoint, body, headers)) as events:
+            async for event in events:
+                yield Batch([(None, event)])
 
     async def models(self) -> list[dict[str, Any]]:
         return []

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import aiohttp
 import orjson
 
+from guard.backend.base import Batch
 from guard.errors import BackendError, BackendTimeout, GuardError, InvalidRequest, ModelNotFound, RateLimited
 from guard.backend.shape import check_body, check_event
 from guard.settings import BackendConfig
@@ -74,14 +76,20 @@ class RelayUpstream:
         return check_body(self.name, endpoint, data)
 
     async def stream(self, endpoint: str, body: dict[str, Any], headers: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
+        async with aclosing(self.stream_batches(endpoint, body, headers)) as batches:
+            async for batch in batches:
+                for _, event in batch.events:
+                    yield event
+
+    async def stream_batches(self, endpoint: str, body: dict[str, Any], headers: dict[str, str]) -> AsyncIterator[Batch]:
         try:
             async with self._client().post(
                 self._url(endpoint), data=orjson.dumps(body), headers={**self._headers, **headers}
             ) as resp:
                 if resp.status >= 400:
                     raise status_error(self.name, resp.status, await resp.read(), resp.headers.get("retry-after"))
-                async for event in _sse_events(self.name, endpoint, resp):
-                    yield event
+                async for batch in _sse_batches(self.name, endpoint, resp):
+                    yield batch
         except GuardError:
             raise
         except Exception as e:  # noqa: BLE001
@@ -100,42 +108,61 @@ class RelayUpstream:
         return data.get("data", []) if isinstance(data, dict) else []
 
 
-async def _data_lines(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    """The payloads of ``data:`` lines, splitting whatever the socket delivered at once.
+async def _payloads(resp: aiohttp.ClientResponse) -> AsyncIterator[list[bytes]]:
+    """The payloads of the ``data:`` lines that arrived together, as one list per read.
 
-    Reading chunks and splitting them here costs a fraction of aiohttp's line-by-line reader,
-    and a stream event is on the hot path once per token.
+    Reading chunks and splitting them here costs a fraction of aiohttp's line-by-line reader
+    (an event is on the hot path once per token), and keeping a read's events together lets
+    the relay send them in one write.
     """
     pending = b""
     async for data in resp.content.iter_any():
         lines = (pending + data).split(b"\n")
         pending = lines.pop()
-        for line in lines:
-            if line.startswith(b"data:"):  # blank separators, ``event:`` and ``:`` keep-alives skipped
-                yield line[5:].strip()
+        # blank separators, ``event:`` and ``:`` keep-alives are skipped
+        payloads = [line[5:].strip() for line in lines if line.startswith(b"data:")]
+        if payloads:
+            yield payloads
     if pending.startswith(b"data:"):
-        yield pending[5:].strip()
+        yield [pending[5:].strip()]
 
 
-async def _sse_events(name: str, endpoint: str, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
-    """Parse ``data:`` lines; stop at ``[DONE]``. A stream that ends without a finish is an error."""
+async def _sse_batches(name: str, endpoint: str, resp: aiohttp.ClientResponse) -> AsyncIterator[Batch]:
+    """Parse each read's events; stop at ``[DONE]``. A stream that ends without a finish is an error.
+
+    Events before a bad one in the same read are still handed over, then the error is raised,
+    as they would have been had they arrived one by one.
+    """
     finished = False
-    async for payload in _data_lines(resp):
-        if payload == b"[DONE]":
-            return
-        try:
-            event = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            raise BackendError(f"backend {name!r} sent a malformed stream event") from None
-        if isinstance(event, dict) and "error" in event and not event.get("choices"):
-            raise status_error(name, 502, payload, None)
-        check_event(name, endpoint, event)
-        for choice in event.get("choices") or ():
-            if choice.get("finish_reason"):
-                finished = True
-        yield event
+    async for payloads in _payloads(resp):
+        events: list[tuple[bytes | None, dict[str, Any]]] = []
+        for payload in payloads:
+            if payload == b"[DONE]":
+                yield Batch(events, done=True)
+                return
+            try:
+                event = _event(name, endpoint, payload)
+            except GuardError:
+                if events:
+                    yield Batch(events)
+                raise
+            for choice in event.get("choices") or ():
+                if choice.get("finish_reason"):
+                    finished = True
+            events.append((payload, event))
+        yield Batch(events)
     if not finished:
         raise BackendError(f"backend {name!r} closed the stream before it finished")
+
+
+def _event(name: str, endpoint: str, payload: bytes) -> dict[str, Any]:
+    try:
+        event = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise BackendError(f"backend {name!r} sent a malformed stream event") from None
+    if isinstance(event, dict) and "error" in event and not event.get("choices"):
+        raise status_error(name, 502, payload, None)
+    return check_event(name, endpoint, event)
 
 
 def _error_message(raw: bytes) -> str:

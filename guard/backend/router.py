@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from guard.backend.base import Upstream
+from guard.backend.base import Batch, Upstream
 from guard.backend.breaker import BreakerStatus, CircuitBreaker
 from guard.backend.litellm_upstream import LitellmUpstream
 from guard.backend.relay import RelayUpstream
@@ -26,6 +26,7 @@ from guard.settings import ModelConfig, Settings
 
 log = structlog.get_logger()
 T = TypeVar("T")
+E = TypeVar("E")  # a stream item: an event or a batch of them
 
 # Failures worth trying elsewhere: the backend, not the request, is at fault.
 _RETRYABLE = (BackendError, BackendTimeout)
@@ -107,9 +108,19 @@ class Router:
         self, model: ModelConfig, endpoint: str, body: dict[str, Any], headers: dict[str, str]
     ) -> tuple[dict[str, Any], AsyncIterator[dict[str, Any]], str]:
         """Open a stream and read its first event, falling back while nothing has been sent."""
+        return await self._open(model, lambda m: self.upstreams[m.name].stream(endpoint, self._body_for(m, body), headers))
 
-        async def attempt(m: ModelConfig) -> tuple[dict[str, Any], AsyncIterator[dict[str, Any]]]:
-            events = self.upstreams[m.name].stream(endpoint, self._body_for(m, body), headers).__aiter__()
+    async def open_batches(
+        self, model: ModelConfig, endpoint: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[Batch, AsyncIterator[Batch], str]:
+        """``open_stream`` by arrival: events that came together, with the bytes the backend sent."""
+        return await self._open(model, lambda m: self.upstreams[m.name].stream_batches(endpoint, self._body_for(m, body), headers))
+
+    async def _open(self, model: ModelConfig, start: Callable[[ModelConfig], AsyncIterator[E]]) -> tuple[E, AsyncIterator[E], str]:
+        """The first item of the first upstream that sends one, the rest of its stream, and its name."""
+
+        async def attempt(m: ModelConfig) -> tuple[E, AsyncIterator[E]]:
+            events = start(m).__aiter__()
             try:
                 return await events.__anext__(), events
             except StopAsyncIteration:
