@@ -133,3 +133,24 @@ def test_other_retrieval_modes_search_once_in_their_mode(mode):
     assert r.modes == [mode]
     assert [f["semantic"] is None for f in out.details["features"]] == [mode == "lexical"] * 2
     assert not out.sentences[0].unsupported and out.sentences[1].unsupported
+
+
+def test_a_figure_stated_about_another_subject_does_not_support_the_claim():
+    """Merged evidence from a many-topic knowledge base: Llama's 15 trillion must not back Qwen."""
+    from guard.knowledge.types import Passage
+
+    r = MemoryRetriever([])
+    r.passages = [
+        Passage("qwen", "Qwen2.5 models were pre-trained on up to 18 trillion tokens.", "kb.md", {"heading": "Models > Qwen2.5"}),
+        Passage("llama", "The models were trained on more than 15 trillion tokens.", "kb.md", {"heading": "Models > Llama 3.1"}),
+    ]
+    check = GroundingCheck(r, top_k=2)
+    wrong = check.run(CheckInput(question="", answer="Qwen2.5 was pre-trained on 15 trillion tokens.", retriever=r))
+    right = check.run(CheckInput(question="", answer="Qwen2.5 was pre-trained on 18 trillion tokens.", retriever=r))
+    assert wrong.sentences[0].unsupported and "number 15 trillion not in evidence" in wrong.sentences[0].reasons
+    assert not right.sentences[0].unsupported
+    # without headings (a row's context) every passage counts, as before
+    for p in r.passages:
+        p.metadata.clear()
+    fresh = GroundingCheck(r, top_k=2).run(CheckInput(question="", answer="Qwen2.5 was pre-trained on 15 trillion tokens.", retriever=r))
+    assert not fresh.sentences[0].unsupported

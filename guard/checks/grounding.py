@@ -171,8 +171,12 @@ class GroundingCheck:
         queries = [f"{question} {s.text}".strip() for s in spans]
         claims = [Claim.of(s.text) for s in spans]
         hits = self._retrieve(queries, claims, retriever)
-        evidence = [EvidenceText.merge([self.cache.get(h.passage.id, h.passage.text) for h in row]) for row in hits]
-        features = [measure(c, ev, _similarity(row)) for c, ev, row in zip(claims, evidence, hits)]
+        parts = [[self.cache.get(h.passage.id, h.passage.text) for h in row] for row in hits]
+        evidence = [EvidenceText.merge(p) for p in parts]
+        features = [
+            measure(c, ev, _similarity(row), p, [str(h.passage.metadata.get("heading", "")) for h in row])
+            for c, ev, row, p in zip(claims, evidence, hits, parts)
+        ]
         verdicts = self._verdicts([(c.text, ev.text) for c, ev in zip(claims, evidence)])
         sentences: list[SentenceScore] = []
         for i, (span, f, row) in enumerate(zip(spans, features, hits)):

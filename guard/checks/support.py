@@ -29,6 +29,7 @@ the sets rarely contain.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
@@ -161,9 +162,46 @@ def _name_found(name: str, ev: EvidenceText) -> bool:
     return fuzz.partial_ratio(name.lower(), ev.lower) >= 90
 
 
-def measure(claim: Claim, ev: EvidenceText, semantic: float | None) -> SupportFeatures:
-    """All features of ``claim`` against the (merged) evidence; pure and cheap."""
-    numbers = unmatched_quantities(list(claim.quantities), list(ev.quantities))
+def subject_terms(claim: Claim) -> list[str]:
+    """What the sentence is about, as far as words tell: its names, plus a capitalised first
+    word ("Qwen2.5 was trained..."), which ``capitalised_terms`` drops as a mere sentence start."""
+    first = tokens.words(claim.text[:40])[:1]
+    extra = [w for w in first if claim.text.lstrip()[:1].isupper() and w not in tokens.STOPWORDS and len(w) > 2]
+    return [n.lower() for n in claim.names] + extra
+
+
+def number_evidence(claim: Claim, parts: Sequence[EvidenceText], topics: Sequence[str]) -> list[Quantity]:
+    """The quantities a sentence's figures may be matched against: those of the passages that
+    are about the sentence's subject.
+
+    Evidence is several passages merged, and in a knowledge base on many topics one of them may
+    state the very figure about something else ("Llama 3.1 ... 15 trillion tokens" for a claim
+    about Qwen2.5). A passage whose section heading (``topics``, from the index) and text both
+    leave out the sentence's subject is such a passage; passages without a heading (a row's
+    context, JSONL records) always count. When none qualifies, all count (the missing name is
+    flagged on its own).
+    """
+    subject = subject_terms(claim)
+    if claim.quantities and subject:
+        about = [
+            p for p, topic in zip(parts, topics)
+            if not topic or any(term in p.lower or term in topic.lower() for term in subject)
+        ]
+        parts = about or parts
+    return [q for p in parts for q in p.quantities]
+
+
+def measure(
+    claim: Claim,
+    ev: EvidenceText,
+    semantic: float | None,
+    parts: Sequence[EvidenceText] = (),
+    topics: Sequence[str] = (),
+) -> SupportFeatures:
+    """All features of ``claim`` against the merged evidence ``ev``; with the passages ``parts``
+    and their section ``topics``, figures are matched per passage (``number_evidence``)."""
+    stated = number_evidence(claim, parts, topics) if parts else list(ev.quantities)
+    numbers = unmatched_quantities(list(claim.quantities), stated)
     numbers = list({round(q.value, 6): q for q in numbers}.values())  # "2018 ... 2018" counts once
     runs = cjk.novel_runs(claim.text, ev.cjk2)
     return SupportFeatures(
