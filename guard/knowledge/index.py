@@ -186,11 +186,13 @@ class KnowledgeIndex:
             self._seen_mtime = mtime
             return False
         fresh = KnowledgeIndex.load(self.path, self.embedder)
+        if self._lexical is not None:
+            fresh._keywords()  # rebuilt here, in the caller's thread, not in the next request
         with self._lock:
             self._passages, self._rows, self._index = fresh._passages, fresh._rows, fresh._index
             self._digest, self.version = fresh._digest, fresh.version
             self._extra_meta, self._seen_mtime = fresh._extra_meta, fresh._seen_mtime
-            self._lexical = None
+            self._lexical = fresh._lexical
         log.info("index.reloaded", version=self.version, passages=len(self._passages))
         return True
 
@@ -256,11 +258,15 @@ class KnowledgeIndex:
                 hits.append([Hit(self._passages[r], c, c) for r, c in cosines])
             return hits
 
-    def _lexical_hits(self, query: str, k: int) -> list[Hit]:
+    def _keywords(self) -> LexicalIndex:
         with self._lock:
             if self._lexical is None:
                 self._lexical = LexicalIndex([embed_text(p) for p in self._passages])
-            return [Hit(self._passages[r], s) for r, s in self._lexical.search(query, k)]
+            return self._lexical
+
+    def _lexical_hits(self, query: str, k: int) -> list[Hit]:
+        with self._lock:
+            return [Hit(self._passages[r], s) for r, s in self._keywords().search(query, k)]
 
     def _fuse(self, vector: np.ndarray, semantic: list[Hit], lexical: list[Hit], k: int) -> list[Hit]:
         """Reciprocal-rank fusion of the two lists; lexical finds get their cosine from the
