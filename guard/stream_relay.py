@@ -23,7 +23,7 @@ import orjson
 from guard.backend.base import Batch
 from guard.errors import GuardError
 from guard.responses import chunk
-from guard.streaming import DONE, _Reasoning, error_event, estimated_usage, sse, wants_usage
+from guard.streaming import DONE, LastBytes, _Reasoning, error_event, estimated_usage, sse, wants_usage
 
 if TYPE_CHECKING:
     from guard.metrics import StreamMeter
@@ -107,12 +107,12 @@ async def _run(pipeline: "Pipeline", call: "Call", relay: Relay, first: Batch, b
         while batch is not None:
             data = relay.encode(batch)
             if batch.done:
-                yield data + relay.tail()
+                yield LastBytes(data + relay.tail())
                 return
             if data:
                 yield data
             batch = await anext(batches, None)
-        yield relay.tail()  # the backend closed after its finish without [DONE], or litellm ended
+        yield LastBytes(relay.tail())  # the backend closed after its finish without [DONE], or litellm ended
     except GuardError as e:
         status = e.status
         yield error_event(call, e)

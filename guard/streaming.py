@@ -36,6 +36,10 @@ log = structlog.get_logger()
 DONE = b"data: [DONE]\n\n"
 
 
+class LastBytes(bytes):
+    """A stream's final bytes: the response sends them with the end of the body, in one write."""
+
+
 def sse(obj: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(obj) + b"\n\n"
 

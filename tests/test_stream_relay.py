@@ -168,3 +168,76 @@ def test_usage_is_estimated_when_the_backend_sends_none(proxy, fake_backend):
     assert out[-1] == b"[DONE]"
     usage = orjson.loads(out[-2])["usage"]
     assert usage["completion_tokens"] == 9 and usage["estimated"] is True
+
+
+# ---- the response --------------------------------------------------------------------------
+
+
+def _run_response(events: Any, receive: Any) -> list[dict[str, Any]]:
+    import asyncio
+
+    from guard.api.sse import EventStream
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(EventStream(events, {"x-a": "1"})({"type": "http"}, receive, send))
+    return sent
+
+
+async def _never_disconnects() -> dict[str, Any]:
+    import asyncio
+
+    await asyncio.Event().wait()
+    return {}
+
+
+def test_last_bytes_leave_with_the_end_of_the_body_and_the_generator_finishes():
+    from guard.streaming import LastBytes
+
+    finished = []
+
+    async def events():
+        try:
+            yield b"data: 1\n\n"
+            yield LastBytes(b"data: 2\n\ndata: [DONE]\n\n")
+        finally:
+            finished.append(True)
+
+    sent = _run_response(events(), _never_disconnects)
+    assert sent[0]["type"] == "http.response.start" and (b"x-a", b"1") in sent[0]["headers"]
+    assert [(m["body"], m["more_body"]) for m in sent[1:]] == [(b"data: 1\n\n", True), (b"data: 2\n\ndata: [DONE]\n\n", False)]
+    assert finished == [True]
+
+
+def test_a_plain_generator_ends_with_an_empty_last_message():
+    async def events():
+        yield b"data: 1\n\n"
+
+    sent = _run_response(events(), _never_disconnects)
+    assert [(m["body"], m["more_body"]) for m in sent[1:]] == [(b"data: 1\n\n", True), (b"", False)]
+
+
+def test_a_disconnect_cancels_the_events_and_the_response_returns_quietly():
+    import asyncio
+
+    closed = []
+
+    async def events():
+        try:
+            yield b"data: 1\n\n"
+            await asyncio.sleep(30)  # a backend that is slow to send the next token
+            yield b"data: 2\n\n"
+        except asyncio.CancelledError:
+            closed.append("cancelled")
+            raise
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(0.05)
+        return {"type": "http.disconnect"}
+
+    sent = _run_response(events(), receive)
+    assert closed == ["cancelled"]
+    assert [m.get("body") for m in sent[1:]] == [b"data: 1\n\n"]

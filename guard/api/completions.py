@@ -6,12 +6,13 @@ import time
 
 import orjson
 from fastapi import APIRouter, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from guard.api.admission import Admitted
 from guard.api.bodies import ChatRequest, CompletionRequest, read_json, validate
 from guard.api.deps import CallerDep, RequestId, RuntimeDep
 from guard.api.openapi import request_body
+from guard.api.sse import EventStream
 from guard.errors import BodyTooLarge, GuardError, InvalidRequest
 from guard.responses import CHAT, COMPLETIONS
 from guard.streaming import contained, open_stream
@@ -33,7 +34,7 @@ async def handle(request: Request, runtime: RuntimeDep, caller: CallerDep, rid: 
         call = pipeline.prepare(caller, endpoint, body, rid)
         if call.stream:
             headers, events = await open_stream(pipeline, call)
-            return StreamingResponse(contained(call, events), media_type="text/event-stream", headers={**_SSE_HEADERS, **headers})
+            return EventStream(contained(call, events), {**_SSE_HEADERS, **headers})
         data, headers = await pipeline.complete(call)
     except GuardError as e:
         runtime.metrics.call_failed(call, e.status, started)
