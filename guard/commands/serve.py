@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 import signal
@@ -62,6 +63,7 @@ def run_server(settings: Settings, *, warm: bool = True) -> None:
     except ConfigError as e:
         _fail(e.problems)
         return
+    _tune_gc()
     uvicorn.run(
         app,
         host=settings.server.host,
@@ -73,6 +75,18 @@ def run_server(settings: Settings, *, warm: bool = True) -> None:
         timeout_graceful_shutdown=int(settings.limits.shutdown_grace_s) or None,
         server_header=False,
     )
+
+
+def _tune_gc() -> None:
+    """Fewer, cheaper garbage collections on the request path.
+
+    Every stream event allocates a few dicts, so with the default threshold (700) the collector
+    runs hundreds of times a second, and each full pass walks every object imported at start-up.
+    Freezing moves those into a generation the collector skips; the higher first threshold means
+    far fewer collections, each walking little more than the objects of the requests in flight.
+    """
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 @click.command()
