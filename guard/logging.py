@@ -8,9 +8,28 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from typing import Any
 
 import orjson
 import structlog
+
+
+class _UtcStamp:
+    """structlog's ``TimeStamper(fmt="iso", utc=True)`` output (``2026-01-31T12:00:00.123456Z``)
+    at a fraction of its cost: the date and time to the second are formatted once a second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, logger: Any, name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second, self._prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        event_dict["timestamp"] = f"{self._prefix}.{int((now - second) * 1e6):06d}Z"
+        return event_dict
 
 
 def configure(fmt: str = "auto", level: str = "info") -> None:
@@ -18,7 +37,7 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
     processors = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _UtcStamp(),
     ]
     if json_out:
         processors += [

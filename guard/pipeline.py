@@ -105,6 +105,27 @@ class Verdict:
 class Pipeline:
     def __init__(self, runtime: "Runtime") -> None:
         self.rt = runtime
+        self._policies: dict[tuple[Any, ...], Policy] = {}
+
+    def _policy(self, name: str, caller: Caller, model: ModelConfig) -> Policy:
+        """``select_policy``, remembered: the policy set never changes while guard runs, and
+        matching globs on every request shows in the proxy's overhead. Bounded, since model
+        names come from clients."""
+        key = (name, caller.tenant, model.policy, caller.policies)
+        policy = self._policies.get(key)
+        if policy is None:
+            policy = select_policy(
+                self.rt.policies,
+                model=name,
+                tenant=caller.tenant,
+                pinned=model.policy,
+                allowed=list(caller.policies) or None,
+                default=self.rt.settings.default_policy,
+            )
+            if len(self._policies) >= 4096:
+                self._policies.clear()
+            self._policies[key] = policy
+        return policy
 
     # ------------------------------------------------------------------ input
 
@@ -113,14 +134,7 @@ class Pipeline:
         if not isinstance(name, str) or not name:
             raise InvalidRequest("model is required", param="model", code="missing_model")
         model = self.rt.router.model(name)
-        policy = select_policy(
-            self.rt.policies,
-            model=name,
-            tenant=caller.tenant,
-            pinned=model.policy,
-            allowed=list(caller.policies) or None,
-            default=self.rt.settings.default_policy,
-        )
+        policy = self._policy(name, caller, model)
         for param in policy.input.forbid_params:
             if param in body:
                 raise PolicyViolation(f"the parameter {param!r} is not allowed by this policy", param=param, code="param_forbidden")
