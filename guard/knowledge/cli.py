@@ -53,12 +53,13 @@ def index() -> None:
 @click.option("--embedder", default=None, help="Sentence-transformers model name or path.")
 @click.option("--full", is_flag=True, help="Re-embed everything instead of only changed files.")
 @click.option("--skip-errors", is_flag=True, help="Leave unreadable files out instead of failing.")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Torch threads for embedding; more help only on an otherwise idle machine.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Torch threads for embedding [default: all cores; a build is a batch job: on 2 cores, "
+                   "44 passages/s against 25 with one thread].")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @config_option
 def build_cmd(source: Path, out: Path | None, embedder: str | None, full: bool, skip_errors: bool,
-              threads: int, quiet: bool, config: str | None) -> None:
+              threads: int | None, quiet: bool, config: str | None) -> None:
     """Index the Markdown, text, HTML, PDF and JSONL files under SOURCE."""
     from guard.knowledge.build import build_index
     from guard.knowledge.loaders import LoaderError
@@ -66,7 +67,7 @@ def build_cmd(source: Path, out: Path | None, embedder: str | None, full: bool, 
     cfg_dir, cfg_embedder = _knowledge_settings(config)
     out_dir = out or cfg_dir or DEFAULT_INDEX_DIR
     try:
-        report = build_index(source, out_dir, _embedder(embedder or cfg_embedder, threads),
+        report = build_index(source, out_dir, _embedder(embedder or cfg_embedder, threads or os.cpu_count() or 1),
                              full=full, progress=not quiet, skip_errors=skip_errors)
     except LoaderError as e:
         raise click.ClickException(str(e)) from e
