@@ -241,3 +241,51 @@ def test_a_disconnect_cancels_the_events_and_the_response_returns_quietly():
     sent = _run_response(events(), receive)
     assert closed == ["cancelled"]
     assert [m.get("body") for m in sent[1:]] == [b"data: 1\n\n"]
+
+
+# ---- reading the backend's stream ------------------------------------------------------------
+
+
+def _batches(*reads: bytes) -> tuple[list[Batch], Exception | None]:
+    import asyncio
+
+    from guard.backend.relay import _sse_batches
+
+    async def body():
+        for r in reads:
+            yield r
+
+    async def collect() -> tuple[list[Batch], Exception | None]:
+        got: list[Batch] = []
+        try:
+            async for b in _sse_batches("m", CHAT, body()):
+                got.append(b)
+        except Exception as e:  # noqa: BLE001
+            return got, e
+        return got, None
+
+    return asyncio.run(collect())
+
+
+def test_a_read_becomes_one_batch_and_lines_split_across_reads_are_joined():
+    one, two = delta("a"), delta("b", finish="stop")
+    got, error = _batches(b"data: " + one + b"\n\ndata: " + two[:10], two[10:] + b"\n\ndata: [DONE]\n\n")
+    assert error is None
+    assert [[raw for raw, _ in b.events] for b in got] == [[one], [two]]
+    assert [b.done for b in got] == [False, True]
+
+
+def test_good_events_before_a_bad_one_in_the_same_read_are_delivered_first():
+    got, error = _batches(b"data: " + delta("a") + b"\n\ndata: {broken\n\ndata: [DONE]\n\n")
+    assert [len(b.events) for b in got] == [1]
+    assert error is not None and "malformed" in str(error)
+
+
+def test_a_stream_that_closes_without_a_finish_is_an_error():
+    got, error = _batches(b"data: " + delta("a") + b"\n\n")
+    assert len(got) == 1 and error is not None and "before it finished" in str(error)
+
+
+def test_a_finished_stream_may_close_without_done():
+    got, error = _batches(b"data: " + delta("a", finish="stop"))  # no final newline either
+    assert error is None and len(got) == 1 and not got[0].done

@@ -90,51 +90,81 @@ class RelayUpstream:
         return data.get("data", []) if isinstance(data, dict) else []
 
 
-async def _payloads(body: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
-    """The payloads of the ``data:`` lines that arrived together, as one list per read.
+class _DataLines:
+    """The payloads of the ``data:`` lines in whatever the socket delivered, one read at a time.
 
-    Reading chunks and splitting them here costs a fraction of a line-by-line reader
-    (an event is on the hot path once per token), and keeping a read's events together lets
-    the relay send them in one write.
+    Splitting reads here costs a fraction of a line-by-line reader (an event is on the hot path
+    once per token), and keeping a read's events together lets the relay send them in one write.
     """
-    pending = b""
-    async for data in body:
-        lines = (pending + data).split(b"\n")
-        pending = lines.pop()
+
+    __slots__ = ("pending",)
+
+    def __init__(self) -> None:
+        self.pending = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        lines = (self.pending + data).split(b"\n")
+        self.pending = lines.pop()
         # blank separators, ``event:`` and ``:`` keep-alives are skipped
-        payloads = [line[5:].strip() for line in lines if line.startswith(b"data:")]
-        if payloads:
-            yield payloads
-    if pending.startswith(b"data:"):
-        yield [pending[5:].strip()]
+        return [line[5:].strip() for line in lines if line.startswith(b"data:")]
+
+    def end(self) -> list[bytes]:
+        pending, self.pending = self.pending, b""
+        return [pending[5:].strip()] if pending.startswith(b"data:") else []
 
 
 async def _sse_batches(name: str, endpoint: str, body: AsyncIterator[bytes]) -> AsyncIterator[Batch]:
     """Parse each read's events; stop at ``[DONE]``. A stream that ends without a finish is an error.
 
-    Events before a bad one in the same read are still handed over, then the error is raised,
-    as they would have been had they arrived one by one.
+    A bad event raises once the events before it in the same read were handed over, as they
+    would have been had they arrived one by one.
     """
-    finished = False
-    async for payloads in _payloads(body):
+    lines = _DataLines()
+    parse = _Parse(name, endpoint)
+    reads = aiter(body)
+    while not parse.done:
+        data = await anext(reads, None)
+        payloads = lines.feed(data) if data is not None else lines.end()
+        if payloads:
+            batch = parse.batch(payloads)
+            if batch.events or batch.done:
+                yield batch
+            if parse.error is not None:
+                raise parse.error
+        if data is None:
+            break
+    if not parse.done and not parse.finished:
+        raise BackendError(f"backend {name!r} closed the stream before it finished")
+
+
+class _Parse:
+    """One stream's events, parsed and checked a read at a time."""
+
+    __slots__ = ("name", "endpoint", "finished", "done", "error")
+
+    def __init__(self, name: str, endpoint: str) -> None:
+        self.name, self.endpoint = name, endpoint
+        self.finished = False  # a choice has a finish reason
+        self.done = False  # [DONE] arrived
+        self.error: GuardError | None = None  # a bad event, raised after the good ones before it
+
+    def batch(self, payloads: list[bytes]) -> Batch:
+        """The events up to ``[DONE]`` or up to a bad one."""
         events: list[tuple[bytes | None, dict[str, Any]]] = []
         for payload in payloads:
             if payload == b"[DONE]":
-                yield Batch(events, done=True)
-                return
+                self.done = True
+                break
             try:
-                event = _event(name, endpoint, payload)
-            except GuardError:
-                if events:
-                    yield Batch(events)
-                raise
+                event = _event(self.name, self.endpoint, payload)
+            except GuardError as e:
+                self.error = e
+                break
             for choice in event.get("choices") or ():
                 if choice.get("finish_reason"):
-                    finished = True
+                    self.finished = True
             events.append((payload, event))
-        yield Batch(events)
-    if not finished:
-        raise BackendError(f"backend {name!r} closed the stream before it finished")
+        return Batch(events, done=self.done)
 
 
 def _event(name: str, endpoint: str, payload: bytes) -> dict[str, Any]:
