@@ -74,6 +74,7 @@ def run_server(settings: Settings, *, warm: bool = True) -> None:
         access_log=False,
         timeout_graceful_shutdown=int(settings.limits.shutdown_grace_s) or None,
         server_header=False,
+        proxy_headers=False,  # guard never reads the client address: no middleware for it
     )
 
 
