@@ -120,6 +120,23 @@ def test_a_fresh_connection_dropped_unanswered_is_not_sent_again():
     assert run(drops, test)["connections"] == 1
 
 
+def test_a_connection_the_server_closes_while_idle_leaves_the_pool():
+    async def once_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(OK)
+        await writer.drain()
+
+    async def test(pool: Pool, state: dict) -> None:
+        assert await post(pool) == (200, b"{}")
+        for _ in range(100):
+            if not pool._idle:
+                break
+            await asyncio.sleep(0.01)
+        assert not pool._idle
+
+    run(once_then_close, test)
+
+
 def test_a_chunked_body_arrives_in_pieces():
     async def chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)

@@ -29,7 +29,12 @@ class RelayUpstream:
         self.name = name
         self.config = config
         t = config.timeouts
-        headers = {"user-agent": f"guard/{__version__}", "content-type": "application/json", **config.extra_headers}
+        headers = {
+            "user-agent": f"guard/{__version__}",
+            "content-type": "application/json",
+            "accept-encoding": "identity",  # the relay client does not decompress
+            **config.extra_headers,
+        }
         key = config.api_key()
         if key:
             headers["authorization"] = f"Bearer {key}"

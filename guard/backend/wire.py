@@ -11,9 +11,9 @@ dropped after ``keepalive_s`` idle; a request that finds its reused connection c
 server before any answer arrived is sent once more on a fresh one (servers close idle
 connections whenever they like); ``connect``, ``read`` (between two reads) and ``total``
 timeouts; a body that stops before its end is an error; a response not read to its end closes
-its connection instead of returning it. TLS works through asyncio for hosted APIs. Compressed
-answers are avoided by not asking for them. Errors are ``OSError`` subclasses or
-``TimeoutError``, translated into guard's errors by the caller.
+its connection instead of returning it. TLS works through asyncio for hosted APIs. Bodies are
+not decompressed (the relay asks for ``accept-encoding: identity``). Errors are ``OSError``
+subclasses or ``TimeoutError``, translated into guard's errors by the caller.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -46,8 +46,9 @@ class Timeouts:
 class _Connection(asyncio.Protocol):
     """One TCP connection; it carries one request at a time."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_lost: Callable[["_Connection"], None]) -> None:
         self.loop = loop
+        self.on_lost = on_lost
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.status = 0
@@ -91,6 +92,7 @@ class _Connection(asyncio.Protocol):
         if not self.complete:
             self._fail(Disconnected("the backend closed the connection"))
         self._wake()
+        self.on_lost(self)
 
     # ---- httptools callbacks
 
@@ -308,7 +310,7 @@ class Pool:
         timeout = _remaining(self.timeouts.connect, deadline)
         try:
             _, conn = await asyncio.wait_for(
-                loop.create_connection(lambda: _Connection(loop), self.host, self.port, ssl=self._ssl), timeout
+                loop.create_connection(lambda: _Connection(loop, self._forget), self.host, self.port, ssl=self._ssl), timeout
             )
         except (asyncio.TimeoutError, TimeoutError):
             raise  # a connect timeout, told apart from a refused connection
@@ -316,6 +318,11 @@ class Pool:
             raise ConnectFailed(f"cannot connect to {self.host}:{self.port}: {e}") from e
         self._busy.add(conn)
         return conn
+
+    def _forget(self, conn: _Connection) -> None:
+        """A connection closed while idle (by the server, usually) leaves the pool at once."""
+        if conn in self._idle:
+            self._idle.remove(conn)
 
     def put(self, conn: _Connection) -> None:
         self._busy.discard(conn)
