@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -52,6 +53,8 @@ class BackendConfig(Strict):
     def _openai_needs_base(self) -> "BackendConfig":
         if self.kind == "openai" and not self.api_base:
             raise ValueError("kind openai needs api_base (for example http://127.0.0.1:8000/v1)")
+        if self.kind == "openai" and not re.match(r"https?://[^/?#]+", self.api_base or ""):
+            raise ValueError(f"api_base {self.api_base!r} is not an http:// or https:// URL")
         return self
 
     def api_key(self) -> str | None:

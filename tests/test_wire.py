@@ -231,3 +231,13 @@ def test_a_request_header_replaces_a_fixed_one():
     data = pool.request_bytes("POST", "chat/completions", b"{}", {"authorization": "Bearer b"})
     assert b"host: api.example.com\r\n" in data
     assert data.count(b"authorization") == 1 and b"Bearer b" in data
+
+
+def test_a_relay_base_url_must_be_http_or_https():
+    from pydantic import ValidationError
+
+    from guard.settings import BackendConfig
+
+    BackendConfig(kind="openai", model="m", api_base="https://api.example.com/v1")
+    with pytest.raises(ValidationError, match="not an http"):
+        BackendConfig(kind="openai", model="m", api_base="localhost:8000/v1")
