@@ -307,12 +307,15 @@ class KnowledgeIndex:
         if persist and self.path is not None:
             with storage.locked(self.path):
                 self.reload_if_changed()
-                version = self._add(passages, vectors, replace)
+                version = self._add(passages, vectors, replace, stamp=True)
                 self.save()
                 return version
-        return self._add(passages, vectors, replace)
+        return self._add(passages, vectors, replace, stamp=False)
 
-    def _add(self, passages: Sequence[Passage], vectors: np.ndarray, replace: bool) -> str:
+    def _add(self, passages: Sequence[Passage], vectors: np.ndarray, replace: bool, stamp: bool) -> str:
+        """``stamp``: the new version gets the current time (a change saved to disk); otherwise it
+        keeps the loaded version's time with the new content hash, so replicas replaying the same
+        corrections in memory arrive at the same version whenever each of them does it."""
         with self._lock:
             existing = [p.id for p in passages if p.id in self._rows]
             if existing and not replace:
@@ -325,7 +328,7 @@ class KnowledgeIndex:
                 self._lexical.add([embed_text(p) for p in passages])
             self._rows = {p.id: i for i, p in enumerate(self._passages)}
             self._digest = content_hash(self._passages, self.embedder.name)
-            self.version = make_version(self._digest)
+            self.version = make_version(self._digest) if stamp else f"{self.version.split('-')[0]}-{self._digest}"
             log.info("index.added", count=len(passages), replaced=len(existing), version=self.version)
             return self.version
 
