@@ -32,7 +32,7 @@ import httpx
 from bench import targets as procs
 from bench.loadgen import LoadResult, run_load
 from bench.report import compare, goals, markdown, write_readme
-from bench.targets import Target
+from bench.targets import Target, cpu_seconds, family_of
 
 RESULTS = procs.BENCH_DIR / "results" / "proxy.json"
 README = procs.REPO / "README.md"
@@ -104,21 +104,37 @@ async def measure(
                     print(f"time budget spent: skipping {mode} c={conc}", flush=True)
                     continue
                 budget = max(conc, math.ceil(REQUESTS.get((mode, conc), 500) * scale))
-                cells += await _cell(args, mode, conc, budget, load_targets)
+                cells += await _cell(args, mode, conc, budget, load_targets, watched)
     finally:
         stop.set()
         await sampler
     return cells
 
 
+async def settle(watched: list[Target], busy_share: float = 0.1, limit_s: float = 10.0) -> None:
+    """Wait until the proxies and the backend are idle (under ``busy_share`` of a core for
+    0.2 s), at most ``limit_s``: work a slow target left behind when its round stopped (queued
+    requests, background flushes) must not be charged to the target measured next."""
+    pids = [pid for t in watched if t.proc is not None for pid in family_of(t.proc.pid)]
+    deadline = time.monotonic() + limit_s
+    before = cpu_seconds(pids)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        now = cpu_seconds(pids)
+        if now - before < 0.2 * busy_share:
+            return
+        before = now
+
+
 async def _cell(
-    args: argparse.Namespace, mode: str, conc: int, budget: int, load_targets: list[Target],
+    args: argparse.Namespace, mode: str, conc: int, budget: int, load_targets: list[Target], watched: list[Target],
 ) -> list[dict[str, Any]]:
     results = {t.name: LoadResult() for t in load_targets}
     per_round = math.ceil(budget / args.rounds)
     for round_no in range(args.rounds):
         shift = round_no % len(load_targets)
         for target in load_targets[shift:] + load_targets[:shift]:
+            await settle(watched)
             results[target.name].merge(await run_load(
                 target.base_url, model=procs.MODEL, stream=mode == "stream", concurrency=conc,
                 requests=per_round, max_seconds=args.max_seconds / args.rounds,

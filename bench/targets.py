@@ -23,6 +23,7 @@ LITELLM_VENV = BENCH_DIR / ".venv-litellm"
 LITELLM_SPEC = "litellm[proxy]==1.108.7"  # pinned so runs stay comparable; bump deliberately
 MODEL = "fake-model"
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -48,6 +49,19 @@ class Target:
         rss = rss_of(self.family)
         self.peak_rss = max(self.peak_rss, rss)
         return rss
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time the processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / CLOCK_TICKS
 
 
 def free_port() -> int:
