@@ -36,46 +36,43 @@ class LexicalIndex:
     """BM25 scores of queries against a list of documents (row i is document i)."""
 
     def __init__(self, texts: Sequence[str] = ()) -> None:
-        self._counts: list[Counter[str]] = [Counter(units(t)) for t in texts]
-        self._build()
+        self._vocab: dict[str, int] = {}
+        self._docs: list[tuple[np.ndarray, np.ndarray]] = []  # per document: term ids, counts
+        self.add(texts)
 
     def __len__(self) -> int:
-        return len(self._counts)
+        return len(self._docs)
 
     def add(self, texts: Sequence[str]) -> None:
-        self._counts.extend(Counter(units(t)) for t in texts)
+        for text in texts:
+            counts = Counter(units(text))
+            ids = [self._vocab.setdefault(term, len(self._vocab)) for term in counts]
+            self._docs.append((np.asarray(ids, dtype=np.int64), np.asarray(list(counts.values()), dtype=np.float32)))
         self._build()
 
     def keep(self, rows: Sequence[int]) -> None:
         """Keep only these rows, in this order (the index dropped or replaced passages)."""
-        self._counts = [self._counts[i] for i in rows]
+        self._docs = [self._docs[i] for i in rows]
         self._build()
 
     def _build(self) -> None:
-        vocab: dict[str, int] = {}
-        cols: list[int] = []
-        tfs: list[int] = []
-        indptr = [0]
-        for counts in self._counts:
-            for term, tf in counts.items():
-                cols.append(vocab.setdefault(term, len(vocab)))
-                tfs.append(tf)
-            indptr.append(len(cols))
-        n = len(self._counts)
-        self._vocab = vocab
-        if not n or not vocab:
-            self._terms = sparse.csr_matrix((len(vocab), n), dtype=np.float32)
+        """The BM25 weight matrix from the stored counts, in numpy only: adding one correction
+        to 100,000 passages must not re-walk them in Python while searches wait."""
+        n, terms = len(self._docs), len(self._vocab)
+        if not n or not terms:
+            self._terms = sparse.csr_matrix((terms, n), dtype=np.float32)
             return
-        tf = np.asarray(tfs, dtype=np.float32)
-        col = np.asarray(cols, dtype=np.int64)
-        row = np.repeat(np.arange(n), np.diff(indptr))
-        lengths = np.asarray([sum(c.values()) for c in self._counts], dtype=np.float32)
+        col = np.concatenate([ids for ids, _ in self._docs])
+        tf = np.concatenate([counts for _, counts in self._docs])
+        sizes = np.fromiter((len(ids) for ids, _ in self._docs), dtype=np.int64, count=n)
+        row = np.repeat(np.arange(n), sizes)
+        lengths = np.bincount(row, weights=tf, minlength=n).astype(np.float32)
         norm = K1 * (1 - B + B * lengths / max(float(lengths.mean()), 1.0))
-        df = np.bincount(col, minlength=len(vocab)).astype(np.float32)
+        df = np.bincount(col, minlength=terms).astype(np.float32)
         idf = np.log1p((n - df + 0.5) / (df + 0.5))
         weights = idf[col] * tf * (K1 + 1) / (tf + norm[row])
         # terms x documents, so a query sums a few rows
-        self._terms = sparse.csr_matrix((weights, (col, row)), shape=(len(vocab), n), dtype=np.float32)
+        self._terms = sparse.csr_matrix((weights, (col, row)), shape=(terms, n), dtype=np.float32)
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """Up to ``k`` (row, score) pairs, best first, scores scaled so the best is 1.0.
@@ -87,6 +84,8 @@ class LexicalIndex:
             return []
         scores = np.asarray(self._terms[ids].sum(axis=0)).ravel()
         found = np.flatnonzero(scores)
+        if not len(found):  # the words are known, but only from documents since dropped
+            return []
         if len(found) > k:
             found = found[np.argpartition(-scores[found], k - 1)[:k]]
         found = found[np.argsort(-scores[found], kind="stable")]
