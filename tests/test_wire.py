@@ -241,3 +241,68 @@ def test_a_relay_base_url_must_be_http_or_https():
     BackendConfig(kind="openai", model="m", api_base="https://api.example.com/v1")
     with pytest.raises(ValidationError, match="not an http"):
         BackendConfig(kind="openai", model="m", api_base="localhost:8000/v1")
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", cert],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+def _tls_exchange(cert: str, key: str, host: str) -> tuple[list[tuple[int, bytes]], int]:
+    """Two requests over HTTPS to a local TLS server; the answers and the connections opened."""
+    import ssl
+
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    handler = keep_alive(OK)
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        try:
+            await handler(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> list[tuple[int, bytes]]:
+        port = free_port()
+        server = await asyncio.start_server(serve, "127.0.0.1", port, ssl=server_ctx)
+        pool = Pool(f"https://{host}:{port}/v1", Timeouts(connect=2, read=5, total=10), {})
+        try:
+            return [await post(pool), await post(pool)]
+        finally:
+            await pool.close()
+            server.close()
+
+    return asyncio.run(main()), connections
+
+
+def test_https_backends_are_verified_and_reused(self_signed, monkeypatch) -> None:
+    """Hosted APIs are HTTPS: the certificate is checked against the trusted CAs (here the test
+    certificate through SSL_CERT_FILE, as a private CA would be) and the connection is kept."""
+    cert, key = self_signed
+    monkeypatch.setenv("SSL_CERT_FILE", cert)
+    answers, connections = _tls_exchange(cert, key, "localhost")
+    assert answers == [(200, b"{}"), (200, b"{}")] and connections == 1
+
+
+def test_an_untrusted_certificate_is_refused(self_signed, monkeypatch) -> None:
+    cert, key = self_signed
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with pytest.raises(ConnectFailed, match="certificate"):
+        _tls_exchange(cert, key, "localhost")
