@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -20,8 +21,12 @@ async def read_request(reader: asyncio.StreamReader) -> bytes:
     return head + await reader.readexactly(length)
 
 
-def run(handler: Handler, test: Callable[[Pool, dict], Awaitable[None]], *, read: float = 5.0) -> dict:
-    """Serve ``handler`` on a free port and run ``test`` with a pool pointed at it."""
+def run(
+    handler: Handler, test: Callable[[Pool, dict], Awaitable[None]], *, read: float = 5.0,
+    tls: ssl.SSLContext | None = None, host: str = "127.0.0.1",
+) -> dict:
+    """Serve ``handler`` on a free port (over TLS with ``tls``) and run ``test`` with a pool
+    pointed at it as ``host``."""
     state: dict = {"connections": 0, "requests": []}
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -35,8 +40,9 @@ def run(handler: Handler, test: Callable[[Pool, dict], Awaitable[None]], *, read
 
     async def main() -> None:
         port = free_port()
-        server = await asyncio.start_server(serve, "127.0.0.1", port)
-        pool = Pool(f"http://127.0.0.1:{port}/v1", Timeouts(connect=2, read=read, total=10), {"authorization": "Bearer k"})
+        server = await asyncio.start_server(serve, "127.0.0.1", port, ssl=tls)
+        scheme = "https" if tls else "http"
+        pool = Pool(f"{scheme}://{host}:{port}/v1", Timeouts(connect=2, read=read, total=10), {"authorization": "Bearer k"})
         try:
             await test(pool, state)
         finally:
@@ -260,36 +266,18 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     return cert, key
 
 
-def _tls_exchange(cert: str, key: str, host: str) -> tuple[list[tuple[int, bytes]], int]:
-    """Two requests over HTTPS to a local TLS server; the answers and the connections opened."""
-    import ssl
-
+def _tls_exchange(cert: str, key: str) -> tuple[list[tuple[int, bytes]], int]:
+    """Two requests over HTTPS to a local TLS server named localhost; the answers and the
+    connections opened."""
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
-    handler = keep_alive(OK)
-    connections = 0
+    answers: list[tuple[int, bytes]] = []
 
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal connections
-        connections += 1
-        try:
-            await handler(reader, writer)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+    async def test(pool: Pool, state: dict) -> None:
+        answers.extend([await post(pool), await post(pool)])
 
-    async def main() -> list[tuple[int, bytes]]:
-        port = free_port()
-        server = await asyncio.start_server(serve, "127.0.0.1", port, ssl=server_ctx)
-        pool = Pool(f"https://{host}:{port}/v1", Timeouts(connect=2, read=5, total=10), {})
-        try:
-            return [await post(pool), await post(pool)]
-        finally:
-            await pool.close()
-            server.close()
-
-    return asyncio.run(main()), connections
+    state = run(keep_alive(OK), test, tls=server_ctx, host="localhost")
+    return answers, state["connections"]
 
 
 def test_https_backends_are_verified_and_reused(self_signed, monkeypatch) -> None:
@@ -297,7 +285,7 @@ def test_https_backends_are_verified_and_reused(self_signed, monkeypatch) -> Non
     certificate through SSL_CERT_FILE, as a private CA would be) and the connection is kept."""
     cert, key = self_signed
     monkeypatch.setenv("SSL_CERT_FILE", cert)
-    answers, connections = _tls_exchange(cert, key, "localhost")
+    answers, connections = _tls_exchange(cert, key)
     assert answers == [(200, b"{}"), (200, b"{}")] and connections == 1
 
 
@@ -305,4 +293,4 @@ def test_an_untrusted_certificate_is_refused(self_signed, monkeypatch) -> None:
     cert, key = self_signed
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     with pytest.raises(ConnectFailed, match="certificate"):
-        _tls_exchange(cert, key, "localhost")
+        _tls_exchange(cert, key)
