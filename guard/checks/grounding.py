@@ -1,11 +1,11 @@
 """The grounding check: is each sentence of the answer backed by the knowledge index?
 
-Evidence is found by keywords first (BM25 over the sentence's words, numbers and Chinese
-bigrams, no model call), because support is scored lexically and the passages that matter
+Evidence is found by keywords first (BM25 over the sentence's words and Chinese bigrams, not
+its numbers; no model call), because support is scored lexically and the passages that matter
 are the ones sharing the sentence's words. In the default ``auto`` retrieval only a sentence
 whose keyword candidates share less than a quarter of its words (a paraphrase, another
-vocabulary) is embedded and searched semantically as well, in one batch per answer, so a typical answer
-costs no model call and a few milliseconds. Optional verifiers (an NLI cross-encoder, an LLM
+vocabulary) is embedded and searched semantically as well, in one batch per answer, so a
+typical answer costs no model call and a few milliseconds. Optional verifiers (an NLI cross-encoder, an LLM
 judge) refine the lexical support when the policy switches them on.
 """
 
@@ -24,8 +24,8 @@ from guard.text.sentences import Span, split_claims, split_sentences
 
 UNSUPPORTED_BELOW = 0.5  # a sentence with less support than this is listed as unsupported
 # Retrieve this many times top_k and keep the top_k that share most words with the sentence:
-# embeddings find the topic, words find the passage that states the fact (and the English
-# embedding model barely ranks Chinese passages at all).
+# the question in the query pulls in passages on its topic, and the rerank keeps the ones
+# that state what this sentence says.
 CANDIDATE_FACTOR = 4
 _MAX_SPAN_CHARS = 400
 # In ``auto`` retrieval, a sentence whose best keyword candidate holds less than this share of

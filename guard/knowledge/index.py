@@ -229,7 +229,7 @@ class KnowledgeIndex:
         """Top ``k`` passages per query, by ``mode``:
 
         - ``semantic``: cosine of the embedded query (one batch; the query cache skips repeats);
-        - ``lexical``: BM25 over words, numbers and CJK bigrams, no model call;
+        - ``lexical``: BM25 over word stems and CJK bigrams (not numbers), no model call;
         - ``hybrid``: both lists fused by reciprocal rank, every hit with its cosine.
         """
         if not queries:

@@ -1,7 +1,7 @@
-"""BM25 over word stems, numbers and Chinese character bigrams: retrieval without a model.
+"""BM25 over word stems and Chinese character bigrams: retrieval without a model.
 
 The grounding check scores support lexically, so the passages it needs are the ones that
-share the sentence's words, numbers and characters; a sparse keyword index finds those in
+share the sentence's words and characters; a sparse keyword index finds those in
 well under a millisecond, where embedding a query costs 10-30 ms of CPU per sentence. It also
 finds Chinese passages, which the default English embedding model ranks almost at random.
 
@@ -9,8 +9,9 @@ The units are the ones the support features compare (``guard.text.tokens.content
 ``guard.text.cjk.content_ngrams``), so retrieval and scoring agree on what "shares a word"
 means. Numbers are left out on purpose: a query that searched for the answer's figures would
 fetch the passage stating that figure about something else ("18 trillion tokens" of another
-model), and the number check would then find it in the evidence. Term statistics live in a ``scipy.sparse`` matrix, rebuilt from the
-per-passage unit counts (kept, so adding a correction does not re-tokenise everything).
+model), and the number check would then find it in the evidence. Term statistics live in a
+``scipy.sparse`` matrix, rebuilt from the per-passage unit counts (kept, so adding a
+correction does not re-tokenise everything).
 """
 
 from __future__ import annotations
