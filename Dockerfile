@@ -1,4 +1,4 @@
-# guard: the proxy, its checks (CPU torch + MiniLM) and the reviewer page, in one image.
+# guard: the proxy, its checks (MiniLM on ONNX Runtime, CPU torch to export it) and the reviewer page, in one image.
 # Installs the way the README and scripts/setup do: CPU torch pinned first, then guard[local].
 #
 #   docker build -t guard .
@@ -21,9 +21,12 @@ COPY pyproject.toml README.md ./
 COPY guard ./guard
 COPY review_queue ./review_queue
 RUN /opt/guard/bin/pip install '.[local]'
-# The sample index, built once here with the embedding model the runtime uses.
+# The sample index, built once here with the embedding model the runtime uses. The build also
+# exports that model to ONNX (the default onnx-int8 backend) into /opt/guard-cache, which the
+# runtime image reads, so containers start without exporting it again.
 COPY knowledge ./knowledge
-RUN HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 /opt/guard/bin/guard index build knowledge --out /opt/guard-index
+RUN HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 GUARD_CACHE_DIR=/opt/guard-cache \
+    /opt/guard/bin/guard index build knowledge --out /opt/guard-index
 
 
 FROM python:3.11-slim
@@ -33,6 +36,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --uid 10001 --shell /usr/sbin/nologin guard
 COPY --from=build /opt/guard /opt/guard
+COPY --from=build /opt/guard-cache /opt/guard-cache
 COPY --from=build --chown=guard:guard /opt/guard-index /srv/guard/index
 COPY --chown=guard:guard policies /srv/guard/policies
 COPY --chown=guard:guard deploy/guard.yaml /srv/guard/guard.yaml
@@ -42,7 +46,8 @@ ENV PATH=/opt/guard/bin:$PATH \
     TRANSFORMERS_OFFLINE=1 \
     LITELLM_LOCAL_MODEL_COST_MAP=True \
     TOKENIZERS_PARALLELISM=false \
-    GUARD_CONFIG=/srv/guard/guard.yaml
+    GUARD_CONFIG=/srv/guard/guard.yaml \
+    GUARD_CACHE_DIR=/opt/guard-cache
 WORKDIR /srv/guard
 USER guard
 EXPOSE 8000

@@ -41,7 +41,7 @@ from guard.checks.evaluate import check_row, default_policy, read_rows, summariz
 from guard.checks.metrics import auroc  # noqa: E402
 from guard.checks.runner import build_checks, run_checks  # noqa: E402
 from guard.knowledge.chunking import chunk_text  # noqa: E402
-from guard.knowledge.embedder import Embedder  # noqa: E402
+from guard.knowledge.embedder import BACKENDS, DEFAULT_BACKEND, Embedder  # noqa: E402
 from guard.knowledge.index import KnowledgeIndex, faiss_from_vectors  # noqa: E402
 from bench.readme import markers, replace_section  # noqa: E402
 from guard.knowledge.types import Passage  # noqa: E402
@@ -241,7 +241,8 @@ def readme_section(result: dict) -> str:
     lines = [
         start,
         f"Measured by `python bench/bench_checks.py` on {m['cpus']} CPU cores (load average {m['load_avg_1m_start']} at the "
-        f"start, {m['load_avg_1m_end']} at the end), all-MiniLM-L6-v2 on the CPU, one torch thread.",
+        f"start, {m['load_avg_1m_end']} at the end), all-MiniLM-L6-v2 on the CPU "
+        f"with the `{result['embedder_backend']}` backend, one thread.",
         "",
         "| grounding check of one answer | value |",
         "|---|---:|",
@@ -298,9 +299,10 @@ def main() -> None:
     parser.add_argument("--skip-eval", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "checks.json")
     parser.add_argument("--write-readme", action="store_true", help="rewrite the checks section of README.md")
+    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKENDS, help="embedder backend")
     args = parser.parse_args()
 
-    embedder = Embedder()
+    embedder = Embedder(backend=args.backend)
     started = time.perf_counter()
     embedder.encode(["load the model"])
     load_s = time.perf_counter() - started
@@ -308,6 +310,7 @@ def main() -> None:
     result: dict = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_avg_1m_start": round(os.getloadavg()[0], 2)},
+        "embedder_backend": args.backend,
         "model_load_seconds": round(load_s, 1),
         "latency": bench_latency(embedder, contexts, args.passages, args.answers),
     }

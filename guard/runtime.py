@@ -62,7 +62,8 @@ class Runtime:
         if self._embedder is None:
             from guard.knowledge.embedder import shared_embedder
 
-            self._embedder = shared_embedder(self.settings.knowledge.embedder)
+            k = self.settings.knowledge
+            self._embedder = shared_embedder(k.embedder, backend=k.embedder_backend)
         return self._embedder
 
     def index(self) -> Any:

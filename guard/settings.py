@@ -104,6 +104,10 @@ class LimitsConfig(Strict):
 class KnowledgeConfig(Strict):
     index_dir: Path | None = None  # a built index (guard index build); None = no grounding
     embedder: str = "all-MiniLM-L6-v2"  # name or path
+    # The same model on torch, or exported once to ONNX Runtime: fp32 (torch's vectors, ~1.7x
+    # faster per query) or int8 weights (~3x faster per query, cosine ~0.99 to torch's vectors,
+    # the same AUROC on the eval sets). docs/knowledge-index.md has the measurements.
+    embedder_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx-int8"
 
 
 class Reviewer(Strict):

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from guard.checks.base import CheckInput
+from guard.knowledge.cli import backend_option
 
 
 def _quiet_logs() -> None:
@@ -34,25 +35,26 @@ def _policy(path: Path | None):
               help="A text file to check against instead of an index.")
 @click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Policy YAML (default: grounding only, default bands).")
-@click.option("--embedder", default="all-MiniLM-L6-v2", show_default=True, help="Embedding model name or path.")
+@click.option("--embedder", default=None, help="Embedding model name or path [default: the index's, else all-MiniLM-L6-v2].")
+@backend_option
 def check(question: str, answer: str, index_dir: Path | None, context_file: Path | None,
-          policy_file: Path | None, embedder: str) -> None:
+          policy_file: Path | None, embedder: str | None, backend: str | None) -> None:
     """Check one answer and print the report, decision and client annotation as JSON."""
     from guard.checks.runner import build_checks, run_checks
     from guard.decision import annotation, decide
-    from guard.knowledge.embedder import Embedder
+    from guard.knowledge.embedder import DEFAULT_BACKEND, DEFAULT_MODEL, Embedder
     from guard.knowledge.index import KnowledgeIndex
 
     if (index_dir is None) == (context_file is None):
         raise click.UsageError("give exactly one of --index or --context")
     _quiet_logs()
     policy = _policy(policy_file)
-    emb = Embedder(embedder)
+    override = Embedder(embedder or DEFAULT_MODEL, backend=backend or DEFAULT_BACKEND) if embedder or backend else None
     if index_dir is not None:
-        index = KnowledgeIndex.load(index_dir, emb)
+        index = KnowledgeIndex.load(index_dir, override)  # without an override, the index's own embedder
     else:
-        index = KnowledgeIndex.from_texts([context_file.read_text(encoding="utf-8")], emb)
-    report = run_checks(build_checks(policy, index, emb), CheckInput(question=question, answer=answer, retriever=index))
+        index = KnowledgeIndex.from_texts([context_file.read_text(encoding="utf-8")], override or Embedder())
+    report = run_checks(build_checks(policy, index, index.embedder), CheckInput(question=question, answer=answer, retriever=index))
     decision = decide(report, policy)
     out = {
         "policy": policy.name,
@@ -75,15 +77,16 @@ def check(question: str, answer: str, index_dir: Path | None, context_file: Path
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N rows of each file.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file per line.")
 @click.option("--embedder", default="all-MiniLM-L6-v2", show_default=True, help="Embedding model name or path.")
+@backend_option
 def eval_cmd(files: tuple[Path, ...], policy_file: Path | None, limit: int | None, as_json: bool,
-             embedder: str) -> None:
+             embedder: str, backend: str | None) -> None:
     """Score labelled rows (context, question, answer, label) and report AUROC, F1, latency."""
     from guard.checks.evaluate import check_row, format_table, json_line, read_rows, summarize
-    from guard.knowledge.embedder import Embedder
+    from guard.knowledge.embedder import DEFAULT_BACKEND, Embedder
 
     _quiet_logs()
     policy = _policy(policy_file)
-    emb = Embedder(embedder)
+    emb = Embedder(embedder, backend=backend or DEFAULT_BACKEND)
     summaries = []
     for path in files:
         rows = read_rows(path, limit)

@@ -76,7 +76,7 @@ def _chunking(max_tokens: int, min_tokens: int) -> dict[str, int]:
 
 def _previous(out_dir: Path, embedder: Embedder, chunking: dict[str, int]) -> _Previous | None:
     manifest = storage.read_json(out_dir / storage.MANIFEST_FILE)
-    if manifest is None or manifest.get("embedder") != embedder.name or manifest.get("chunking") != chunking:
+    if manifest is None or manifest.get("embedder") != embedder.identity or manifest.get("chunking") != chunking:
         return None
     try:
         passages, index, meta = storage.read_index(out_dir)
@@ -172,13 +172,13 @@ def _build(
     report.kept_extra = len(extra)
 
     vectors = np.stack(vector_rows) if vector_rows else np.zeros((0, embedder.dim), dtype=np.float32)
-    digest = content_hash(passages, embedder.name)
+    digest = content_hash(passages, embedder.identity)
     same = prev is not None and prev.content_hash == digest
     index = KnowledgeIndex(
         embedder, passages, faiss_from_vectors(vectors), version=prev.version if same and prev else None
     )
     index.save(out_dir, {"source_dir": str(source_dir.resolve())})
-    manifest = {"embedder": embedder.name, "chunking": chunking, "files": files}
+    manifest = {"embedder": embedder.identity, "chunking": chunking, "files": files}
     storage.write_json(out_dir / storage.MANIFEST_FILE, manifest)
 
     report.version, report.passages = index.version, len(passages)

@@ -96,7 +96,7 @@ class KnowledgeIndex:
         if len(self._rows) != len(self._passages):
             raise ValueError("passage ids must be unique")
         self._index = index
-        self._digest = content_hash(self._passages, embedder.name)
+        self._digest = content_hash(self._passages, embedder.identity)
         self.version = version or make_version(self._digest)
         self._lock = threading.RLock()
         self._extra_meta: dict[str, Any] = {}  # e.g. source_dir, kept when add_passages saves
@@ -145,10 +145,15 @@ class KnowledgeIndex:
         """Open a built index. Without an ``embedder``, one for the model it was built with."""
         directory = Path(directory)
         passages, index, meta = storage.read_index(directory)
+        backend = meta.get("embedder_backend", "torch")  # indexes from before backends: torch
         if embedder is None:
-            embedder = shared_embedder(meta["embedder"])
-        elif embedder.name != meta["embedder"]:
-            log.warning("index.embedder_mismatch", built_with=meta["embedder"], using=embedder.name)
+            embedder = shared_embedder(meta["embedder"], backend=backend)
+        elif (embedder.name, embedder.backend) != (meta["embedder"], backend):
+            log.warning(
+                "index.embedder_mismatch",
+                built_with=meta["embedder"], built_backend=backend, using=embedder.name, using_backend=embedder.backend,
+                hint="semantic search compares vectors from different embedders; rebuild the index or match the settings",
+            )
         if isinstance(index, faiss.IndexHNSWFlat):
             index.hnsw.efSearch = HNSW_EF_SEARCH
         loaded = cls(embedder, passages, index, version=meta["version"], path=directory)
@@ -165,6 +170,7 @@ class KnowledgeIndex:
                 "version": self.version,
                 "content_hash": self._digest,
                 "embedder": self.embedder.name,
+                "embedder_backend": self.embedder.backend,
                 "dim": self._faiss().d,
                 "kind": type(self._faiss()).__name__,
                 "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -327,7 +333,7 @@ class KnowledgeIndex:
             if self._lexical is not None:
                 self._lexical.add([embed_text(p) for p in passages])
             self._rows = {p.id: i for i, p in enumerate(self._passages)}
-            self._digest = content_hash(self._passages, self.embedder.name)
+            self._digest = content_hash(self._passages, self.embedder.identity)
             self.version = make_version(self._digest) if stamp else f"{self.version.split('-')[0]}-{self._digest}"
             log.info("index.added", count=len(passages), replaced=len(existing), version=self.version)
             return self.version
