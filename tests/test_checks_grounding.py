@@ -154,3 +154,25 @@ def test_a_figure_stated_about_another_subject_does_not_support_the_claim():
         p.metadata.clear()
     fresh = GroundingCheck(r, top_k=2).run(CheckInput(question="", answer="Qwen2.5 was pre-trained on 15 trillion tokens.", retriever=r))
     assert not fresh.sentences[0].unsupported
+
+
+def test_jsonl_titles_tell_whose_figure_it_is(tmp_path):
+    """FAQ-style records name their subject in a title, as a Markdown file does in a heading."""
+    import json
+
+    from guard.knowledge.chunking import make_passages
+    from guard.knowledge.loaders import load_file
+
+    f = tmp_path / "faq.jsonl"
+    rows = [
+        {"id": "q", "title": "Qwen2.5", "text": "The models were pre-trained on up to 18 trillion tokens.", "source": "faq"},
+        {"id": "l", "title": "Llama 3.1", "text": "The models were trained on more than 15 trillion tokens.", "source": "faq"},
+    ]
+    f.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    r = MemoryRetriever([])
+    r.passages = make_passages(load_file(f), "faq.jsonl")
+    assert [p.metadata["heading"] for p in r.passages] == ["Qwen2.5", "Llama 3.1"]
+    check = GroundingCheck(r, top_k=2)
+    wrong = check.run(CheckInput(question="", answer="Qwen2.5 was pre-trained on 15 trillion tokens.", retriever=r))
+    right = check.run(CheckInput(question="", answer="Qwen2.5 was pre-trained on 18 trillion tokens.", retriever=r))
+    assert wrong.sentences[0].unsupported and not right.sentences[0].unsupported

@@ -112,6 +112,17 @@ def test_jsonl_records_keep_ids_sources_and_metadata(tmp_path: Path) -> None:
     assert (b.id, b.text, b.source, b.metadata) == ("b", "贝塔。", "手册", {})
 
 
+def test_jsonl_title_is_the_records_heading(tmp_path: Path) -> None:
+    f = tmp_path / "kb.jsonl"
+    rows = [
+        {"id": "a", "text": "Trained on 18 trillion tokens.", "source": "s", "title": " Qwen2.5 "},
+        {"id": "b", "text": "Trained on 15 trillion tokens.", "source": "s", "metadata": {"title": "Llama 3.1"}},
+        {"id": "c", "text": "No title.", "source": "s"},
+    ]
+    f.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    assert [s.heading for s in load_file(f)] == ["Qwen2.5", "Llama 3.1", ""]
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [
@@ -120,6 +131,7 @@ def test_jsonl_records_keep_ids_sources_and_metadata(tmp_path: Path) -> None:
         ('{"id": "x", "text": "", "source": "s"}', "'text'"),
         ('{"id": "x", "text": "t", "source": "s", "metadata": [1]}', "'metadata'"),
         ('["x"]', "expected an object"),
+        ('{"id": "x", "text": "t", "source": "s", "title": 3}', "'title'"),
     ],
 )
 def test_jsonl_errors_name_the_line(tmp_path: Path, line: str, message: str) -> None:

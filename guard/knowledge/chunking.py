@@ -152,6 +152,8 @@ def make_passages(
     for section in sections:
         if section.id is not None:
             meta = dict(section.metadata, file=source)
+            if section.heading:
+                meta["heading"] = section.heading
             passages.append(Passage(section.id, section.text, section.source or source, meta))
             continue
         for text in chunk_text(section.text, max_tokens, min_tokens):

@@ -141,7 +141,8 @@ def load_pdf(path: Path) -> list[Section]:
 
 
 def load_jsonl(path: Path) -> list[Section]:
-    """Records ``{"id", "text", "source", "metadata"?}``; each becomes one passage as written."""
+    """Records ``{"id", "text", "source", "title"?, "metadata"?}``; each becomes one passage as
+    written. ``title`` (or ``metadata.title``) is the record's heading."""
     sections: list[Section] = []
     seen: set[str] = set()
     with path.open(encoding="utf-8") as f:
@@ -169,7 +170,12 @@ def _jsonl_section(rec: Any, path: Path, lineno: int, seen: set[str]) -> Section
     if rec["id"] in seen:
         raise LoaderError(f"{where}: duplicate id {rec['id']!r}")
     seen.add(rec["id"])
-    return Section(rec["text"].strip(), id=rec["id"], source=rec["source"], metadata=metadata)
+    # A title does what a Markdown heading does: it is embedded with the text and it names the
+    # record's subject, so the number check knows which model or product its figures are about.
+    title = rec.get("title", metadata.get("title"))
+    if title is not None and not isinstance(title, str):
+        raise LoaderError(f"{where}: field 'title' must be a string")
+    return Section(rec["text"].strip(), heading=(title or "").strip(), id=rec["id"], source=rec["source"], metadata=metadata)
 
 
 LOADERS: dict[str, Callable[[Path], list[Section]]] = {
