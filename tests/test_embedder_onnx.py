@@ -145,3 +145,23 @@ def test_changing_the_backend_re_embeds_the_index(minilm, tmp_path):
     assert switched.version != first.version
     meta = json.loads((tmp_path / "idx" / "meta.json").read_text())
     assert (meta["embedder"], meta["embedder_backend"]) == ("all-MiniLM-L6-v2", "onnx-int8")
+
+
+def test_fast_tokenizer_matches_transformers_on_minilm():
+    """The ONNX backends tokenize without transformers (which imports torch); same ids, masks
+    and truncation as the tokenizer sentence-transformers uses."""
+    from transformers import AutoTokenizer
+
+    from guard.knowledge.embedder import resolve_model
+
+    path = Path(resolve_model("all-MiniLM-L6-v2"))
+    texts = ["How many parameters does DeepSeek-V3 activate?", "DeepSeek-V3 每个 token 激活 370 亿参数。",
+             "Ünïcödé ACCENTS café", "x " * 400, ""]
+    expected = AutoTokenizer.from_pretrained(str(path))(texts, padding=True, truncation=True, max_length=256,
+                                                        return_tensors="np")
+    got = onnx_backend.load_tokenizer(path, 256)
+    assert isinstance(got, onnx_backend.FastTokenizer)
+    encoded = got(texts)
+    for key in ("input_ids", "attention_mask", "token_type_ids"):
+        assert np.array_equal(encoded[key], expected[key]), key
+    assert encoded["input_ids"].shape == (5, 256)

@@ -243,18 +243,16 @@ class OnnxSentenceModel:
                 f"knowledge.embedder_backend {backend!r} needs onnxruntime (a dependency of guard; reinstall it)"
                 " or set knowledge.embedder_backend: torch"
             ) from e
-        from transformers import AutoTokenizer
-
         directory = exported_model(model_path, backend)
         self.info = json.loads((directory / "export.json").read_text())
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+        self.max_seq_length = int(self.info["max_seq_length"])
+        self.tokenizer = load_tokenizer(Path(model_path), self.max_seq_length)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"])
-        self.max_seq_length = int(self.info["max_seq_length"])
 
     def get_sentence_embedding_dimension(self) -> int:
         return int(self.info["dim"])
@@ -265,11 +263,67 @@ class OnnxSentenceModel:
         parts = []
         for start in range(0, len(texts), batch_size):
             batch = list(texts[start : start + batch_size])
-            enc = self.tokenizer(
-                batch, padding=True, truncation=True, max_length=self.max_seq_length, return_tensors="np"
-            )
-            feeds = {name: enc[name].astype(np.int64) for name in self.info["inputs"]}
+            enc = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_seq_length, return_tensors="np")
+            feeds = {name: np.asarray(enc[name], dtype=np.int64) for name in self.info["inputs"]}
             parts.append(self.session.run(None, feeds)[0])
         vectors = np.concatenate(parts).astype(np.float32)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return vectors
+
+
+class FastTokenizer:
+    """The model's ``tokenizer.json`` through the ``tokenizers`` library, called like a
+    transformers tokenizer for what the embedder needs (padded numpy batches, or one text's ids).
+
+    Why not ``AutoTokenizer``: importing transformers imports torch, about 4 s and a few hundred
+    MB that a proxy on the ONNX backend otherwise never needs.
+    """
+
+    def __init__(self, path: Path, max_length: int) -> None:
+        from tokenizers import Tokenizer
+
+        self._tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+        pad = _pad_token(path)
+        pad_id = self._tok.token_to_id(pad)
+        if pad_id is None:
+            raise ValueError(f"pad token {pad!r} is not in {path / 'tokenizer.json'}")
+        # Files often fix padding to 128 and truncation to 128; sentence-transformers pads to the
+        # longest text in the batch and truncates at the model's max_seq_length.
+        self._tok.enable_truncation(max_length)
+        self._tok.enable_padding(pad_id=pad_id, pad_token=pad)
+
+    def __call__(self, texts: str | Sequence[str], **_: Any) -> dict[str, Any]:
+        single = isinstance(texts, str)
+        encodings = self._tok.encode_batch([texts] if single else list(texts))
+        out = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        return {k: v[0].tolist() for k, v in out.items()} if single else out
+
+
+def _pad_token(path: Path) -> str:
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        try:
+            token = json.loads((path / name).read_text(encoding="utf-8")).get("pad_token")
+        except (OSError, ValueError):
+            continue
+        if isinstance(token, dict):
+            token = token.get("content")
+        if isinstance(token, str):
+            return token
+    return "[PAD]"
+
+
+def load_tokenizer(path: Path, max_length: int) -> Any:
+    """``FastTokenizer`` where the model ships a ``tokenizer.json`` that it can use; otherwise
+    transformers' ``AutoTokenizer`` (which imports torch)."""
+    if (path / "tokenizer.json").exists():
+        try:
+            return FastTokenizer(path, max_length)
+        except Exception as e:  # noqa: BLE001 - an unusual tokenizer file: the general loader reads it
+            log.info("embedder.tokenizer_fallback", path=str(path), error=str(e))
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path))
