@@ -165,3 +165,35 @@ def test_fast_tokenizer_matches_transformers_on_minilm():
     for key in ("input_ids", "attention_mask", "token_type_ids"):
         assert np.array_equal(encoded[key], expected[key]), key
     assert encoded["input_ids"].shape == (5, 256)
+
+
+def test_onnx_embedder_serves_concurrent_calls_at_once(tmp_path, cache):
+    """Two checks embedding at the same time both reach the session: the barrier below only
+    opens when two calls are inside ``run`` together (with a lock it would time out)."""
+    import threading
+
+    embedder = Embedder(tiny_sentence_model(tmp_path / "m"), backend="onnx")
+    embedder.encode(["warm"])
+    session = embedder.model.session
+    barrier = threading.Barrier(2, timeout=10)
+
+    class Meeting:
+        def run(self, *args, **kwargs):
+            barrier.wait()
+            return session.run(*args, **kwargs)
+
+    embedder.model.session = Meeting()
+    results, errors = [], []
+
+    def call(text):
+        try:
+            results.append(embedder.encode([text]))
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=call, args=(t,)) for t in ("the sky is blue", "a short one")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert errors == [] and len(results) == 2

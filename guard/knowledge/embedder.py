@@ -7,6 +7,7 @@ float32, so an inner product is a cosine similarity.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import OrderedDict
@@ -68,8 +69,9 @@ class Embedder:
         self.device = device
         self._model: Any = None
         self._load_lock = threading.Lock()
-        self._encode_lock = threading.Lock()  # torch models are not safe to call concurrently;
-        # an ONNX session is, but the lock keeps one model call at a time for every backend
+        # torch models are not safe to call concurrently. An ONNX Runtime session is, so with one
+        # thread per call, checks of concurrent requests embed on separate cores at once.
+        self._encode_lock: Any = threading.Lock() if backend == "torch" else contextlib.nullcontext()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
 
