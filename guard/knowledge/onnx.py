@@ -235,7 +235,7 @@ def _quantize(src: Path, out: Path) -> None:
 class OnnxSentenceModel:
     """The subset of ``SentenceTransformer`` the ``Embedder`` uses, on an ONNX Runtime session."""
 
-    def __init__(self, model_path: str | Path, backend: str, threads: int | None = 1) -> None:
+    def __init__(self, model_path: str | Path, backend: str) -> None:
         try:
             import onnxruntime as ort
         except ImportError as e:
@@ -249,9 +249,10 @@ class OnnxSentenceModel:
         self.tokenizer = load_tokenizer(Path(model_path), self.max_seq_length)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
+        # One thread per call: the session is thread-safe, so concurrent checks (and a build's
+        # workers) each run on their own core, which scaled better than intra-op threads.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"])
 
     def get_sentence_embedding_dimension(self) -> int:
