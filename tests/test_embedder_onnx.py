@@ -197,3 +197,12 @@ def test_onnx_embedder_serves_concurrent_calls_at_once(tmp_path, cache):
     for t in threads:
         t.join(20)
     assert errors == [] and len(results) == 2
+
+
+def test_unwritable_cache_names_the_setting(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("GUARD_CACHE_DIR", str(blocker / "cache"))  # fails even for root
+    path = tiny_sentence_model(tmp_path / "m")
+    with pytest.raises(onnx_backend.EmbedderExportError, match="GUARD_CACHE_DIR"):
+        Embedder(path, backend="onnx").encode(TEXTS)

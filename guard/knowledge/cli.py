@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from guard.errors import ConfigError
+from guard.knowledge.embedder import BACKENDS  # numpy and structlog only: the model loads later
 
 DEFAULT_INDEX_DIR = Path("var/index")
 
@@ -38,7 +39,7 @@ def _embedder(name: str | None, backend: str | None, threads: int = 1):
 
 
 backend_option = click.option(
-    "--embedder-backend", "backend", type=click.Choice(["torch", "onnx", "onnx-int8"]), default=None,
+    "--embedder-backend", "backend", type=click.Choice(BACKENDS), default=None,
     help="Run the model on torch, or exported once to ONNX Runtime in fp32 or with int8 weights "
          "[default: knowledge.embedder_backend, else onnx-int8; search: the index's].",
 )

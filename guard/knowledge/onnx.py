@@ -80,19 +80,19 @@ def exported_model(model_path: str | Path, backend: str) -> Path:
         return target
     with _export_lock:
         if not (target / "export.json").exists():
-            try:
-                _export(model_path, backend, target)
-            except PermissionError as e:
-                raise EmbedderExportError(
-                    f"cannot write the exported embedder to {target.parent} ({e.strerror}); set GUARD_CACHE_DIR to a"
-                    " writable directory, or export it where it is writable first (guard index build does)"
-                ) from e
+            _export(model_path, backend, target)
     return target
 
 
 def _export(model_path: Path, backend: str, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as e:
+        raise EmbedderExportError(
+            f"cannot write the exported embedder to {target.parent} ({e.strerror}); set GUARD_CACHE_DIR to a"
+            " writable directory, or export it where it is writable first (guard index build does)"
+        ) from e
     try:
         log.info("embedder.export", model=str(model_path), backend=backend, to=str(target))
         with _quiet():
