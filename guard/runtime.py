@@ -95,6 +95,29 @@ class Runtime:
     def start(self) -> None:
         self.loop = asyncio.get_running_loop()
 
+    def needs_embedder(self) -> bool:
+        """Whether a policy may embed text: grounding that can search by embedding, or reuse of
+        approved answers (matched by embedding similarity)."""
+        for p in self.policies.values():
+            g = p.checks.grounding
+            if (g and g.enabled and g.retrieval != "lexical") or p.reuse_approved.enabled:
+                return True
+        return False
+
+    def load_embedder(self) -> None:
+        """Load the embedding model now, so a model that cannot load (an ONNX export that cannot
+        be written, a missing path) stops start-up with a clear message instead of failing every
+        check that needs it afterwards."""
+        if not self.needs_embedder():
+            return
+        k = self.settings.knowledge
+        try:
+            self.embedder().encode(["warm-up"])
+        except Exception as e:  # noqa: BLE001 - whatever stops the model loading is a config problem
+            raise ConfigError(
+                [f"knowledge.embedder {k.embedder!r} (backend {k.embedder_backend}) cannot be loaded: {e}"]
+            ) from e
+
     def warm(self) -> None:
         self.checker.warm(self.policies)
 

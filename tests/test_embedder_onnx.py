@@ -206,3 +206,23 @@ def test_unwritable_cache_names_the_setting(tmp_path, monkeypatch):
     path = tiny_sentence_model(tmp_path / "m")
     with pytest.raises(onnx_backend.EmbedderExportError, match="GUARD_CACHE_DIR"):
         Embedder(path, backend="onnx").encode(TEXTS)
+
+
+def test_start_up_stops_when_a_policy_needs_an_embedder_that_cannot_load(tmp_path, monkeypatch):
+    """``guard serve`` calls ``load_embedder`` before listening: a model that cannot load is a
+    configuration error at start, not a check failure on every request afterwards."""
+    from guard.errors import ConfigError
+    from guard.policy.schema import Policy
+    from guard.runtime import Runtime
+    from guard.settings import Settings
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("GUARD_CACHE_DIR", str(blocker / "cache"))
+    settings = Settings(knowledge={"embedder": tiny_sentence_model(tmp_path / "m"), "embedder_backend": "onnx"})
+    keywords = Policy.model_validate({"name": "k", "checks": {"grounding": {"retrieval": "lexical"}}})
+    semantic = Policy.model_validate({"name": "s", "checks": {"grounding": {"retrieval": "auto"}}})
+
+    Runtime(settings, policies={"k": keywords}).load_embedder()  # keyword checks need no model
+    with pytest.raises(ConfigError, match="backend onnx.*GUARD_CACHE_DIR"):
+        Runtime(settings, policies={"k": keywords, "s": semantic}).load_embedder()

@@ -60,6 +60,8 @@ def run_server(settings: Settings, *, warm: bool = True) -> None:
     configure(settings.server.log_format, settings.server.log_level)
     try:
         app = create_app(settings, warm=warm)
+        if warm:
+            app.state.runtime.load_embedder()
     except ConfigError as e:
         _fail(e.problems)
         return
