@@ -53,7 +53,7 @@ def run(
     return state
 
 
-def keep_alive(response: bytes, state_key: str = "requests") -> Handler:
+def keep_alive(response: bytes) -> Handler:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
             request = await read_request(reader)
@@ -62,6 +62,17 @@ def keep_alive(response: bytes, state_key: str = "requests") -> Handler:
             await writer.drain()
 
     handler.seen = []  # type: ignore[attr-defined]
+    return handler
+
+
+def answer_once(response: bytes) -> Handler:
+    """A server that reads one request, writes ``response`` as given and closes the connection."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(response)
+        await writer.drain()
+
     return handler
 
 
@@ -88,17 +99,13 @@ def test_requests_share_one_keep_alive_connection_and_carry_the_headers():
 
 
 def test_a_connection_the_server_closed_while_idle_is_replaced_once():
-    async def once_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(OK)  # keep-alive by default, but the server closes right after
-        await writer.drain()
-
     async def test(pool: Pool, state: dict) -> None:
         assert await post(pool) == (200, b"{}")
         await asyncio.sleep(0)  # the close may or may not have been seen yet: both must work
         assert await post(pool) == (200, b"{}")
 
-    assert run(once_then_close, test)["connections"] == 2
+    # OK is keep-alive by default, but the server closes right after it
+    assert run(answer_once(OK), test)["connections"] == 2
 
 
 def test_a_request_the_server_dropped_unanswered_on_a_reused_connection_is_sent_again():
@@ -127,11 +134,6 @@ def test_a_fresh_connection_dropped_unanswered_is_not_sent_again():
 
 
 def test_a_connection_the_server_closes_while_idle_leaves_the_pool():
-    async def once_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(OK)
-        await writer.drain()
-
     async def test(pool: Pool, state: dict) -> None:
         assert await post(pool) == (200, b"{}")
         for _ in range(100):
@@ -140,7 +142,7 @@ def test_a_connection_the_server_closes_while_idle_leaves_the_pool():
             await asyncio.sleep(0.01)
         assert not pool._idle
 
-    run(once_then_close, test)
+    run(answer_once(OK), test)
 
 
 def test_a_chunked_body_arrives_in_pieces():
@@ -165,29 +167,19 @@ def test_a_chunked_body_arrives_in_pieces():
 
 
 def test_a_body_without_length_ends_with_the_connection():
-    async def until_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n{\"x\": 1}")
-        await writer.drain()
-
     async def test(pool: Pool, state: dict) -> None:
         assert await post(pool) == (200, b'{"x": 1}')
         assert not pool._idle
 
-    run(until_close, test)
+    run(answer_once(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n{\"x\": 1}"), test)
 
 
 def test_a_body_cut_short_is_an_error():
-    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"partial\"")
-        await writer.drain()
-
     async def test(pool: Pool, state: dict) -> None:
         with pytest.raises(Disconnected):
             await post(pool)
 
-    run(cut, test)
+    run(answer_once(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"partial\""), test)
 
 
 def test_no_answer_within_the_read_timeout():
