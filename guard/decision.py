@@ -85,6 +85,7 @@ def _sentence(s: SentenceScore) -> dict[str, Any]:
         "support": round(s.support, 4),
         "unsupported": s.unsupported,
         "reasons": list(s.reasons),
+        "codes": list(s.codes),
         "evidence": [
             {"passage_id": e.passage_id, "source": e.source, "span": e.span, "score": round(e.score, 4)}
             for e in s.evidence

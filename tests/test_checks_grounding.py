@@ -1,9 +1,9 @@
 import pytest
 
 from guard.checks.base import CheckInput
-from guard.checks.evidence import EvidenceCache, EvidenceText
+from guard.checks.grounding.evidence import EvidenceCache, EvidenceText
 from guard.checks.grounding import GroundingCheck, aggregate, evidence_span
-from guard.checks.support import Claim, measure, score
+from guard.checks.grounding.features import Claim, measure, score
 from checks_helpers import MemoryRetriever
 
 KB = [

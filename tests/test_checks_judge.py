@@ -1,6 +1,6 @@
 from guard.checks.base import CheckInput
 from guard.checks.grounding import GroundingCheck
-from guard.checks.judge import JudgeVerifier, build_prompt, parse_verdicts
+from guard.checks.grounding.judge import JudgeVerifier, build_prompt, parse_verdicts
 from checks_helpers import MemoryRetriever
 
 

@@ -12,7 +12,7 @@ from transformers import BertConfig, BertForSequenceClassification, BertTokenize
 
 from guard.checks.base import CheckInput
 from guard.checks.grounding import GroundingCheck
-from guard.checks.nli import NliVerifier, entailment_column
+from guard.checks.grounding.nli import NliVerifier, entailment_column
 from checks_helpers import MemoryRetriever
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "sky", "is", "blue", "green", "it", "has", "671b", "params"]

@@ -1,6 +1,6 @@
 import pytest
 
-from guard.checks.refusal import is_refusal
+from guard.checks.grounding.refusal import is_refusal
 
 
 @pytest.mark.parametrize("text", [

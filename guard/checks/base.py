@@ -31,6 +31,9 @@ class SentenceScore:
     evidence: list[Evidence] = field(default_factory=list)
     unsupported: bool = False
     reasons: list[str] = field(default_factory=list)  # e.g. "number 670B not in evidence"
+    # The same reasons as codes with parameters, for pages that render them per language:
+    # [{"code": "number_missing", "params": {"value": "670B"}}]. English text stays in ``reasons``.
+    codes: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)

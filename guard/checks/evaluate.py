@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from guard.checks.base import CheckInput
-from guard.checks.judge import Ask
+from guard.checks.grounding.judge import Ask
 from guard.checks.metrics import auroc, balanced_accuracy, best_f1, percentile, review_curve
 from guard.checks.runner import build_checks, run_checks
 from guard.policy.schema import GroundingCheck, OutputChecks, Policy

@@ -16,8 +16,8 @@ import structlog
 
 from guard.checks.base import Check, CheckInput, CheckOutcome, CheckReport
 from guard.checks.grounding import GroundingCheck, Verifier
-from guard.checks.judge import Ask, JudgeVerifier
-from guard.checks.nli import NliVerifier
+from guard.checks.grounding.judge import Ask, JudgeVerifier
+from guard.checks.grounding.nli import NliVerifier
 from guard.checks.patterns import PatternCheck
 from guard.checks.pii import PiiCheck
 from guard.checks.structure import JsonSchemaCheck, LengthCheck

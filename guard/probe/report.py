@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from guard.checks.refusal import is_refusal
+from guard.checks.grounding.refusal import is_refusal
 from guard.probe.generate import KINDS
 from guard.probe.run import Outcome
 from guard.text.numbers import extract_quantities, same_value

@@ -16,9 +16,9 @@ from typing import Literal, Protocol
 
 
 from guard.checks.base import CheckInput, CheckOutcome, Evidence, SentenceScore
-from guard.checks.evidence import EvidenceCache, EvidenceText
-from guard.checks.refusal import is_refusal
-from guard.checks.support import Claim, SupportFeatures, measure, reasons, rough_overlap, score
+from guard.checks.grounding.evidence import EvidenceCache, EvidenceText
+from guard.checks.grounding.refusal import is_refusal
+from guard.checks.grounding.features import Claim, SupportFeatures, measure, reasons, rough_overlap, score
 from guard.knowledge.types import Hit, Retriever
 from guard.text.sentences import Span, split_claims, split_sentences
 

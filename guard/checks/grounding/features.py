@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
 
-from guard.checks.evidence import EvidenceText
+from guard.checks.grounding.evidence import EvidenceText
 from guard.text import cjk, tokens
 from guard.text.numbers import Quantity, extract_quantities, unmatched_quantities
 
