@@ -18,7 +18,8 @@ from typing import Literal, Protocol
 from guard.checks.base import CheckInput, CheckOutcome, Evidence, SentenceScore
 from guard.checks.grounding.evidence import EvidenceCache, EvidenceText
 from guard.checks.grounding.refusal import is_refusal
-from guard.checks.grounding.features import Claim, SupportFeatures, measure, reasons, rough_overlap, score
+from guard.checks.grounding.features import Claim, SupportFeatures, measure, reason_codes, reasons, rough_overlap, score
+from guard.checks.grounding.reasons import code
 from guard.knowledge.types import Hit, Retriever
 from guard.text.sentences import Span, split_claims, split_sentences
 
@@ -139,7 +140,7 @@ class GroundingCheck:
         )
 
     def _refusal(self, claim: Span) -> SentenceScore:
-        return SentenceScore(claim.text, claim.start, claim.end, support=1.0, reasons=["refusal"])
+        return SentenceScore(claim.text, claim.start, claim.end, support=1.0, reasons=["refusal"], codes=[code("refusal")])
 
     def _rerank(self, claim: Claim, row: list[Hit]) -> list[Hit]:
         def key(hit: Hit) -> float:
@@ -196,6 +197,7 @@ class GroundingCheck:
                     evidence=self._evidence(claims[i], row),
                     unsupported=support < self.unsupported_below,
                     reasons=why,
+                    codes=reason_codes(f),
                 )
             )
         return sentences, features

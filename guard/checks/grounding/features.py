@@ -31,10 +31,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from rapidfuzz import fuzz
 
 from guard.checks.grounding.evidence import EvidenceText
+from guard.checks.grounding.reasons import code, render
 from guard.text import cjk, tokens
 from guard.text.numbers import Quantity, extract_quantities, unmatched_quantities
 
@@ -242,11 +244,16 @@ def score(f: SupportFeatures) -> float:
 
 
 def reasons(f: SupportFeatures) -> list[str]:
-    """Why a sentence scored low, in words a reviewer can act on."""
-    out = [f"number {n} not in evidence" for n in f.missing_numbers + f.missing_years]
-    out += [f"name {n} not in evidence" for n in f.missing_names]
+    """Why a sentence scored low, in words a reviewer can act on (English)."""
+    return [render(c) for c in reason_codes(f)]
+
+
+def reason_codes(f: SupportFeatures) -> list[dict[str, Any]]:
+    """The same reasons as codes with parameters (see ``guard.checks.grounding.reasons``)."""
+    out = [code("number_missing", value=n) for n in f.missing_numbers + f.missing_years]
+    out += [code("name_missing", value=n) for n in f.missing_names]
     if f.novel_run >= _NOVEL_RUN_MIN:
-        out.append(f"{f.novel_run} consecutive characters not in evidence")
+        out.append(code("novel_run", count=f.novel_run))
     if f.coverage < 0.5:
-        out.append(f"only {f.coverage:.0%} of the words are in the evidence")
+        out.append(code("low_coverage", share=f"{f.coverage:.0%}"))
     return out

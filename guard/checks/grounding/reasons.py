@@ -1,0 +1,39 @@
+"""Why a claim scored as it did, as a code with parameters, rendered per language.
+
+Checks record reasons as codes (``{"code": "number_missing", "params": {"value": "670B"}}``)
+beside English text, so the reviewer page and ``guard check`` can show them in the reader's
+language without parsing English. Every code a check emits has a template here in each
+supported language; a code without one renders its English text (or its name), never fails.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# code -> language -> template (str.format with the code's params).
+TEMPLATES: dict[str, dict[str, str]] = {
+    "number_missing": {"en": "number {value} not in evidence", "zh": "证据中没有数字 {value}"},
+    "name_missing": {"en": "name {value} not in evidence", "zh": "证据中没有名称 {value}"},
+    "novel_run": {"en": "{count} consecutive characters not in evidence", "zh": "连续 {count} 个字不在证据中"},
+    "low_coverage": {"en": "only {share} of the words are in the evidence", "zh": "只有 {share} 的词出现在证据中"},
+    "refusal": {"en": "refusal", "zh": "拒答"},
+}
+
+
+def code(name: str, **params: Any) -> dict[str, Any]:
+    """One reason code, JSON-safe."""
+    return {"code": name, "params": {k: v if isinstance(v, (int, float, bool)) else str(v) for k, v in params.items()}}
+
+
+def render(reason: dict[str, Any], lang: str = "en") -> str:
+    """The reason in ``lang`` ("en" or "zh"), falling back to English, then to the code's name."""
+    name = str(reason.get("code", ""))
+    params = reason.get("params") or {}
+    templates = TEMPLATES.get(name)
+    if not templates:
+        return name
+    template = templates.get(lang) or templates["en"]
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError, ValueError):
+        return templates["en"] if template is not templates["en"] else name
