@@ -24,7 +24,7 @@ CURVE_THRESHOLDS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 
 
 class EvalRow(BaseModel):
-    """One line of an eval file (see shared/eval/README.md); unknown keys are ignored."""
+    """One line of an eval file (the format of examples/eval/README.md); unknown keys are ignored."""
 
     model_config = ConfigDict(extra="ignore")
 
