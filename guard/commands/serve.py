@@ -152,7 +152,35 @@ def start_llama_server(port: int, log_path: Path | None = None) -> subprocess.Po
         "--n_ctx", "2048", "--n_threads", "2",
     ]
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the parent dies, even by SIGKILL (Linux only).
+
+    ``guard up`` stops its server in ``finally``; this covers the deaths that skip it, so no
+    orphaned llama.cpp server keeps the port and answers the next start's requests.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    # uvicorn restores this handler after its graceful shutdown and re-raises the signal: as an
+    # exception, ``up``'s ``finally`` still stops the llama.cpp server (the default would not).
+    raise SystemExit(128 + signum)
 
 
 @click.command()
@@ -165,7 +193,13 @@ def up(config: str, backend_port: int) -> None:
     except ConfigError as e:
         _fail(e.problems)
         return
+    if not port_is_free("127.0.0.1", backend_port):
+        raise click.ClickException(
+            f"port {backend_port} is taken by another process (an earlier llama.cpp server still running?): "
+            "stop it, or pass --backend-port to start the model server on another port"
+        )
     os.makedirs("var", exist_ok=True)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     llama = start_llama_server(backend_port, Path("var/llama-server.log"))
     try:
         click.echo(f"starting llama.cpp server with SmolLM2-135M on 127.0.0.1:{backend_port} (log: var/llama-server.log)")
@@ -181,4 +215,8 @@ def up(config: str, backend_port: int) -> None:
         run_server(settings)
     finally:
         os.killpg(llama.pid, signal.SIGTERM)
-        llama.wait(10)
+        try:
+            llama.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(llama.pid, signal.SIGKILL)
+            llama.wait(5)
