@@ -31,6 +31,7 @@ from guard.testing import dialects as shapes
 from guard.testing.dialects import Dialect, Meta, get_dialect
 from guard.testing.fake_config import FakeConfig, OverrideError, effective_config
 from guard.testing.fake_reply import Reply, build_reply, count_prompt_tokens
+from guard.testing.serving import serve_forever
 
 SSE_DONE = b"data: [DONE]\n\n"
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
@@ -364,8 +365,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from guard.testing.fake_runner import serve_forever
-
     args = parse_args(argv)
     config = FakeConfig(
         ttft_ms=args.ttft_ms, tpot_ms=args.tpot_ms, tokens=args.tokens, text=args.text,

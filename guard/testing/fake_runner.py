@@ -13,7 +13,6 @@ synchronous client (or an app under test on another loop) never blocks it.
 from __future__ import annotations
 
 import asyncio
-import signal
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -23,28 +22,7 @@ from aiohttp import web
 
 from guard.testing.fake_backend import FakeBackend, RecordedRequest
 from guard.testing.fake_config import FakeConfig
-
-# Hanging handlers (fault=hang) must not hold shutdown for aiohttp's default 60 s.
-SHUTDOWN_TIMEOUT_S = 0.5
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
-async def start_site(backend: FakeBackend, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, int]:
-    """Listen on ``host:port`` (0 picks a free port); returns the runner and the bound port."""
-    runner = web.AppRunner(
-        backend.app(), access_log=None, handler_cancellation=True, shutdown_timeout=SHUTDOWN_TIMEOUT_S
-    )
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner, int(runner.addresses[0][1])
-
+from guard.testing.serving import new_event_loop, start_site
 
 class FakeBackendHandle:
     """A started fake backend: where it listens, and its in-process controls."""
@@ -151,19 +129,3 @@ async def serve_fake_backend(
         yield FakeBackendHandle(backend, host, bound)
     finally:
         await runner.cleanup()
-
-
-def serve_forever(backend: FakeBackend, host: str, port: int) -> None:
-    """Run until SIGINT/SIGTERM; prints the base URL once listening so a parent can wait for it."""
-    loop = new_event_loop()
-    asyncio.set_event_loop(loop)
-    runner, bound = loop.run_until_complete(start_site(backend, host, port))
-    print(f"fake backend listening on http://{host}:{bound}/v1", flush=True)
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        loop.run_until_complete(stop.wait())
-    finally:
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
