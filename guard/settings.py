@@ -133,6 +133,21 @@ class ServerConfig(Strict):
     log_level: str = "info"
 
 
+class TelemetryConfig(Strict):
+    """OpenTelemetry traces, exported by OTLP/HTTP; off (and free on the request path) without an endpoint."""
+
+    otlp_endpoint: str | None = None  # e.g. http://127.0.0.1:4318/v1/traces
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)  # share of requests traced
+    service_name: str = "guard"
+    headers: dict[str, str] = {}  # sent with every export (an API key for a hosted collector)
+
+    @model_validator(mode="after")
+    def _endpoint_is_http(self) -> "TelemetryConfig":
+        if self.otlp_endpoint and not re.match(r"https?://[^/?#]+", self.otlp_endpoint):
+            raise ValueError(f"otlp_endpoint {self.otlp_endpoint!r} is not an http:// or https:// URL")
+        return self
+
+
 class Settings(Strict):
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig(mode="none")
@@ -142,6 +157,7 @@ class Settings(Strict):
     knowledge: KnowledgeConfig = KnowledgeConfig()
     review: ReviewConfig = ReviewConfig()
     limits: LimitsConfig = LimitsConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
 
     @model_validator(mode="after")
     def _names_unique(self) -> "Settings":
