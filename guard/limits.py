@@ -84,3 +84,34 @@ class KeyLimiter:
                 )
         self._active[key] = active + 1
         return Lease(self, key)
+
+
+def share(limit: int | None, workers: int) -> int | None:
+    """One worker's part of a per-key limit when ``workers`` processes keep their own counts."""
+    return None if limit is None else max(1, math.ceil(limit / workers))
+
+
+class LocalLimits:
+    """In-process limits behind the interface the admission step awaits (shared stores do I/O).
+
+    With several worker processes and no shared store each worker counts alone, so each gets
+    its share of the limit (``share``): a key cannot get N times its limit from N workers.
+    """
+
+    def __init__(self, limiter: KeyLimiter, workers: int = 1) -> None:
+        self.limiter = limiter
+        self.workers = workers
+
+    async def admit(self, key: str, rate_per_minute: int | None, max_concurrent: int | None) -> Lease:
+        if self.workers > 1:
+            rate_per_minute, max_concurrent = share(rate_per_minute, self.workers), share(max_concurrent, self.workers)
+        return self.limiter.admit(key, rate_per_minute, max_concurrent)
+
+    def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def status(self) -> dict[str, object]:
+        return {"store": "local", "state": "ok", "workers": self.workers}

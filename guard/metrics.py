@@ -61,6 +61,10 @@ class Metrics:
         self.queue_oldest = Gauge(
             "guard_review_oldest_pending_age_seconds", "Age of the oldest pending review item (0 when none).", registry=r
         )
+        self.limits_store_up = Gauge(
+            "guard_limits_store_up", "1 while the shared limits store (Redis) answers, 0 while limits fall back.", registry=r
+        )
+        self.limits_store_up.set(1)
         self.breaker_state = Gauge(
             "guard_backend_circuit_state", "Circuit breaker per backend: 0 closed, 1 half-open, 2 open.", ["backend"], registry=r
         )

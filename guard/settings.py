@@ -99,6 +99,20 @@ class LimitsConfig(Strict):
     max_messages: int = Field(default=512, gt=0)
     max_message_chars: int = Field(default=400_000, gt=0)
     shutdown_grace_s: float = Field(default=30, ge=0)
+    # Per-key limits shared by every replica (redis:// or rediss://, Redis or Valkey); without
+    # one each process counts alone. See guard.shared_limits and docs/deploy.md.
+    store_url: str | None = None
+    store_prefix: str = "guard:"
+    on_store_error: Literal["local", "open", "closed"] = "local"
+    store_timeout_s: float = Field(default=0.25, gt=0)
+    store_retry_s: float = Field(default=1.0, gt=0)
+    lease_ttl_s: float = Field(default=300, gt=1)  # a dead replica's concurrency slots expire after this
+
+    @model_validator(mode="after")
+    def _store_is_redis(self) -> "LimitsConfig":
+        if self.store_url and not re.match(r"(redis|rediss|unix)://", self.store_url):
+            raise ValueError(f"limits.store_url {self.store_url!r} is not a redis:// URL")
+        return self
 
 
 class KnowledgeConfig(Strict):
@@ -131,6 +145,7 @@ class ServerConfig(Strict):
     port: int = Field(default=8000, ge=0, le=65535)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "info"
+    workers: int = Field(default=1, ge=1, le=64)  # worker processes on one port (guard serve --workers)
 
 
 class TelemetryConfig(Strict):

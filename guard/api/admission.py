@@ -12,24 +12,23 @@ from collections.abc import AsyncIterator
 from fastapi import Depends, Request
 
 from guard.api.deps import CallerDep
-from guard.limits import KeyLimiter, Lease
+from guard.limits import Lease
 from guard.pipeline import Caller
 from guard.settings import ApiKey
 
 
-def lease_for(request: Request, caller: Caller) -> Lease | None:
+async def lease_for(request: Request, caller: Caller) -> Lease | None:
     """Take the key's rate and concurrency slot (raises ``RateLimited``); None when unlimited."""
     # The state's dict, not ``getattr(request.state, ...)``: a missing attribute costs an
     # exception, on every request of a server without key limits.
     key: ApiKey | None = request.scope.get("state", {}).get("api_key")
     if key is None or (key.rate_per_minute is None and key.max_concurrent is None):
         return None
-    limiter: KeyLimiter = request.app.state.limiter
-    return limiter.admit(caller.key_id, key.rate_per_minute, key.max_concurrent)
+    return await request.app.state.limits.admit(caller.key_id, key.rate_per_minute, key.max_concurrent)
 
 
 async def admit(request: Request, caller: CallerDep) -> AsyncIterator[None]:
-    lease = lease_for(request, caller)
+    lease = await lease_for(request, caller)
     try:
         yield
     finally:

@@ -16,6 +16,7 @@ from guard.api.fastpath import GuardApp
 from guard.backend.base import Upstream
 from guard.corrections import CorrectionSync
 from guard.limits import KeyLimiter
+from guard.shared_limits import build_limits
 from guard.pipeline import Pipeline
 from guard.runtime import Runtime
 from guard.settings import Settings
@@ -34,6 +35,7 @@ def create_app(settings: Settings, *, upstreams: dict[str, Upstream] | None = No
                 message="NO AUTHENTICATION: anyone who can reach this port can use every model. For local use only.",
             )
         runtime.start()
+        app.state.limits.start()
         if warm:
             await asyncio.to_thread(runtime.warm)
         await _start_review(app, runtime)
@@ -44,6 +46,7 @@ def create_app(settings: Settings, *, upstreams: dict[str, Upstream] | None = No
         finally:
             if syncing is not None:
                 syncing.cancel()
+            await app.state.limits.close()
             await runtime.close()
 
     app = GuardApp(title="guard", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
@@ -51,6 +54,9 @@ def create_app(settings: Settings, *, upstreams: dict[str, Upstream] | None = No
     app.state.pipeline = Pipeline(runtime)
     app.state.keys = key_table(settings.auth.keys)
     app.state.limiter = KeyLimiter()
+    app.state.limits = build_limits(
+        settings.limits, settings.server.workers, on_state=lambda up: runtime.metrics.limits_store_up.set(1 if up else 0)
+    )
     errors.install(app)
     app.include_router(completions.router)
     app.include_router(models.router)

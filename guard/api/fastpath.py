@@ -47,7 +47,7 @@ async def complete(scope: Scope, receive: Receive, send: Send, endpoint: str) ->
     lease: Any = None
     try:
         caller = await authenticate(request)
-        lease = lease_for(request, caller)
+        lease = await lease_for(request, caller)
         response = await handle(request, request.app.state.runtime, caller, rid, endpoint)
     except GuardError as e:
         response = failed_request(e, rid, scope["path"])

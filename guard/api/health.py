@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from guard.api.deps import RuntimeDep
@@ -19,7 +19,7 @@ async def healthz() -> dict:
 
 
 @router.get("/readyz")
-async def readyz(runtime: RuntimeDep) -> JSONResponse:
+async def readyz(runtime: RuntimeDep, request: Request) -> JSONResponse:
     """Ready when at least one backend answers its model list (others may be down: fallbacks)."""
 
     async def probe(name: str) -> tuple[str, str]:
@@ -35,4 +35,9 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
 
     results = dict(await asyncio.gather(*(probe(n) for n in runtime.router.upstreams)))
     ok = any(v == "ok" for v in results.values()) or not results
-    return JSONResponse({"status": "ready" if ok else "unavailable", "backends": results}, status_code=200 if ok else 503)
+    limits = request.app.state.limits.status()
+    # a store outage with a fallback still serves; with on_store_error closed it refuses everything
+    if limits["state"] != "ok" and limits.get("on_store_error") == "closed":
+        ok = False
+    body = {"status": "ready" if ok else "unavailable", "backends": results, "limits": limits}
+    return JSONResponse(body, status_code=200 if ok else 503)
