@@ -40,6 +40,12 @@ class CorrectionSync:
         self._index = index  # the runtime's lazy loader: the index is only loaded when needed
         self.interval_s = interval_s
         self.last_event = 0  # the newest event id already looked at
+        self._wake = asyncio.Event()
+
+    def wake(self, message: dict[str, Any] | None = None) -> None:
+        """Sync now rather than at the next interval (a store notification: knowledge changed)."""
+        if message is None or message.get("kind") == "event":
+            self._wake.set()
 
     async def run_once(self) -> int:
         """Apply the corrections recorded since the last call; returns how many were added."""
@@ -84,4 +90,8 @@ class CorrectionSync:
                 await self.run_once()
             except Exception:  # noqa: BLE001 - a store or index hiccup must not stop the loop
                 log.exception("corrections_sync_failed")
-            await asyncio.sleep(self.interval_s)
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()

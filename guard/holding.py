@@ -203,6 +203,9 @@ class ReviewService:
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(housekeeping_loop(self.store, self.sender)))
         self._tasks.append(asyncio.create_task(self._refresh_loop()))
+        listener = self.store.listener()  # decisions made on other replicas, pushed (PostgreSQL)
+        if listener is not None:
+            self._tasks.append(asyncio.create_task(listener.run()))
 
     async def _refresh_loop(self) -> None:
         """Pick up what other processes changed: approved answers, and index rebuilds."""

@@ -80,7 +80,9 @@ def _sync_corrections(runtime: Runtime) -> asyncio.Task | None:
     """Corrections reviewed on any replica reach this one's index (guard.corrections)."""
     if runtime.review is None or runtime.settings.knowledge.index_dir is None:
         return None
-    return asyncio.create_task(CorrectionSync(runtime.review.store, runtime.index).run())
+    sync = CorrectionSync(runtime.review.store, runtime.index)
+    runtime.review.store.watchers.append(sync.wake)  # pushed from other replicas (PostgreSQL)
+    return asyncio.create_task(sync.run())
 
 
 async def _start_review(app: FastAPI, runtime: Runtime) -> Any:

@@ -28,6 +28,10 @@ class AuditTrail:
     async def add_event(self, item_id: str | None, actor: str, action: str, detail: dict[str, Any] | None = None) -> None:
         """Record an action that changes no item state (log in, knowledge added, webhook sent)."""
         await self._run(self._add_event, item_id, actor, action, detail or {})
+        await self.publish("event", item_id, action=action)
+
+    async def publish(self, kind: str, item_id: str | None, **extra: Any) -> None:
+        """Tell other replicas (the store overrides this where the database has a channel)."""
 
     def _add_event(self, item_id: str | None, actor: str, action: str, detail: dict[str, Any]) -> None:
         with self.db.write() as conn:

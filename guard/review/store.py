@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from guard.errors import InvalidRequest
+from guard.review import notify
 from guard.review.audit import AuditTrail
 from guard.review.db import Database, parse_url
 from guard.review.errors import LeaseNotHeld, ReviewNotFound
@@ -65,6 +66,7 @@ class ReviewStore(AuditTrail):
         self.clock = clock
         self.poll_s = poll_s
         self.signals = DecisionSignals()
+        self.watchers: list[Callable[[dict[str, Any]], None]] = []  # every notification, e.g. corrections
 
     @property
     def dialect(self) -> str:
@@ -231,6 +233,7 @@ class ReviewStore(AuditTrail):
         """
         item = await self._run(self._decide, item_id, reviewer, action, final_answer, reason, now)
         self.signals.notify(item_id)
+        await self.publish("decided", item_id)
         return item
 
     def _decide(
@@ -275,6 +278,7 @@ class ReviewStore(AuditTrail):
         items = await self._run(self._expire_due, now)
         for item in items:
             self.signals.notify(item.id)
+            await self.publish("expired", item.id)
         return items
 
     def _expire_due(self, now: float | None) -> list[Item]:
@@ -337,6 +341,32 @@ class ReviewStore(AuditTrail):
                     pass
         finally:
             self.signals.unsubscribe(item_id, waiter)
+
+    # ------------------------------------------------------------------ other replicas
+
+    async def publish(self, kind: str, item_id: str | None, **extra: Any) -> None:
+        """Tell every replica's listener (PostgreSQL NOTIFY); SQLite has no channel: a no-op."""
+        if self.db.dialect == "postgresql":
+            try:
+                await self._run(self._publish, notify.payload(kind, item_id, **extra))
+            except Exception:  # noqa: BLE001 - the others still find the change by polling
+                log.warning("review.notify_failed", kind=kind, item_id=item_id)
+
+    def _publish(self, message: str) -> None:
+        with self.db.read() as conn:
+            conn.fetchone("SELECT pg_notify(:channel, :message) AS sent", {"channel": notify.channel(self.db.target), "message": message})
+
+    def listener(self) -> notify.Listener | None:
+        """The LISTEN loop to run on this replica (PostgreSQL only): wakes waiters and watchers."""
+        if self.db.dialect != "postgresql":
+            return None
+        return notify.Listener(self.db.target, self._on_message)
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        if message.get("kind") in ("decided", "expired") and isinstance(message.get("id"), str):
+            self.signals.notify(message["id"])
+        for watch in self.watchers:
+            watch(message)
 
     # ------------------------------------------------------------------ audit and stats
 
