@@ -18,6 +18,7 @@ stream events that carried text (one token per event for vLLM, llama.cpp, SGLang
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -57,16 +58,22 @@ class Metrics:
         self.check_duration = Histogram(
             "guard_check_duration_seconds", "Time to run a policy's output checks on one answer.", ["policy"], buckets=_CHECK, registry=r
         )
-        self.queue_depth = Gauge("guard_review_queue_depth", "Review items pending or claimed.", registry=r)
+        # Gauges set at scrape time: with several workers the newest reading of a live one counts.
+        self.queue_depth = Gauge(
+            "guard_review_queue_depth", "Review items pending or claimed.", registry=r, multiprocess_mode="livemostrecent"
+        )
         self.queue_oldest = Gauge(
-            "guard_review_oldest_pending_age_seconds", "Age of the oldest pending review item (0 when none).", registry=r
+            "guard_review_oldest_pending_age_seconds", "Age of the oldest pending review item (0 when none).", registry=r,
+            multiprocess_mode="livemostrecent",
         )
         self.limits_store_up = Gauge(
-            "guard_limits_store_up", "1 while the shared limits store (Redis) answers, 0 while limits fall back.", registry=r
+            "guard_limits_store_up", "1 while the shared limits store (Redis) answers, 0 while limits fall back.", registry=r,
+            multiprocess_mode="livemin",
         )
         self.limits_store_up.set(1)
         self.breaker_state = Gauge(
-            "guard_backend_circuit_state", "Circuit breaker per backend: 0 closed, 1 half-open, 2 open.", ["backend"], registry=r
+            "guard_backend_circuit_state", "Circuit breaker per backend: 0 closed, 1 half-open, 2 open.", ["backend"], registry=r,
+            multiprocess_mode="livemax",
         )
 
     # ------------------------------------------------------------------ per request
@@ -115,6 +122,14 @@ class Metrics:
             self.breaker_state.labels(name).set(_BREAKER_STATES[status.state])
 
     def render(self) -> bytes:
+        """This registry, or with ``guard serve --workers N`` every worker's, summed by the
+        multiprocess collector (``PROMETHEUS_MULTIPROC_DIR``, set by the supervisor)."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            combined = CollectorRegistry()
+            multiprocess.MultiProcessCollector(combined)
+            return generate_latest(combined)
         return generate_latest(self.registry)
 
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -51,33 +52,99 @@ def quick_settings(backend: str, policy: str | None, host: str, port: int, model
     )
 
 
+WORKER_SETTINGS_ENV = "GUARD_WORKER_SETTINGS"  # the settings, as JSON, for each worker process
+WORKER_WARM_ENV = "GUARD_WORKER_WARM"
+
+
+def build_app(settings: Settings, *, warm: bool) -> "Any":
+    """The app of one process, with the embedder loaded before it listens when ``warm``."""
+    from guard.api.app import create_app
+
+    app = create_app(settings, warm=warm)
+    if warm:
+        app.state.runtime.load_embedder()
+    return app
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "host": settings.server.host,
+        "port": settings.server.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_graceful_shutdown": int(settings.limits.shutdown_grace_s) or None,
+        "server_header": False,
+        "proxy_headers": False,  # guard never reads the client address: no middleware for it
+    }
+
+
 def run_server(settings: Settings, *, warm: bool = True) -> None:
     import uvicorn
 
-    from guard.api.app import create_app
     from guard.logging import configure
 
     configure(settings.server.log_format, settings.server.log_level)
+    if settings.server.workers > 1:
+        run_workers(settings, warm=warm)
+        return
     try:
-        app = create_app(settings, warm=warm)
-        if warm:
-            app.state.runtime.load_embedder()
+        app = build_app(settings, warm=warm)
     except ConfigError as e:
         _fail(e.problems)
         return
     _tune_gc()
-    uvicorn.run(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.limits.shutdown_grace_s) or None,
-        server_header=False,
-        proxy_headers=False,  # guard never reads the client address: no middleware for it
-    )
+    uvicorn.run(app, **uvicorn_options(settings))
+
+
+def run_workers(settings: Settings, *, warm: bool) -> None:
+    """N worker processes on one port (uvicorn's supervisor shares the socket and restarts a
+    worker that dies). Each builds its own app, embedder and index from the same settings;
+    Prometheus metrics are aggregated across them through prometheus-client's multiprocess
+    directory, which must be set before any worker imports prometheus_client."""
+    import tempfile
+
+    import uvicorn
+
+    try:
+        from guard.api.app import create_app
+
+        create_app(settings)  # refuse a bad configuration once, here, not in every worker
+    except ConfigError as e:
+        _fail(e.problems)
+        return
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="guard-metrics-")
+    os.environ[WORKER_SETTINGS_ENV] = settings.model_dump_json()
+    os.environ[WORKER_WARM_ENV] = "1" if warm else "0"
+    uvicorn.run("guard.commands.serve:worker_app", factory=True, workers=settings.server.workers, **uvicorn_options(settings))
+
+
+def worker_app() -> "Any":
+    """One worker's app (uvicorn calls this in each worker process)."""
+    from guard.logging import configure
+
+    settings = Settings.model_validate_json(os.environ[WORKER_SETTINGS_ENV])
+    configure(settings.server.log_format, settings.server.log_level)
+    app = build_app(settings, warm=os.environ.get(WORKER_WARM_ENV) == "1")
+    _tune_gc()
+    return app
+
+
+def parse_workers(value: str) -> int:
+    if value == "auto":
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not Linux
+            return max(1, os.cpu_count() or 1)
+    try:
+        n = int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a number or 'auto'", param_hint="--workers") from None
+    if not 1 <= n <= 64:
+        raise click.BadParameter("must be between 1 and 64, or 'auto'", param_hint="--workers")
+    return n
 
 
 def _tune_gc() -> None:
@@ -100,7 +167,8 @@ def _tune_gc() -> None:
 @click.option("--host", default=None, help="Listen address (default 127.0.0.1)")
 @click.option("--port", type=int, default=None, help="Listen port (default 8000)")
 @click.option("--no-warm", is_flag=True, help="Load models and the index on first use instead of at start-up")
-def serve(config: str | None, backend: str | None, policy: str | None, model: str, host: str | None, port: int | None, no_warm: bool) -> None:
+@click.option("--workers", default=None, help="Worker processes on one port: a number, or 'auto' for one per core (default: server.workers, 1)")
+def serve(config: str | None, backend: str | None, policy: str | None, model: str, host: str | None, port: int | None, no_warm: bool, workers: str | None) -> None:
     """Run the proxy."""
     if bool(config) == bool(backend):
         raise click.UsageError("give either --config guard.yaml or --backend URL")
@@ -116,6 +184,8 @@ def serve(config: str | None, backend: str | None, policy: str | None, model: st
     except ConfigError as e:
         _fail(e.problems)
         return
+    if workers is not None:
+        settings.server.workers = parse_workers(workers)
     run_server(settings, warm=not no_warm)
 
 
