@@ -78,8 +78,10 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 3)
 
 
-def chat_body(model: str, stream: bool, max_tokens: int | None = None) -> bytes:
+def chat_body(model: str, stream: bool, max_tokens: int | None = None, fake: dict[str, Any] | None = None) -> bytes:
     body: dict[str, Any] = {"model": model, "messages": PROMPT, "stream": stream}
+    if fake:  # the fake backend's per-request options (guard.testing.fake_config)
+        body["fake"] = fake
     if stream:
         body["stream_options"] = {"include_usage": True}
     if max_tokens is not None:
@@ -136,7 +138,7 @@ async def _one_whole(session: aiohttp.ClientSession, url: str, payload: bytes, h
 async def run_load(
     base_url: str, *, model: str = "fake-model", stream: bool = False, concurrency: int = 1,
     requests: int = 100, max_seconds: float = 30.0, warmup: int | None = None,
-    headers: dict[str, str] | None = None, max_tokens: int | None = None,
+    headers: dict[str, str] | None = None, max_tokens: int | None = None, fake: dict[str, Any] | None = None,
 ) -> LoadResult:
     """Send ``requests`` chat completions (or as many as fit in ``max_seconds``) from ``concurrency`` workers.
 
@@ -144,7 +146,7 @@ async def run_load(
     set-up and first-request costs of the target do not land in the numbers.
     """
     url = base_url.rstrip("/") + "/chat/completions"
-    payload = chat_body(model, stream, max_tokens)
+    payload = chat_body(model, stream, max_tokens, fake)
     hdrs = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench", **(headers or {})}
     one = _one_stream if stream else _one_whole
     connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
