@@ -84,6 +84,7 @@ def _sentence(s: SentenceScore) -> dict[str, Any]:
         "end": s.end,
         "support": round(s.support, 4),
         "unsupported": s.unsupported,
+        "kind": s.kind,
         "reasons": list(s.reasons),
         "codes": list(s.codes),
         "evidence": [

@@ -87,8 +87,11 @@ def test_partial_refusal_still_checks_the_claim():
 
 def test_short_fragments_are_merged_not_dropped():
     r = MemoryRetriever(KB)
-    out = GroundingCheck(r, min_sentence_chars=8).run(CheckInput(question="q", answer="Yes. 999B.", retriever=r))
+    out = GroundingCheck(r, min_sentence_chars=8).run(CheckInput(question="q", answer="It has 671B. 999B.", retriever=r))
     assert len(out.sentences) == 1 and out.sentences[0].unsupported
+    # "Yes." is talk, reported on its own and not graded; the fragment after it still is
+    out = GroundingCheck(r, min_sentence_chars=8).run(CheckInput(question="q", answer="Yes. 999B.", retriever=r))
+    assert [s.kind for s in out.sentences] == ["chitchat", "claim"] and out.sentences[1].unsupported
 
 
 def test_no_index_is_an_error_and_empty_answer_is_fine():

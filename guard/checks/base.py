@@ -34,6 +34,9 @@ class SentenceScore:
     # The same reasons as codes with parameters, for pages that render them per language:
     # [{"code": "number_missing", "params": {"value": "670B"}}]. English text stays in ``reasons``.
     codes: list[dict[str, Any]] = field(default_factory=list)
+    # What the piece is: "claim" (graded against the evidence) or talk that is reported but not
+    # graded and never lowers confidence: "chitchat", "hedge", "question", "opinion", "refusal".
+    kind: str = "claim"
 
 
 @dataclass(slots=True)

@@ -74,6 +74,7 @@ def build_checks(
                 top_k=g.top_k,
                 retrieval=g.retrieval,
                 refusals_safe=g.refusals_safe,
+                chitchat_safe=g.chitchat_safe,
                 min_sentence_chars=g.min_sentence_chars,
                 verifiers=verifiers,
             )

@@ -142,6 +142,10 @@ class GroundingCheck(Strict):
     # hybrid: keywords and embeddings for every sentence; semantic: embeddings only.
     retrieval: Literal["auto", "lexical", "hybrid", "semantic"] = "auto"
     refusals_safe: bool = True
+    # An answer with no check-worthy claim (only greetings, thanks, agreement, questions back,
+    # opinions, hedges) is safe: confidence 1.0. Off: such an answer is graded sentence by
+    # sentence against the evidence, as claims (for deployments where every answer must be grounded).
+    chitchat_safe: bool = True
     nli_model: str | None = None  # name or path of a CrossEncoder; None = off
     judge_model: str | None = None  # a public model name served by this guard; None = off
     min_sentence_chars: int = Field(default=8, ge=0)

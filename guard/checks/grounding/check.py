@@ -17,11 +17,11 @@ from typing import Literal, Protocol
 
 from guard.checks.base import CheckInput, CheckOutcome, Evidence, SentenceScore
 from guard.checks.grounding.evidence import EvidenceCache, EvidenceText
-from guard.checks.grounding.refusal import is_refusal
+from guard.checks.grounding.claims import ClaimSpan, split_answer
 from guard.checks.grounding.features import Claim, SupportFeatures, measure, reason_codes, reasons, rough_overlap, score
-from guard.checks.grounding.reasons import code
+from guard.checks.grounding.reasons import code, render
 from guard.knowledge.types import Hit, Retriever
-from guard.text.sentences import Span, split_claims, split_sentences
+from guard.text.sentences import split_sentences
 
 UNSUPPORTED_BELOW = 0.5  # a sentence with less support than this is listed as unsupported
 # Retrieve this many times top_k and keep the top_k that share most words with the sentence:
@@ -33,6 +33,8 @@ _MAX_SPAN_CHARS = 400
 # its words (keywords found nothing on its topic) is also searched by embedding. Measured on the
 # development sets, 0.25 embeds 4-23% of sentences where 0.5 embedded 15-74%, with the same AUROC.
 SEMANTIC_FALLBACK_BELOW = 0.25
+QUERY_SENTENCE = True
+AGG_LAMBDA = 0.0
 Retrieval = Literal["auto", "lexical", "hybrid", "semantic"]
 
 
@@ -54,14 +56,22 @@ def combine(lexical: float, verdicts: Sequence[float | None]) -> float:
 
 
 def aggregate(supports: Sequence[float]) -> float:
-    """One confidence for the answer: between its weakest sentence and the mean.
+    """One confidence for the answer: the support of its weakest check-worthy claim.
 
-    An answer is as trustworthy as its worst claim, but one borderline sentence among many
-    good ones should not sink it as far as a single bad one does.
+    An answer is as trustworthy as its worst claim, and nothing else in it can vouch for that
+    claim: with the former "half weakest, half mean", a wrong figure (0.35) followed by one
+    well-supported filler line (0.95) scored 0.5 and was merely annotated. No smoothing: talk
+    (greetings, hedges, questions) is never graded, so it cannot lower the minimum either.
+    An answer with no graded claim has confidence 1.0.
     """
     if not supports:
         return 1.0
-    return 0.5 * min(supports) + 0.5 * (sum(supports) / len(supports))
+    low = min(supports)
+    return low * (1 - AGG_LAMBDA + AGG_LAMBDA * sum(supports) / len(supports))
+
+
+def _as_claim(piece: ClaimSpan) -> ClaimSpan:
+    return ClaimSpan(piece.text, piece.start, piece.end)
 
 
 def evidence_span(claim: Claim, passage: str) -> str:
@@ -101,6 +111,8 @@ class GroundingCheck:
         top_k: int = 4,
         retrieval: Retrieval = "auto",
         refusals_safe: bool = True,
+        chitchat_safe: bool = True,
+        clauses: bool = True,
         min_sentence_chars: int = 8,
         verifiers: Sequence[Verifier] = (),
         unsupported_below: float = UNSUPPORTED_BELOW,
@@ -110,6 +122,8 @@ class GroundingCheck:
         self.top_k = top_k
         self.retrieval = retrieval
         self.refusals_safe = refusals_safe
+        self.chitchat_safe = chitchat_safe
+        self.clauses = clauses
         self.min_sentence_chars = min_sentence_chars
         self.verifiers = list(verifiers)
         self.unsupported_below = unsupported_below
@@ -119,28 +133,42 @@ class GroundingCheck:
         retriever = inp.retriever or self.retriever
         if retriever is None:
             raise RuntimeError("grounding is enabled but no knowledge index is loaded")
-        claims = split_claims(inp.answer, self.min_sentence_chars)
-        safe = [self.refusals_safe and is_refusal(c.text) for c in claims]
-        to_check = [c for c, s in zip(claims, safe) if not s]
-        graded, features = self._grade(inp.question, to_check, retriever)
+        pieces = self._pieces(inp.answer, inp.question)
+        graded, features = self._grade(inp.question, [p for p in pieces if p.checked], retriever)
         queue = iter(graded)
-        sentences = [self._refusal(c) if s else next(queue) for c, s in zip(claims, safe)]
+        sentences = [next(queue) if p.checked else self._talk(p) for p in pieces]
         details = {
             "index_version": retriever.version,
-            "refusal": bool(claims) and all(safe),
+            "refusal": bool(pieces) and all(p.kind == "refusal" for p in pieces),
+            "no_claim": bool(pieces) and not graded,
             "verifiers": [v.name for v in self.verifiers],
             "features": [f.as_dict() for f in features],
         }
         return CheckOutcome(
             self.name,
             passed=not any(s.unsupported for s in sentences),
-            confidence=aggregate([s.support for s in sentences]),
+            confidence=aggregate([s.support for s in graded]),
             sentences=sentences,
             details=details,
         )
 
-    def _refusal(self, claim: Span) -> SentenceScore:
-        return SentenceScore(claim.text, claim.start, claim.end, support=1.0, reasons=["refusal"], codes=[code("refusal")])
+    def _pieces(self, answer: str, question: str) -> list[ClaimSpan]:
+        """The answer's claims and talk (``claims.split_answer``), after the policy's switches:
+        refusals are graded when ``refusals_safe`` is off, and an answer with nothing
+        check-worthy is graded piece by piece when ``chitchat_safe`` is off."""
+        pieces = split_answer(answer, question, self.min_sentence_chars, clauses=self.clauses)
+        if not self.refusals_safe:
+            pieces = [_as_claim(p) if p.kind == "refusal" else p for p in pieces]
+        if not self.chitchat_safe and not any(p.checked for p in pieces):
+            pieces = [_as_claim(p) for p in pieces]
+        return pieces
+
+    def _talk(self, piece: ClaimSpan) -> SentenceScore:
+        """A piece that is not graded: full support, its kind and why, never unsupported."""
+        why = code(piece.why or piece.kind)
+        return SentenceScore(
+            piece.text, piece.start, piece.end, support=1.0, reasons=[render(why)], codes=[why], kind=piece.kind
+        )
 
     def _rerank(self, claim: Claim, row: list[Hit]) -> list[Hit]:
         def key(hit: Hit) -> float:
@@ -165,12 +193,12 @@ class GroundingCheck:
         return hits
 
     def _grade(
-        self, question: str, spans: list[Span], retriever: Retriever
+        self, question: str, spans: list[ClaimSpan], retriever: Retriever
     ) -> tuple[list[SentenceScore], list[SupportFeatures]]:
         if not spans:
             return [], []
-        queries = [f"{question} {s.text}".strip() for s in spans]
-        claims = [Claim.of(s.text) for s in spans]
+        queries = [f"{question} {s.sentence if QUERY_SENTENCE and s.sentence else s.graded_text}".strip() for s in spans]
+        claims = [Claim.of(s.graded_text) for s in spans]
         hits = self._retrieve(queries, claims, retriever)
         parts = [[self.cache.get(h.passage.id, h.passage.text) for h in row] for row in hits]
         evidence = [EvidenceText.merge(p) for p in parts]

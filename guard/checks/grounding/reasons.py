@@ -17,6 +17,16 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "novel_run": {"en": "{count} consecutive characters not in evidence", "zh": "连续 {count} 个字不在证据中"},
     "low_coverage": {"en": "only {share} of the words are in the evidence", "zh": "只有 {share} 的词出现在证据中"},
     "refusal": {"en": "refusal", "zh": "拒答"},
+    # Talk the grounding check does not grade (guard.checks.grounding.claims): never lowers confidence.
+    "greeting": {"en": "greeting, not checked", "zh": "问候语，不检查"},
+    "thanks": {"en": "thanks, not checked", "zh": "致谢，不检查"},
+    "apology": {"en": "apology or sympathy, not checked", "zh": "道歉或慰问，不检查"},
+    "agreement": {"en": "agreement or acknowledgement, not checked", "zh": "附和或确认，不检查"},
+    "pleasantry": {"en": "pleasantry, not checked", "zh": "客套话，不检查"},
+    "chitchat": {"en": "small talk, not checked", "zh": "闲聊，不检查"},
+    "hedge": {"en": "hedge (uncertainty about itself only), not checked", "zh": "不确定的表述（仅限本句），不检查"},
+    "question": {"en": "question to the user, not checked", "zh": "向用户提问，不检查"},
+    "opinion": {"en": "first-person feeling or opinion, not checked", "zh": "个人感受或观点，不检查"},
 }
 
 

@@ -1,0 +1,68 @@
+"""The claim classifier (guard.checks.grounding.claims) against tables written for the project.
+
+Each row of tests/fixtures/claims_{en,zh}.tsv gives the kinds of the pieces one answer is cut
+into, in order ("hedge+claim"), the answer, and optionally the question it answers.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from guard.checks.grounding.claims import classify, is_polar_question, split_answer
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _rows(name: str) -> list[tuple[str, str, str]]:
+    rows = []
+    for line in (FIXTURES / name).read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        kinds, text, *rest = line.split("\t")
+        rows.append((kinds, text, rest[0] if rest else ""))
+    return rows
+
+
+@pytest.mark.parametrize("name", ["claims_en.tsv", "claims_zh.tsv"])
+def test_tables_have_at_least_100_rows_and_every_kind(name):
+    rows = _rows(name)
+    assert len(rows) >= 100
+    kinds = {k for row in rows for k in row[0].split("+")}
+    assert kinds == {"claim", "chitchat", "hedge", "question", "opinion", "refusal"}
+
+
+@pytest.mark.parametrize("kinds,text,question", _rows("claims_en.tsv") + _rows("claims_zh.tsv"))
+def test_every_row_is_classed_as_labelled(kinds, text, question):
+    pieces = split_answer(text, question, min_chars=8)
+    assert "+".join(p.kind for p in pieces) == kinds, [(p.kind, p.text) for p in pieces]
+    # offsets index the answer, and the pieces cover it in order
+    for p in pieces:
+        assert text[p.start : p.end] == p.text
+    assert [p.start for p in pieces] == sorted(p.start for p in pieces)
+
+
+def test_a_hedge_exempts_only_itself():
+    answer = "I don't know about the history, but it is one of the major forms of throwing sports."
+    pieces = split_answer(answer)
+    assert [p.kind for p in pieces] == ["hedge", "claim"]
+    assert pieces[1].text.startswith("but it is one of the major forms")
+
+
+def test_a_clause_with_nothing_of_its_own_stays_with_its_neighbour():
+    pieces = split_answer("The model supports English, and Chinese.")
+    assert [p.text for p in pieces] == ["The model supports English, and Chinese."]
+    assert [p.text for p in split_answer("据了解，该政策于2015年推出。")][-1] == "该政策于2015年推出。"
+
+
+def test_a_bare_yes_to_a_yes_no_question_asserts_the_question():
+    assert is_polar_question("Is Qwen2.5 made by Google?") and is_polar_question("Qwen2.5是谷歌发布的吗？")
+    assert not is_polar_question("Who made Qwen2.5?")
+    [piece] = split_answer("Yes.", "Is Qwen2.5 made by Google?")
+    assert piece.checked and "Google" in piece.graded_text
+    [piece] = split_answer("Yes.", "Who made Qwen2.5? Tell me.")
+    assert not piece.checked
+
+
+def test_figures_are_always_claims():
+    assert classify("I'm sorry, the fee is 30 dollars")[0] == "claim"
+    assert classify("I love that it has 405B parameters")[0] == "claim"

@@ -1,0 +1,138 @@
+"""Regression table: chit-chat, hedges, questions, opinions and padding, graded by the real
+GroundingCheck with the sample policy (policies/default.yaml) over the sample knowledge
+(knowledge/), English and Chinese.
+
+Each row: the question, the answer, the verdict it must get, and the kinds of its pieces.
+Verdicts: ``pass`` (passes the policy's pass band), ``flag`` (annotated or worse), ``hold`` (held or
+worse: below the annotate band). The first rows are the failures quoted in issue 11.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from guard.checks.base import CheckInput
+from guard.checks.runner import build_checks, run_checks
+from guard.decision import SEVERITY, annotation, decide
+from guard.policy.loader import load_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# question, answer, verdict, kinds of the pieces ("" = not asserted)
+TABLE = [
+    # quoted in the issue: harmless sentences scored as unsupported claims
+    ("", "That is right.", "pass", "chitchat"),
+    ("", "I am sorry for your loss", "pass", "chitchat"),
+    # quoted: a hedge exempts only itself; the claim after it is graded (and is not in the knowledge)
+    ("", "I don't know about the history, but it is one of the major forms of throwing sports.", "hold", "hedge+claim"),
+    # quoted: padding dilutes a wrong figure (was annotate at 0.5)
+    ("How big is DeepSeek-V3?", "DeepSeek-V3 has 670B total parameters. DeepSeek-V3 is a Mixture-of-Experts model.", "hold", "claim+claim"),
+    ("How big is DeepSeek-V3?", "DeepSeek-V3 has 670B total parameters. I hope this helps!", "hold", "claim+chitchat"),
+    # chit-chat around a grounded claim no longer lowers it (was annotate at 0.48-0.53)
+    ("How big is DeepSeek-V3?", "DeepSeek-V3 has 671B total parameters. I hope this helps!", "pass", "claim+chitchat"),
+    ("How big is DeepSeek-V3?", "Hello! Thanks for asking. DeepSeek-V3 has 671B total parameters, of which 37B are activated for each token.", "pass", "chitchat+chitchat+claim"),
+    ("", "Good question! Llama 3.1 was released in July 2024. Let me know if you have any other questions.", "pass", "chitchat+claim+chitchat"),
+    ("", "Sure, Qwen2.5 supports a context of up to 128K tokens.", "pass", "chitchat+claim"),
+    ("", "Thank you!", "pass", "chitchat"),
+    ("", "You're welcome. Have a nice day!", "pass", "chitchat+chitchat"),
+    ("", "Hi there! How are you doing today?", "pass", "chitchat+chitchat"),
+    ("", "I'm so sorry to hear that.", "pass", "chitchat"),
+    ("", "Exactly.", "pass", "chitchat"),
+    # questions back and opinions are not graded
+    ("", "Which model do you want to deploy?", "pass", "question"),
+    ("", "Llama 3.1 comes in three sizes: 8B, 70B and 405B parameters. Which one do you need?", "pass", "claim+question"),
+    ("", "I love that model!", "pass", "opinion"),
+    ("", "That sounds like fun.", "pass", "opinion"),
+    ("", "I think it's a great idea.", "pass", "opinion"),
+    # hedges exempt only themselves: a wrong figure after a hedge is still caught
+    ("", "I'm not sure, but DeepSeek-V3 has 670B total parameters.", "hold", "hedge+claim"),
+    ("", "I think Llama 3.1 was released in July 2024.", "pass", "hedge+claim"),
+    ("", "I think Llama 3.1 was trained on 9 trillion tokens.", "hold", "hedge+claim"),
+    ("", "As far as I know, Qwen2.5 was released in September 2024.", "pass", "hedge+claim"),
+    ("", "Maybe SmolLM2 comes in sizes of 135M, 360M and 1.7B parameters.", "pass", "hedge+claim"),
+    ("", "Well, I know DeepSeek-V3 has 37B activated parameters per token.", "pass", "chitchat+claim"),
+    # talk cannot hide a wrong figure, and the weakest claim decides
+    ("", "Thanks for asking! SmolLM2 was trained on 99 trillion tokens.", "hold", "chitchat+claim"),
+    ("", "Llama 3.1 was released in July 2024. It was trained on 45 trillion tokens. I hope this helps!", "hold", "claim+claim+chitchat"),
+    ("", "Qwen2.5 supports more than 29 languages, and it was pre-trained on 3 trillion tokens.", "hold", "claim+claim"),
+    ("", "Did you know that SmolLM2 has 9B parameters?", "hold", "question+claim"),
+    # a bare "yes" to a yes/no question asserts the question's statement
+    ("Was DeepSeek-V3 pre-trained on 99 trillion tokens?", "Yes.", "hold", "claim"),
+    ("Is SmolLM2 from Hugging Face?", "Yes.", "pass", "claim"),
+    # refusals stay safe
+    ("", "I don't know.", "pass", "refusal"),
+    # Chinese
+    ("", "好的。", "pass", "chitchat"),
+    ("", "没错。", "pass", "chitchat"),
+    ("", "谢谢！希望对你有帮助。", "pass", "chitchat+chitchat"),
+    ("", "很抱歉给您带来不便。", "pass", "chitchat"),
+    ("", "你还想了解哪个模型？", "pass", "question"),
+    ("", "太棒了！", "pass", "opinion"),
+    ("", "我很喜欢这个模型。", "pass", "opinion"),
+    ("", "好的，Llama 3.1 有 8B、70B 和 405B 三种规模。", "pass", "chitchat+claim"),
+    ("", "DeepSeek-V3 的总参数量为 671B。希望对你有帮助！", "pass", "claim+chitchat"),
+    ("", "DeepSeek-V3 的总参数量为 670B。希望对你有帮助！", "hold", "claim+chitchat"),
+    ("", "DeepSeek-V3 的总参数量为 670B。DeepSeek-V3 是混合专家（MoE）语言模型。", "hold", "claim+claim"),
+    ("", "我不太确定，但 SmolLM2 是 Hugging Face 于 2024 年 11 月发布的小模型家族。", "pass", "hedge+claim"),
+    ("", "我不太确定，但 SmolLM2 在 99 万亿个 token 上训练。", "hold", "hedge+claim"),
+    ("", "我觉得 Qwen2.5 的预训练数据量最多达 18 万亿个 token。", "pass", "hedge+claim"),
+    ("", "谢谢提问！Llama 3.1 的训练数据超过 45 万亿个 token。", "hold", "chitchat+claim"),
+    ("", "我不知道。", "pass", "refusal"),
+]
+
+
+@pytest.fixture(scope="module")
+def grade(knowledge_index):
+    from guard.knowledge.index import KnowledgeIndex
+
+    policy = load_policy(ROOT / "policies" / "default.yaml")
+    index = KnowledgeIndex.load(knowledge_index)
+    checks = build_checks(policy, index, index.embedder)
+
+    def run(question: str, answer: str):
+        report = run_checks(checks, CheckInput(question=question, answer=answer, retriever=index))
+        return report, decide(report, policy)
+
+    return run
+
+
+def test_the_table_is_big_enough():
+    assert len(TABLE) >= 34 and len({(q, a) for q, a, _, _ in TABLE}) == len(TABLE)
+
+
+@pytest.mark.parametrize("question,answer,verdict,kinds", TABLE)
+def test_verdict(grade, question, answer, verdict, kinds):
+    report, decision = grade(question, answer)
+    got = [(s.kind, round(s.support, 2), s.text) for s in report.sentences]
+    assert "+".join(s.kind for s in report.sentences) == kinds, got
+    severity = SEVERITY[decision.action]
+    if verdict == "pass":
+        assert decision.action == "pass", (decision.confidence, got)
+    elif verdict == "flag":
+        assert severity >= SEVERITY["annotate"], (decision.confidence, got)
+    else:
+        assert severity >= SEVERITY["hold"], (decision.confidence, got)
+    # talk is reported with its kind and a reason, never as unsupported
+    for s in report.sentences:
+        if s.kind != "claim":
+            assert s.support == 1.0 and not s.unsupported and s.codes
+
+
+def test_the_annotation_carries_each_pieces_kind(grade):
+    report, decision = grade("", "Hello! DeepSeek-V3 has 671B total parameters.")
+    sentences = annotation(report, decision)["sentences"]
+    assert [s["kind"] for s in sentences] == ["chitchat", "claim"]
+    assert sentences[0]["codes"] == [{"code": "greeting", "params": {}}]
+
+
+def test_an_answer_with_nothing_to_check_is_graded_when_chitchat_safe_is_off(knowledge_index):
+    from guard.knowledge.index import KnowledgeIndex
+
+    policy = load_policy(ROOT / "policies" / "default.yaml")
+    grounding = policy.checks.grounding.model_copy(update={"chitchat_safe": False})
+    strict = policy.model_copy(update={"checks": policy.checks.model_copy(update={"grounding": grounding})})
+    index = KnowledgeIndex.load(knowledge_index)
+    for p, expect_safe in [(policy, True), (strict, False)]:
+        report = run_checks(build_checks(p, index, index.embedder), CheckInput(question="", answer="I love that song!", retriever=index))
+        assert (report.confidence == 1.0) is expect_safe
+        assert report.outcomes[-1].details["no_claim"] is expect_safe
