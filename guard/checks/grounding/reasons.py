@@ -17,6 +17,32 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "novel_run": {"en": "{count} consecutive characters not in evidence", "zh": "连续 {count} 个字不在证据中"},
     "low_coverage": {"en": "only {share} of the words are in the evidence", "zh": "只有 {share} 的词出现在证据中"},
     "refusal": {"en": "refusal", "zh": "拒答"},
+    # Contradictions carry the clashing words as params (claim_word, evidence_word, kind), so
+    # the reviewer page can mark them in the claim and in the evidence span.
+    "contradiction_polarity": {
+        "en": "contradicts: “{evidence_word}” in evidence, “{claim_word}” in the claim",
+        "zh": "与证据矛盾：证据为“{evidence_word}”，回答为“{claim_word}”",
+    },
+    "contradiction_antonym": {
+        "en": "contradicts: “{evidence_word}” in evidence, not “{claim_word}”",
+        "zh": "与证据矛盾：证据为“{evidence_word}”，不是“{claim_word}”",
+    },
+    "contradiction_exclusive": {
+        "en": "contradicts: the evidence says “{evidence_word}”, not “{claim_word}”",
+        "zh": "与证据矛盾：证据说的是“{evidence_word}”，不是“{claim_word}”",
+    },
+    "contradiction_role": {
+        "en": "contradicts: roles reversed, the evidence says “{evidence_word}”",
+        "zh": "与证据矛盾：角色颠倒，证据为“{evidence_word}”",
+    },
+    "number_misbound": {
+        "en": "{value} is stated for “{evidence_word}” in the evidence, not for “{claim_word}” ({other} is)",
+        "zh": "证据中 {value} 对应“{evidence_word}”，不是“{claim_word}”（“{claim_word}”对应 {other}）",
+    },
+    "name_unbound": {
+        "en": "{value} is named for {found_for}, not {subject}",
+        "zh": "证据中 {value} 属于 {found_for}，不是 {subject}",
+    },
 }
 
 
