@@ -70,9 +70,16 @@ class DateMention:
     start: int
     end: int
 
+    def _pairs(self, other: "DateMention") -> tuple[tuple[int | None, int | None], ...]:
+        return ((self.year, other.year), (self.month, other.month), (self.day, other.day))
+
     def agrees(self, other: "DateMention") -> bool:
         """Every part this date states is the same in ``other`` (which may state more)."""
-        return all(a is None or a == b for a, b in ((self.year, other.year), (self.month, other.month), (self.day, other.day)))
+        return all(a is None or a == b for a, b in self._pairs(other))
+
+    def compatible(self, other: "DateMention") -> bool:
+        """No part stated by both differs ("April 9, 2011" and "April 9th")."""
+        return all(a is None or b is None or a == b for a, b in self._pairs(other))
 
 
 def _month(raw: str | None) -> int | None:

@@ -115,6 +115,12 @@ _CJK_UNIT_RE = re.compile(r"\s?(" + "|".join(map(re.escape, _CJK_UNITS + ["℃"]
 _CASE_SENSITIVE = {"mw": {"mW": ("power", 1e-3), "MW": ("power", 1e6)}}
 
 
+def is_unit(word: str) -> bool:
+    """Whether ``word`` is a unit symbol or name this module binds numbers to ("GHz", "kg")."""
+    w = word.lower()
+    return w in _UNITS or (w.endswith("s") and w[:-1] in _UNITS and len(w) > 3)
+
+
 def _unit_after(text: str, end: int) -> tuple[str, str, float] | None:
     """(unit, dimension, factor) of the unit written right after a number ending at ``end``."""
     m = _CJK_UNIT_RE.match(text, end)
@@ -134,8 +140,8 @@ def _unit_after(text: str, end: int) -> tuple[str, str, float] | None:
         key = key[:-1]  # plurals: hours, grams, miles
     if key not in _UNITS:
         return None
-    if len(key) == 1 and m.group(0)[0].isspace():
-        return None  # a one-letter unit counts only glued to its number ("9g", "5V", "60W")
+    if len(key) == 1 and m.group(0)[0].isspace() and raw not in {"g", "W", "V"}:
+        return None  # other one-letter units count only glued to their number
     return raw, *_UNITS[key]
 
 

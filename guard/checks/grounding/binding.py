@@ -31,7 +31,7 @@ from guard.text.normalize import LIFESPAN_RE, find_dates
 from guard.text.numbers import Quantity, extract_quantities, same_quantity
 
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]")
-_CLAUSE_END = re.compile(r"[,;:()（），；：。!?！？\n]|\s[–—-]\s")
+_CLAUSE_END = re.compile(r"[,;:()（），；：。!?！？\n]|\.(?=\s|$)|\s[–—-]\s|\band\b|\bwhile\b|\bbut\b")
 _WINDOW = 3  # content words each side of a figure
 # A leading term: a capitalised word, acronym or version-like token, with the capitalised or
 # numeric tokens that follow it ("Llama 3.1", "DeepSeek-V3", "TTFT", "Qwen2.5").
@@ -89,8 +89,8 @@ def bound_flags(term: str | None, parts: Sequence[EvidenceText], topics: Sequenc
     return [m or not t for m, t in zip(mentions, topics)]
 
 
-def _clause_bounds(text: str) -> list[int]:
-    return [m.start() for m in _CLAUSE_END.finditer(text)]
+def _clause_bounds(text: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in _CLAUSE_END.finditer(text)]
 
 
 def _context(text: str, lo: int, hi: int, left: bool, drop: frozenset[str]) -> set[str]:
@@ -111,6 +111,7 @@ def slots(text: str, quantities: Sequence[Quantity] | None = None, drop: frozens
     """Every figure of ``text`` with its phrase context (content words inside its clause, up to
     the next figure). A date's numbers share the date's context; lifespan years get born/died."""
     qs = list(quantities) if quantities is not None else extract_quantities(text)
+    qs = [q for q in qs if not _is_version(text, q)]
     if not qs:
         return ()
     bounds = _clause_bounds(text)
@@ -118,7 +119,11 @@ def slots(text: str, quantities: Sequence[Quantity] | None = None, drop: frozens
     spans = []  # (start, end) of the unit each figure belongs to (itself, or its date)
     for q in qs:
         d = next((d for d in dates if d.start <= q.start < d.end), None)
-        spans.append((d.start, d.end) if d else (q.start, q.end))
+        end = q.end
+        if q.unit:  # "9 GHz": the unit is part of the figure, not its context
+            at = text.find(q.unit, q.end, q.end + len(q.unit) + 2)
+            end = at + len(q.unit) if at >= 0 else end
+        spans.append((d.start, d.end) if d else (q.start, end))
     edges = sorted({s for s, _ in spans} | {e for _, e in spans})
     lifespan_ctx: dict[int, str] = {}
     for m in LIFESPAN_RE.finditer(text):
@@ -127,8 +132,8 @@ def slots(text: str, quantities: Sequence[Quantity] | None = None, drop: frozens
     sentence_ends = [m.end() for m in re.finditer(r"[.!?。！？]\s|\n", text)]
     out = []
     for q, (s, e) in zip(qs, spans):
-        lo = max([b + 1 for b in bounds if b < s] + [x for x in edges if x <= s and x != s] + [0])
-        hi = min([b for b in bounds if b >= e] + [x for x in edges if x >= e and x != e] + [len(text)])
+        lo = max([b1 for b0, b1 in bounds if b1 <= s] + [x for x in edges if x <= s and x != s] + [0])
+        hi = min([b0 for b0, _ in bounds if b0 >= e] + [x for x in edges if x >= e and x != e] + [len(text)])
         # a unit written after the figure ("9 GHz") is part of the figure, not its context
         ctx = _context(text, lo, s, True, drop) | _context(text, e, hi, False, drop)
         if q.start in lifespan_ctx:
@@ -136,6 +141,14 @@ def slots(text: str, quantities: Sequence[Quantity] | None = None, drop: frozens
         sentence = sum(1 for x in sentence_ends if x <= q.start)
         out.append(Slot(q, frozenset(ctx), sentence))
     return tuple(out)
+
+
+_VERSION_BEFORE = re.compile(r"[A-Z][A-Za-z\-]*\s$")
+
+
+def _is_version(text: str, q: Quantity) -> bool:
+    """A model or product version ("Llama 3.1", "Python 3.11"), part of a name, not a figure."""
+    return "." in q.text and not q.unit and bool(_VERSION_BEFORE.search(text[max(0, q.start - 30) : q.start]))
 
 
 def evidence_slots(part: EvidenceText) -> tuple[Slot, ...]:
@@ -157,8 +170,9 @@ def misbound_numbers(claim_text: str, claim_qs: Sequence[Quantity], parts: Seque
                      drop: frozenset[str] = frozenset()) -> list[Misbound]:
     """Claim figures that the evidence states, but only for other words (see the module docstring).
 
-    Conservative by design: every evidence occurrence of the figure must have a context, none
-    may share a word with the claim's, and another figure of the same evidence sentence must.
+    Conservative by design: every evidence occurrence of the figure must have a context, and
+    another figure of an evidence sentence stating it must share more of the claim's context
+    words (weighted by how few figures each word sits next to) than any occurrence does.
     """
     out: list[Misbound] = []
     mine = [s for s in slots(claim_text, claim_qs, drop) if s.context and s.quantity.checked]
@@ -166,22 +180,48 @@ def misbound_numbers(claim_text: str, claim_qs: Sequence[Quantity], parts: Seque
         return out
     ev = [(i, s) for i, p in enumerate(parts) for s in evidence_slots(p)]
     texts = [p.text for p in parts]
+    weight = _weights(ev)
     for c in mine:
         same = [(i, s) for i, s in ev if same_quantity(c.quantity, s.quantity)]
-        if not same or any(not s.context or s.context & c.context for _, s in same):
+        if not same or any(not s.context for _, s in same):
             continue
+        best_same = max(_shared(s.context & c.context, weight) for _, s in same)
         places = {(i, s.sentence) for i, s in same}
         rivals = [
             s for i, s in ev
-            if (i, s.sentence) in places and not same_quantity(c.quantity, s.quantity) and s.context & c.context
+            if (i, s.sentence) in places and not same_quantity(c.quantity, s.quantity) and _binds(s.context & c.context)
         ]
-        if rivals:
-            rival = max(rivals, key=lambda s: len(s.context & c.context))
-            shared = sorted(rival.context & c.context)[0]
-            where, first = same[0]
-            told = sorted(first.context)[0]
-            out.append(Misbound(c.quantity.label, word_for(shared, claim_text), rival.quantity.label, word_for(told, texts[where])))
+        if not rivals:
+            continue
+        rival = max(rivals, key=lambda s: _shared(s.context & c.context, weight))
+        if _shared(rival.context & c.context, weight) <= best_same:
+            continue
+        shared = max(rival.context & c.context, key=lambda u: weight.get(u, 1.0))
+        where, first = same[0]
+        told = max(first.context, key=lambda u: weight.get(u, 1.0))
+        out.append(Misbound(c.quantity.label, word_for(shared, claim_text), rival.quantity.label, word_for(told, texts[where])))
     return out
+
+
+def _weights(ev: Sequence[tuple[int, Slot]]) -> dict[str, float]:
+    """A context word's weight: 1 / the number of different figures it sits next to in the
+    evidence ("parameters" next to both 671B and 37B tells them apart less than "activated")."""
+    values: dict[str, set[float]] = {}
+    for _, s in ev:
+        for u in s.context:
+            values.setdefault(u, set()).add(round(s.quantity.value, 6))
+    return {u: 1.0 / len(v) for u, v in values.items()}
+
+
+def _shared(units: frozenset[str], weight: dict[str, float]) -> float:
+    return sum(weight.get(u, 1.0) * (1.0 if u.isascii() else 0.5) for u in units)
+
+
+def _binds(shared: frozenset[str]) -> bool:
+    """One shared English word binds a figure; Chinese bigrams need two (measure words and
+    verbs such as 元, 点, 下跌 sit next to many figures of one sentence)."""
+    latin = sum(1 for u in shared if u.isascii())
+    return latin >= 1 or len(shared) - latin >= 2
 
 
 def word_for(stem: str, text: str) -> str:

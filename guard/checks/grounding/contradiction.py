@@ -31,6 +31,8 @@ from guard.text import cjk, tokens
 
 MIN_ALIGNMENT = 0.5  # share of the claim's content units the sentence must hold to be compared
 _MIN_SHARED = 2
+_CANDIDATES = 3  # sentences compared, best first
+_NEAR_BEST = 0.25  # ... each within this share of the best one
 
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]")
 _CLAUSE_RE = re.compile(r"[,;:()（），；：。!?！？]|\bbut\b|\bwhile\b|\bwhereas\b|但|而|却")
@@ -40,16 +42,17 @@ _NEG_WORDS = frozenset(
     "without unable fails failed lacks lacked".split()
 )
 _NOT_NEGATION_AFTER = {"only", "just", "merely", "doubt", "least", "matter", "later", "less", "more", "fewer"}
-_NEG_WINDOW = 4  # words after a negation that it scopes over
+_NEG_WINDOW = 1  # content words after a negation that it scopes over (its head: "not *use*")
 # Chinese negations, and words that contain one without negating (不仅 "not only", 未来 "future").
-_CJK_NEG_RE = re.compile(r"没有|并非|并不|从不|从未|不再|无法|不能|不会|不是|未能|未曾|不|没|未|无|非|别|勿")
+_CJK_NEG_RE = re.compile(r"没有|并非|并不|从不|从未|不再|无法|不能|不会|不是|未能|未曾|不|没|未")
 _CJK_NOT_NEG = re.compile(
     r"不仅|不但|不断|不过|不同|不少|不久|不管|不论|无论|不错|未来|非常|无数|不得不|毫无疑问|无人机|非洲|并非只|不止|无限|不一样"
 )
-_CJK_NEG_WINDOW = 4
+_CJK_NEG_WINDOW = 2  # characters: the bigram right after the negation (不*公开*, 没有*使用*)
 _FUNCTION = set("的了是在和与及或也就都而并但又被把将对于为以之其这那此有个着过中上下")
 _YES_NO = {"no": False, "no.": False, "no,": False, "yes": True, "不": False, "不是": False, "否": False,
            "没有": False, "是的": True, "可以": True, "对": True}
+_ROLE_GAP = 6  # words between the two names (their own words included) for a relation to count
 _BE = re.compile(r"\b(?:was|were|is|are|been|be|being|got|gets)\b")
 
 
@@ -126,8 +129,6 @@ def _en_polarity(text: str) -> tuple[set[str], set[str], dict[str, str]]:
                     scope, cue = _NEG_WINDOW, ("no longer" if w == "nolonger" else w)
                 continue
             if w in tokens.STOPWORDS or len(w) < 2:
-                if scope:
-                    scope -= 1
                 continue
             k = key(w)
             if scope:
@@ -210,22 +211,21 @@ def alignment(stems: frozenset[str] | set[str], bigrams: frozenset[str] | set[st
     return shared / units, shared
 
 
-def best_sentence(stems: Sequence[str], bigrams: Sequence[str], parts: Sequence[EvidenceText]) -> tuple[Sentence | None, float]:
-    """The evidence sentence sharing most of the claim's content units, and that share.
-
-    Questions count only when the next sentence answers them yes or no.
-    """
+def ranked_sentences(stems: Sequence[str], bigrams: Sequence[str], parts: Sequence[EvidenceText]) -> list[tuple[Sentence, float]]:
+    """Evidence sentences sharing at least two of the claim's content units, best first, with
+    the share of the claim's units each holds. Questions count only when the next sentence
+    answers them yes or no."""
     cs, cb = frozenset(stems), frozenset(bigrams)
-    best: Sentence | None = None
-    best_score = 0.0
+    found: list[tuple[Sentence, float]] = []
     for part in parts:
         for s in part.sentences:
             if _is_question(s.text) and _answered(s) is None:
                 continue
             score, shared = alignment(cs, cb, s)
-            if shared >= _MIN_SHARED and score > best_score:
-                best, best_score = s, score
-    return best, best_score
+            if shared >= _MIN_SHARED:
+                found.append((s, score))
+    found.sort(key=lambda x: x[1], reverse=True)
+    return found
 
 
 def _polarity_conflict(claim: str, s: Sentence) -> Conflict | None:
@@ -237,7 +237,8 @@ def _polarity_conflict(claim: str, s: Sentence) -> Conflict | None:
             return None
         e_plain, _, _ = polarity(s.text)
         shared = [k for k in _ordered_keys(claim) if k in e_plain]
-        return Conflict("polarity", _shown(shared[0], claim), "No", s.text) if shared else None
+        words = " ".join(_shown(k, claim) for k in shared[:4])
+        return Conflict("polarity", words, "No", s.text) if shared else None
     e_plain, e_neg, e_cues = polarity(s.text)
     for k in [k for k in c_cues if k in c_neg and k not in c_plain]:
         if k in e_plain and k not in e_neg:
@@ -306,8 +307,9 @@ def _direction(text: str, a: str, b: str, verb: str) -> bool | None:
         return None
     lo, hi = sorted((ia, ib))
     between = lower[lo:hi]
-    if not any(key(w) == verb for w in _WORD_RE.findall(between)):
-        return None
+    words = _WORD_RE.findall(between)
+    if len(words) > _ROLE_GAP or not any(key(w) == verb for w in words):
+        return None  # names far apart are not one relation's two ends
     passive = bool(re.search(r"\bby\b", between)) and bool(_BE.search(between))
     forward = ia < ib
     return forward != passive
@@ -339,10 +341,17 @@ def find_conflict(
     names: Sequence[str],
     parts: Sequence[EvidenceText],
 ) -> tuple[Conflict | None, float]:
-    """The first conflict between ``claim`` and its best-matching evidence sentence, and how
-    well that sentence matches (0 when none matches enough to be compared)."""
-    s, aligned = best_sentence(stems, bigrams, parts)
-    if s is None or aligned < MIN_ALIGNMENT:
-        return None, aligned
-    found = _polarity_conflict(claim, s) or _lexical_conflict(claim, s) or _role_conflict(claim, names, s)
-    return found, aligned
+    """The first conflict between ``claim`` and its best-matching evidence sentences (up to
+    ``_CANDIDATES`` within ``_NEAR_BEST`` of the best, each matching at least
+    ``MIN_ALIGNMENT``), and how well the best one matches (0 when none matches enough)."""
+    ranked = ranked_sentences(stems, bigrams, parts)
+    if not ranked or ranked[0][1] < MIN_ALIGNMENT:
+        return None, ranked[0][1] if ranked else 0.0
+    best = ranked[0][1]
+    for s, aligned in ranked[:_CANDIDATES]:
+        if aligned < max(MIN_ALIGNMENT, best - _NEAR_BEST):
+            break
+        found = _polarity_conflict(claim, s) or _lexical_conflict(claim, s) or _role_conflict(claim, names, s)
+        if found:
+            return found, best
+    return None, best

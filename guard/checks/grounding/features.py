@@ -49,7 +49,7 @@ from guard.checks.grounding.evidence import EvidenceText
 from guard.checks.grounding.reasons import code, render
 from guard.text import cjk, tokens
 from guard.text.normalize import Aliases, DateMention, default_aliases, find_dates
-from guard.text.numbers import Quantity, extract_quantities, unmatched_quantities
+from guard.text.numbers import Quantity, extract_quantities, is_unit, unmatched_quantities
 
 # Logistic weights (support = sigmoid(bias + sum w * feature)).
 WEIGHTS = {
@@ -143,7 +143,7 @@ class Claim:
     @classmethod
     def of(cls, text: str, aliases: Aliases | None = None) -> "Claim":
         ws = tokens.words(text)
-        names = tokens.capitalised_terms(text) + cjk.foreign_names(text)
+        names = [n for n in tokens.capitalised_terms(text) if not is_unit(n)] + cjk.foreign_names(text)
         known = (aliases or default_aliases()).mentions(text)
         # A table name written in Chinese (谷歌, 阿里云) is a name the evidence must state too.
         names += [form for form, _ in known if not form.isascii() and all(form not in n for n in names)]
@@ -272,6 +272,19 @@ def _dated(claim: Claim, numbers: list[Quantity], ev: EvidenceText) -> list[Quan
     return [q for q in numbers if not any(d.start <= q.start < d.end for d in supported)]
 
 
+def _wrong_dates(claim: Claim, ev: EvidenceText) -> list[str]:
+    """Claim dates whose year the evidence dates, but with another month or day ("September
+    1977" where the evidence says "August 16, 1977"): the year alone would match."""
+    out = []
+    for d in claim.dates:
+        if d.year is None or d.month is None:
+            continue
+        same_year = [e for e in ev.dates if e.year == d.year and e.month is not None]
+        if same_year and not any(d.compatible(e) for e in ev.dates):
+            out.append(claim.text[d.start : d.end])
+    return out
+
+
 def measure(
     claim: Claim,
     ev: EvidenceText,
@@ -291,7 +304,12 @@ def measure(
     stated = number_evidence(claim, bound, [t for t, f in zip(topics, flags) if f]) if bound else list(ev.quantities)
     numbers = unmatched_quantities(list(claim.quantities), stated)
     numbers = _dated(claim, numbers, bound_ev)
+    if not any(q.kind == "ordinal" for q in stated):
+        # "the third quarter": an ordinal word is checked only where the evidence states
+        # ordinals at all (second-largest vs third-largest); digit forms (15th) always are.
+        numbers = [q for q in numbers if not (q.kind == "ordinal" and q.text.isalpha())]
     numbers = list({round(q.value, 6): q for q in numbers}.values())  # "2018 ... 2018" counts once
+    wrong_dates = _wrong_dates(claim, bound_ev)
     missing_names = [n for n in claim.names if not _name_found(n, ev, aliases)]
     unbound = []
     if bound_ev is not ev:
@@ -316,7 +334,7 @@ def measure(
         fuzzy=fuzz.partial_ratio(claim.lower, bound_ev.lower) / 100 if claim.lower.strip() else 1.0,
         semantic=semantic,
         missing_numbers=[q.label for q in numbers if not q.is_year],
-        missing_years=[q.text for q in numbers if q.is_year],
+        missing_years=[q.text for q in numbers if q.is_year] + wrong_dates,
         missing_names=missing_names,
         novel_run=max((len(r) for r in runs), default=0),
         units=len(claim.stems) + len(claim.cjk2),
