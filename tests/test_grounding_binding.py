@@ -210,3 +210,23 @@ def test_every_new_code_has_both_languages():
     r = {"code": "number_misbound", "params": {"value": "671B", "claim_word": "activates", "other": "37B", "evidence_word": "total"}}
     assert render(r) == "671B is stated for “total” in the evidence, not for “activates” (37B is)"
     assert "671B" in render(r, "zh")
+
+
+def test_knowledge_aliases_reach_the_check(tmp_path: Path):
+    from guard.checks.base import CheckInput
+    from guard.checks.grounding import GroundingCheck
+    from guard.knowledge.build import build_index
+    from guard.knowledge.embedder import shared_embedder
+    from guard.knowledge.index import KnowledgeIndex
+
+    src = tmp_path / "kb"
+    src.mkdir()
+    (src / "notes.md").write_text("# Serving\n\nThe Zorblax scheduler lowers queueing delay for chat traffic.\n", encoding="utf-8")
+    (src / "aliases.yaml").write_text("- [Zorblax, ZBX]\n", encoding="utf-8")
+    build_index(src, tmp_path / "index", shared_embedder("all-MiniLM-L6-v2"), progress=False)
+    index = KnowledgeIndex.load(tmp_path / "index")
+    assert index.aliases == [["Zorblax", "ZBX"]]
+    out = GroundingCheck(index, retrieval="lexical").run(
+        CheckInput(question="", answer="The ZBX scheduler lowers queueing delay for chat traffic.", retriever=index)
+    )
+    assert out.details["features"][0]["missing_names"] == []

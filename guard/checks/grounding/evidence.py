@@ -18,7 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from guard.text import cjk, tokens
-from guard.text.normalize import DateMention, find_dates, fold_abbreviations, lifespans
+from guard.text.normalize import Aliases, DateMention, find_dates, fold_abbreviations, lifespans
 from guard.text.numbers import Quantity, extract_quantities
 from guard.text.sentences import split_sentences
 
@@ -40,7 +40,7 @@ class Sentence:
 class EvidenceText:
     __slots__ = (
         "text", "lower", "stems", "cjk2", "_words", "_pairs", "_cjk3", "_quantities",
-        "_sentences", "_dates", "_parts", "_slots",
+        "_sentences", "_dates", "_parts", "_slots", "_aliases",
     )
 
     def __init__(self, text: str) -> None:
@@ -65,6 +65,7 @@ class EvidenceText:
         self._dates: tuple[DateMention, ...] | None = None
         self._parts: tuple[EvidenceText, ...] | None = None
         self._slots: tuple | None = None  # number slots, built by guard.checks.grounding.binding
+        self._aliases: tuple[int, frozenset[int]] | None = None  # (table id, alias groups named here)
 
     @classmethod
     def of(cls, text: str) -> "EvidenceText":
@@ -119,6 +120,16 @@ class EvidenceText:
                 self._sentences = tuple(made)
         return self._sentences
 
+    def alias_groups(self, aliases: Aliases) -> frozenset[int]:
+        """The alias groups (``guard.text.normalize.Aliases``) this evidence names, cached per table."""
+        if self._aliases is None or self._aliases[0] != id(aliases):
+            if self._parts is not None:
+                found = frozenset().union(*(p.alias_groups(aliases) for p in self._parts))
+            else:
+                found = frozenset(aliases.groups_in(self.text))
+            self._aliases = (id(aliases), found)
+        return self._aliases[1]
+
     @property
     def parts(self) -> tuple["EvidenceText", ...]:
         """The passages this evidence was merged from (itself when it is one passage)."""
@@ -144,6 +155,7 @@ class EvidenceText:
         merged._dates = None
         merged._parts = tuple(parts)
         merged._slots = None
+        merged._aliases = None
         return merged
 
 

@@ -196,7 +196,7 @@ def phrasing(claim: Claim, ev: EvidenceText) -> float:
 def _alias_found(name: str, ev: EvidenceText, aliases: Aliases) -> bool:
     """Some other spelling of ``name`` in the alias table is in the evidence (US = United States)."""
     group = aliases.group(name)
-    return group is not None and group in aliases.groups_in(ev.text)
+    return group is not None and group in ev.alias_groups(aliases)
 
 
 def _name_found(name: str, ev: EvidenceText, aliases: Aliases | None = None) -> bool:
@@ -247,7 +247,7 @@ def _alias_stems(claim: Claim, ev: EvidenceText, aliases: Aliases) -> set[str]:
     mentioned = aliases.mentions(claim.text)
     if not mentioned:
         return found
-    have = aliases.groups_in(ev.text)
+    have = ev.alias_groups(aliases)
     for form, group in mentioned:
         if group in have:
             found.update(tokens.content_stems(form))
