@@ -45,7 +45,8 @@ class Slot:
 
     quantity: Quantity
     context: frozenset[str]
-    sentence: int  # which clause-group (sentence) of the text it is in
+    sentence: int  # which sentence of the text it is in
+    sentence_stems: frozenset[str] = frozenset()  # that sentence's content stems and bigrams
 
 
 def anchor(text: str, names: Sequence[str] = ()) -> str | None:
@@ -129,7 +130,12 @@ def slots(text: str, quantities: Sequence[Quantity] | None = None, drop: frozens
     for m in LIFESPAN_RE.finditer(text):
         lifespan_ctx[m.start("born")] = "born"
         lifespan_ctx[m.start("died")] = "died"
-    sentence_ends = [m.end() for m in re.finditer(r"[.!?。！？]\s|\n", text)]
+    sentence_ends = [m.end() for m in re.finditer(r"[.!?。！？]\s|[。！？]|\n", text)]
+    cuts = [0] + sentence_ends + [len(text)]
+    units = [
+        frozenset(tokens.content_stems(text[a:b])) | frozenset(cjk.char_ngrams(text[a:b], 2))
+        for a, b in zip(cuts, cuts[1:])
+    ]
     out = []
     for q, (s, e) in zip(qs, spans):
         lo = max([b1 for b0, b1 in bounds if b1 <= s] + [x for x in edges if x <= s and x != s] + [0])
@@ -139,7 +145,7 @@ def slots(text: str, quantities: Sequence[Quantity] | None = None, drop: frozens
         if q.start in lifespan_ctx:
             ctx.add(lifespan_ctx[q.start])
         sentence = sum(1 for x in sentence_ends if x <= q.start)
-        out.append(Slot(q, frozenset(ctx), sentence))
+        out.append(Slot(q, frozenset(ctx), sentence, units[sentence]))
     return tuple(out)
 
 
@@ -167,7 +173,7 @@ class Misbound:
 
 
 def misbound_numbers(claim_text: str, claim_qs: Sequence[Quantity], parts: Sequence[EvidenceText],
-                     drop: frozenset[str] = frozenset()) -> list[Misbound]:
+                     drop: frozenset[str] = frozenset(), claim_units: frozenset[str] | None = None) -> list[Misbound]:
     """Claim figures that the evidence states, but only for other words (see the module docstring).
 
     Conservative by design: every evidence occurrence of the figure must have a context, and
@@ -186,7 +192,8 @@ def misbound_numbers(claim_text: str, claim_qs: Sequence[Quantity], parts: Seque
         if not same or any(not s.context for _, s in same):
             continue
         best_same = max(_shared(s.context & c.context, weight) for _, s in same)
-        places = {(i, s.sentence) for i, s in same}
+        # the rival must be in a sentence that states the claim (same phrase), not any sentence
+        places = {(i, s.sentence) for i, s in same if claim_units is None or _aligned(claim_units, s.sentence_stems)}
         rivals = [
             s for i, s in ev
             if (i, s.sentence) in places and not same_quantity(c.quantity, s.quantity) and _binds(s.context & c.context)
@@ -201,6 +208,13 @@ def misbound_numbers(claim_text: str, claim_qs: Sequence[Quantity], parts: Seque
         told = max(first.context, key=lambda u: weight.get(u, 1.0))
         out.append(Misbound(c.quantity.label, word_for(shared, claim_text), rival.quantity.label, word_for(told, texts[where])))
     return out
+
+
+ALIGNED = 0.5  # share of the claim's units a sentence must hold to state the same fact
+
+
+def _aligned(claim_units: frozenset[str], sentence_units: frozenset[str]) -> bool:
+    return bool(claim_units) and len(claim_units & sentence_units) / len(claim_units) >= ALIGNED
 
 
 def _weights(ev: Sequence[tuple[int, Slot]]) -> dict[str, float]:

@@ -93,13 +93,21 @@ def lexicon() -> Lexicon:
 
 
 def key(word: str) -> str:
-    """A word's comparison key: lower case, simple inflections off ("uses" -> "use")."""
+    """A word's comparison key: lower case, common inflections off, five letters ("uses",
+    "used", "using" -> "use"; "activated" -> "activ")."""
     w = word.lower().replace("’", "'")
-    for suffix in ("ing", "ies", "es", "ed", "s", "d"):
-        if len(w) > len(suffix) + 2 and w.endswith(suffix):
-            w = w[: -len(suffix)] + ("y" if suffix == "ies" else "")
-            break
-    return w[:6]
+    if w.endswith("ing") and len(w) >= 5:
+        w = w[:-3]
+        w = w + "e" if len(w) < 3 else w
+    elif w.endswith("ied") or (w.endswith("ies") and len(w) > 4):
+        w = w[:-3] + "y"
+    elif w.endswith("ed") and len(w) >= 4 and not w.endswith("eed"):
+        w = w[:-2] if len(w) > 4 else w[:-1]
+    elif w.endswith("es") and len(w) >= 5 and w[-3] in "sxz":
+        w = w[:-2]
+    elif w.endswith("s") and not w.endswith(("ss", "'s")) and len(w) >= 3:
+        w = w[:-1]
+    return w[:5]
 
 
 def _clauses(text: str) -> list[str]:
@@ -340,11 +348,12 @@ def find_conflict(
     bigrams: Sequence[str],
     names: Sequence[str],
     parts: Sequence[EvidenceText],
+    ranked: list[tuple[Sentence, float]] | None = None,
 ) -> tuple[Conflict | None, float]:
     """The first conflict between ``claim`` and its best-matching evidence sentences (up to
     ``_CANDIDATES`` within ``_NEAR_BEST`` of the best, each matching at least
     ``MIN_ALIGNMENT``), and how well the best one matches (0 when none matches enough)."""
-    ranked = ranked_sentences(stems, bigrams, parts)
+    ranked = ranked_sentences(stems, bigrams, parts) if ranked is None else ranked
     if not ranked or ranked[0][1] < MIN_ALIGNMENT:
         return None, ranked[0][1] if ranked else 0.0
     best = ranked[0][1]

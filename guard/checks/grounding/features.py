@@ -44,7 +44,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from guard.checks.grounding.binding import anchor, bound_flags, misbound_numbers, passage_subject
-from guard.checks.grounding.contradiction import Conflict, find_conflict
+from guard.checks.grounding.contradiction import MIN_ALIGNMENT, Conflict, find_conflict, ranked_sentences
 from guard.checks.grounding.evidence import EvidenceText
 from guard.checks.grounding.reasons import code, render
 from guard.text import cjk, tokens
@@ -272,15 +272,15 @@ def _dated(claim: Claim, numbers: list[Quantity], ev: EvidenceText) -> list[Quan
     return [q for q in numbers if not any(d.start <= q.start < d.end for d in supported)]
 
 
-def _wrong_dates(claim: Claim, ev: EvidenceText) -> list[str]:
-    """Claim dates whose year the evidence dates, but with another month or day ("September
-    1977" where the evidence says "August 16, 1977"): the year alone would match."""
+def _wrong_dates(claim: Claim, dates: Sequence[DateMention]) -> list[str]:
+    """Claim dates whose year the sentences stating the claim date otherwise ("September 1977"
+    where the evidence says "August 16, 1977"): the year alone would match."""
     out = []
     for d in claim.dates:
         if d.year is None or d.month is None:
             continue
-        same_year = [e for e in ev.dates if e.year == d.year and e.month is not None]
-        if same_year and not any(d.compatible(e) for e in ev.dates):
+        same_year = [e for e in dates if e.year == d.year and e.month is not None]
+        if same_year and not any(d.compatible(e) for e in dates):
             out.append(claim.text[d.start : d.end])
     return out
 
@@ -304,12 +304,14 @@ def measure(
     stated = number_evidence(claim, bound, [t for t, f in zip(topics, flags) if f]) if bound else list(ev.quantities)
     numbers = unmatched_quantities(list(claim.quantities), stated)
     numbers = _dated(claim, numbers, bound_ev)
-    if not any(q.kind == "ordinal" for q in stated):
-        # "the third quarter": an ordinal word is checked only where the evidence states
-        # ordinals at all (second-largest vs third-largest); digit forms (15th) always are.
+    ranked = ranked_sentences(claim.stems, claim.cjk2, bound)
+    phrase = [s.text for s, a in ranked[:3] if a >= MIN_ALIGNMENT]  # sentences stating the claim's fact
+    if not any(q.kind == "ordinal" for t in phrase for q in extract_quantities(t)):
+        # "the third quarter": an ordinal word is checked only where the sentences stating the
+        # claim give an ordinal (second-largest vs third-largest); digit forms (15th) always are.
         numbers = [q for q in numbers if not (q.kind == "ordinal" and q.text.isalpha())]
     numbers = list({round(q.value, 6): q for q in numbers}.values())  # "2018 ... 2018" counts once
-    wrong_dates = _wrong_dates(claim, bound_ev)
+    wrong_dates = _wrong_dates(claim, [d for t in phrase for d in find_dates(t)])
     missing_names = [n for n in claim.names if not _name_found(n, ev, aliases)]
     unbound = []
     if bound_ev is not ev:
@@ -323,11 +325,12 @@ def measure(
     missing_values = {round(q.value, 6) for q in numbers}
     misbound = [
         (m.value, m.claim_word, m.other, m.evidence_word)
-        for m in misbound_numbers(claim.text, [q for q in claim.quantities if round(q.value, 6) not in missing_values], bound, drop)
+        for m in misbound_numbers(claim.text, [q for q in claim.quantities if round(q.value, 6) not in missing_values], bound, drop,
+                                  frozenset(claim.stems) | frozenset(claim.cjk2))
     ]
     extra = _alias_stems(claim, ev, aliases)
     runs = cjk.novel_runs(claim.text, ev.cjk2)
-    conflict, aligned = find_conflict(claim.text, claim.stems, claim.cjk2, claim.names + ((claim.subject,) if claim.subject else ()), bound)
+    conflict, aligned = find_conflict(claim.text, claim.stems, claim.cjk2, claim.names + ((claim.subject,) if claim.subject else ()), bound, ranked)
     return SupportFeatures(
         coverage=_coverage(claim, ev, extra),
         phrase=phrasing(claim, ev),
