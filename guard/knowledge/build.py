@@ -62,6 +62,9 @@ class _Previous:
     version: str | None
 
 
+ALIASES_FILE = "aliases.yaml"
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -177,7 +180,7 @@ def _build(
     index = KnowledgeIndex(
         embedder, passages, faiss_from_vectors(vectors), version=prev.version if same and prev else None
     )
-    index.save(out_dir, {"source_dir": str(source_dir.resolve())})
+    index.save(out_dir, {"source_dir": str(source_dir.resolve()), "aliases": _aliases(source_dir)})
     manifest = {"embedder": embedder.identity, "chunking": chunking, "files": files}
     storage.write_json(out_dir / storage.MANIFEST_FILE, manifest)
 
@@ -185,6 +188,20 @@ def _build(
     report.seconds = time.perf_counter() - started
     log.info("index.built", out=str(out_dir), **{k: v for k, v in _counts(report).items()})
     return report
+
+
+def _aliases(source_dir: Path) -> list[list[str]]:
+    """The knowledge base's own alias table (``aliases.yaml`` in its folder), kept in the index
+    meta so the grounding check matches "US" to "United States" the way this corpus spells it."""
+    from guard.text.normalize import AliasFileError, read_alias_groups
+
+    path = source_dir / ALIASES_FILE
+    if not path.is_file():
+        return []
+    try:
+        return read_alias_groups(path)
+    except AliasFileError as e:
+        raise LoaderError(str(e)) from e
 
 
 def _counts(report: BuildReport) -> dict[str, Any]:

@@ -100,6 +100,8 @@ class KnowledgeIndex:
         self.version = version or make_version(self._digest)
         self._lock = threading.RLock()
         self._extra_meta: dict[str, Any] = {}  # e.g. source_dir, kept when add_passages saves
+        # Alias groups from the knowledge base's aliases.yaml (see guard.text.normalize)
+        self.aliases: list[list[str]] = []
         self._lexical: LexicalIndex | None = None  # built on the first lexical search
         self._seen_mtime = storage.meta_mtime(path) if path is not None else None
 
@@ -157,7 +159,8 @@ class KnowledgeIndex:
         if isinstance(index, faiss.IndexHNSWFlat):
             index.hnsw.efSearch = HNSW_EF_SEARCH
         loaded = cls(embedder, passages, index, version=meta["version"], path=directory)
-        loaded._extra_meta = {k: meta[k] for k in ("source_dir",) if k in meta}
+        loaded._extra_meta = {k: meta[k] for k in ("source_dir", "aliases") if k in meta}
+        loaded.aliases = [list(map(str, g)) for g in meta.get("aliases") or [] if isinstance(g, list)]
         return loaded
 
     def save(self, directory: str | Path | None = None, extra_meta: dict[str, Any] | None = None) -> None:

@@ -13,6 +13,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from guard.text.normalize import ORDINAL_CN_RE, ORDINAL_DIGIT_RE, ORDINAL_WORD_RE, ORDINAL_WORDS
+
 _SCALES = {
     "hundred": 1e2,
     "thousand": 1e3,
@@ -78,6 +80,71 @@ _WORD_RE = re.compile(
 )
 
 
+# Units a number is bound to: a claim's "9 GHz" is not supported by "9 kg". Each unit is a
+# dimension and a factor to that dimension's base, so "9 GHz" meets "9000 MHz". Only units
+# whose spelling is unambiguous after a number are listed; other nouns ("9 languages") are
+# bound by their context words (``guard.checks.grounding.binding``).
+_UNITS: dict[str, tuple[str, float]] = {
+    "hz": ("frequency", 1.0), "khz": ("frequency", 1e3), "mhz": ("frequency", 1e6),
+    "ghz": ("frequency", 1e9), "thz": ("frequency", 1e12),
+    "mg": ("mass", 1e-3), "g": ("mass", 1.0), "gram": ("mass", 1.0), "kg": ("mass", 1e3),
+    "kilogram": ("mass", 1e3), "tonne": ("mass", 1e6), "lb": ("mass", 453.592), "lbs": ("mass", 453.592),
+    "pound": ("mass", 453.592), "克": ("mass", 1.0), "公斤": ("mass", 1e3), "千克": ("mass", 1e3), "吨": ("mass", 1e6),
+    "mm": ("length", 1e-3), "cm": ("length", 1e-2), "km": ("length", 1e3), "metre": ("length", 1.0),
+    "meter": ("length", 1.0), "kilometre": ("length", 1e3), "kilometer": ("length", 1e3),
+    "mile": ("length", 1609.34), "mi": ("length", 1609.34), "ft": ("length", 0.3048), "foot": ("length", 0.3048),
+    "feet": ("length", 0.3048), "米": ("length", 1.0), "厘米": ("length", 1e-2), "毫米": ("length", 1e-3),
+    "公里": ("length", 1e3), "千米": ("length", 1e3), "英里": ("length", 1609.34),
+    "kb": ("bytes", 1e3), "mb": ("bytes", 1e6), "gb": ("bytes", 1e9), "tb": ("bytes", 1e12),
+    "kib": ("bytes", 1024.0), "mib": ("bytes", 1024.0**2), "gib": ("bytes", 1024.0**3), "tib": ("bytes", 1024.0**4),
+    "ms": ("time", 1e-3), "millisecond": ("time", 1e-3), "sec": ("time", 1.0), "second": ("time", 1.0),
+    "min": ("time", 60.0), "minute": ("time", 60.0), "hour": ("time", 3600.0), "hr": ("time", 3600.0),
+    "毫秒": ("time", 1e-3), "秒": ("time", 1.0), "分钟": ("time", 60.0), "小时": ("time", 3600.0),
+    "w": ("power", 1.0), "watt": ("power", 1.0), "kw": ("power", 1e3), "mw": ("power", 1e6),
+    "v": ("voltage", 1.0), "volt": ("voltage", 1.0), "kv": ("voltage", 1e3), "mah": ("charge", 1.0),
+    "°c": ("temperature_c", 1.0), "℃": ("temperature_c", 1.0), "°f": ("temperature_f", 1.0),
+    "usd": ("money_usd", 1.0), "dollar": ("money_usd", 1.0), "美元": ("money_usd", 1.0),
+    "eur": ("money_eur", 1.0), "euro": ("money_eur", 1.0), "欧元": ("money_eur", 1.0),
+    "元": ("money_cny", 1.0), "人民币": ("money_cny", 1.0), "yuan": ("money_cny", 1.0), "rmb": ("money_cny", 1.0),
+    "岁": ("age", 1.0),
+}
+_LATIN_UNIT_RE = re.compile(r"\s?(°[CcFf]|[A-Za-z]+)\b")
+_CJK_UNITS = sorted((u for u in _UNITS if not u.isascii() and not u.startswith("°")), key=len, reverse=True)
+_CJK_UNIT_RE = re.compile(r"\s?(" + "|".join(map(re.escape, _CJK_UNITS + ["℃"])) + ")")
+# Symbols whose case matters: "mW" is milliwatts, "MW" megawatts; "M"/"B" after a number are scales.
+_CASE_SENSITIVE = {"mw": {"mW": ("power", 1e-3), "MW": ("power", 1e6)}}
+
+
+def is_unit(word: str) -> bool:
+    """Whether ``word`` is a unit symbol or name this module binds numbers to ("GHz", "kg")."""
+    w = word.lower()
+    return w in _UNITS or (w.endswith("s") and w[:-1] in _UNITS and len(w) > 3)
+
+
+def _unit_after(text: str, end: int) -> tuple[str, str, float] | None:
+    """(unit, dimension, factor) of the unit written right after a number ending at ``end``."""
+    m = _CJK_UNIT_RE.match(text, end)
+    if m:
+        raw = m.group(1)
+        dim, factor = _UNITS[raw]
+        return raw, dim, factor
+    m = _LATIN_UNIT_RE.match(text, end)
+    if not m:
+        return None
+    raw = m.group(1)
+    if raw in _CASE_SENSITIVE.get(raw.lower(), {}):
+        dim, factor = _CASE_SENSITIVE[raw.lower()][raw]
+        return raw, dim, factor
+    key = raw.lower()
+    if key not in _UNITS and key.endswith("s") and key[:-1] in _UNITS and len(key) > 3:
+        key = key[:-1]  # plurals: hours, grams, miles
+    if key not in _UNITS:
+        return None
+    if len(key) == 1 and m.group(0)[0].isspace() and raw not in {"g", "W", "V"}:
+        return None  # other one-letter units count only glued to their number
+    return raw, *_UNITS[key]
+
+
 @dataclass(frozen=True, slots=True)
 class Quantity:
     value: float
@@ -85,10 +152,25 @@ class Quantity:
     text: str
     start: int
     end: int
+    kind: str = ""  # "" (a cardinal), "ordinal" (2nd, second, 第二)
+    unit: str = ""  # the unit as written after it ("GHz", "kg"); "" when none
+    dimension: str = ""  # what the unit measures ("frequency"); "" when no unit
+    base: float | None = None  # the value in the dimension's base unit (9 GHz -> 9e9)
 
     @property
     def is_year(self) -> bool:
-        return not self.percent and self.value.is_integer() and 1000 <= self.value <= 2100
+        return not self.percent and not self.kind and self.value.is_integer() and 1000 <= self.value <= 2100
+
+    @property
+    def label(self) -> str:
+        """How a reviewer reads it: the number with its unit ("9 GHz")."""
+        return f"{self.text} {self.unit}" if self.unit else self.text
+
+    @property
+    def checked(self) -> bool:
+        """Whether a claim stating this must find it in the evidence: the English ordinal
+        "first" is mostly idiom ("first released", "at first"), so it is not checked."""
+        return not (self.kind == "ordinal" and self.text.lower() == "first")
 
 
 def _scale(word: str | None) -> float:
@@ -122,12 +204,25 @@ def extract_quantities(text: str) -> list[Quantity]:
     found: list[Quantity] = []
     taken = bytearray(len(text))  # characters already part of a quantity
 
-    def add(value: float, percent: bool, start: int, end: int) -> None:
+    def add(value: float, percent: bool, start: int, end: int, kind: str = "") -> None:
         if not any(taken[start:end]):
             taken[start:end] = b"\x01" * (end - start)
-            found.append(Quantity(value, percent, text[start:end], start, end))
+            unit = None if percent or kind else _unit_after(text, end)
+            if unit is None:
+                found.append(Quantity(value, percent, text[start:end], start, end, kind))
+            else:
+                found.append(Quantity(value, percent, text[start:end], start, end, kind, unit[0], unit[1], value * unit[2]))
 
+    for m in ORDINAL_DIGIT_RE.finditer(text):
+        add(float(m.group("n")), False, m.start(), m.end(), "ordinal")
+    for m in ORDINAL_WORD_RE.finditer(text):
+        add(float(ORDINAL_WORDS[m.group("w").lower()]), False, m.start(), m.end(), "ordinal")
     has_cn = bool(_CN_ANY_RE.search(text))
+    for m in ORDINAL_CN_RE.finditer(text) if "第" in text else ():
+        raw = m.group("cn")
+        value = float(raw) if raw.isdigit() else parse_chinese_numeral(raw)
+        if value is not None:
+            add(value, False, m.start(), m.end(), "ordinal")
     for m in _CN_PERCENT_RE.finditer(text) if has_cn else ():
         raw = m.group("cn")
         whole, _, frac = raw.partition("点")
@@ -153,12 +248,22 @@ def same_value(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
 
 
+def same_quantity(claim: Quantity, ev: Quantity) -> bool:
+    """Whether ``ev`` states ``claim``: the same value, and when both carry a unit, the same
+    dimension and amount ("9 GHz" = "9000 MHz", never "9 kg"). A claim unit against a bare
+    evidence number compares the written values (tables drop units)."""
+    if claim.dimension and ev.dimension:
+        if claim.dimension != ev.dimension:
+            return False
+        return same_value(claim.base or 0.0, ev.base or 0.0)
+    return same_value(claim.value, ev.value)
+
+
 def unmatched_quantities(claim: list[Quantity], evidence: list[Quantity]) -> list[Quantity]:
     """Claim quantities whose value appears nowhere in the evidence.
 
     Values are compared, not spellings, so "14.8 trillion" matches "14,800,000,000,000" and
     "1.65万" matches "16500"; 671B never matches 670B. A percentage also matches the same
-    number written without the sign (tables often drop it).
+    number written without the sign (tables often drop it). Units bind: see ``same_quantity``.
     """
-    have = [q.value for q in evidence]
-    return [q for q in claim if not any(same_value(q.value, v) for v in have)]
+    return [q for q in claim if q.checked and not any(same_quantity(q, e) for e in evidence)]

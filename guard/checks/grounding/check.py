@@ -21,6 +21,7 @@ from guard.checks.grounding.claims import ClaimSpan, split_answer
 from guard.checks.grounding.features import Claim, SupportFeatures, measure, reason_codes, reasons, rough_overlap, score
 from guard.checks.grounding.reasons import code, render
 from guard.knowledge.types import Hit, Retriever
+from guard.text.normalize import Aliases, default_aliases
 from guard.text.sentences import split_sentences
 
 UNSUPPORTED_BELOW = 0.5  # a sentence with less support than this is listed as unsupported
@@ -128,6 +129,7 @@ class GroundingCheck:
         self.verifiers = list(verifiers)
         self.unsupported_below = unsupported_below
         self.cache = cache or EvidenceCache()
+        self._alias_cache: tuple[tuple, Aliases] | None = None
 
     def run(self, inp: CheckInput) -> CheckOutcome:
         retriever = inp.retriever or self.retriever
@@ -198,12 +200,13 @@ class GroundingCheck:
         if not spans:
             return [], []
         queries = [f"{question} {s.sentence if QUERY_SENTENCE and s.sentence else s.graded_text}".strip() for s in spans]
-        claims = [Claim.of(s.graded_text) for s in spans]
+        aliases = self._aliases(retriever)
+        claims = [Claim.of(s.graded_text, aliases) for s in spans]
         hits = self._retrieve(queries, claims, retriever)
         parts = [[self.cache.get(h.passage.id, h.passage.text) for h in row] for row in hits]
         evidence = [EvidenceText.merge(p) for p in parts]
         features = [
-            measure(c, ev, _similarity(row), p, [str(h.passage.metadata.get("heading", "")) for h in row])
+            measure(c, ev, _similarity(row), p, [str(h.passage.metadata.get("heading", "")) for h in row], aliases)
             for c, ev, row, p in zip(claims, evidence, hits, parts)
         ]
         verdicts = self._verdicts([(c.text, ev.text) for c, ev in zip(claims, evidence)])
@@ -229,6 +232,17 @@ class GroundingCheck:
                 )
             )
         return sentences, features
+
+    def _aliases(self, retriever: Retriever) -> Aliases:
+        """The built-in alias table plus the knowledge base's own (``aliases.yaml``), compiled
+        once per distinct table."""
+        groups = getattr(retriever, "aliases", None) or []
+        if not groups:
+            return default_aliases()
+        key = tuple(tuple(g) for g in groups)
+        if self._alias_cache is None or self._alias_cache[0] != key:
+            self._alias_cache = (key, default_aliases().extended(groups))
+        return self._alias_cache[1]
 
     def _verdicts(self, pairs: list[tuple[str, str]]) -> list[list[float | None]]:
         verdicts: list[list[float | None]] = []

@@ -27,6 +27,32 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "hedge": {"en": "hedge (uncertainty about itself only), not checked", "zh": "不确定的表述（仅限本句），不检查"},
     "question": {"en": "question to the user, not checked", "zh": "向用户提问，不检查"},
     "opinion": {"en": "first-person feeling or opinion, not checked", "zh": "个人感受或观点，不检查"},
+    # Contradictions carry the clashing words as params (claim_word, evidence_word, kind), so
+    # the reviewer page can mark them in the claim and in the evidence span.
+    "contradiction_polarity": {
+        "en": "contradicts: “{evidence_word}” in evidence, “{claim_word}” in the claim",
+        "zh": "与证据矛盾：证据为“{evidence_word}”，回答为“{claim_word}”",
+    },
+    "contradiction_antonym": {
+        "en": "contradicts: “{evidence_word}” in evidence, not “{claim_word}”",
+        "zh": "与证据矛盾：证据为“{evidence_word}”，不是“{claim_word}”",
+    },
+    "contradiction_exclusive": {
+        "en": "contradicts: the evidence says “{evidence_word}”, not “{claim_word}”",
+        "zh": "与证据矛盾：证据说的是“{evidence_word}”，不是“{claim_word}”",
+    },
+    "contradiction_role": {
+        "en": "contradicts: roles reversed, the evidence says “{evidence_word}”",
+        "zh": "与证据矛盾：角色颠倒，证据为“{evidence_word}”",
+    },
+    "number_misbound": {
+        "en": "{value} is stated for “{evidence_word}” in the evidence, not for “{claim_word}” ({other} is)",
+        "zh": "证据中 {value} 对应“{evidence_word}”，不是“{claim_word}”（“{claim_word}”对应 {other}）",
+    },
+    "name_unbound": {
+        "en": "{value} is named for {found_for}, not {subject}",
+        "zh": "证据中 {value} 属于 {found_for}，不是 {subject}",
+    },
 }
 
 

@@ -1,0 +1,366 @@
+"""Contradictions between a claim and the evidence sentence that best matches it.
+
+Word overlap cannot see that "Llama 3.1 does not use grouped-query attention" denies "All
+three sizes use grouped-query attention": every content word is shared. So the claim is
+compared with its best-matching evidence sentence (most shared content units, at least half
+of the claim's) for four kinds of conflict, each reported with the words that clash:
+
+- polarity: a word negated on one side (not, never, no longer, cannot; 不, 没有, 未, 无法)
+  and stated plainly on the other. A question in the evidence answered "No." counts as
+  denied ("Does a MoE model need less memory ...? No.");
+- antonyms and direction (more / less, before / after, increase / decrease; 更多 / 更少,
+  增加 / 减少) from the shipped list ``data/antonyms.yaml``: the claim has one word, the
+  sentence the other and not the first;
+- exclusive categories from the same list ("a song by" vs "an album by");
+- role order: two names joined by the same verb in opposite roles ("A acquired B" vs
+  "B acquired A"; a passive "B was acquired by A" is read as "A acquired B").
+
+Everything is rules over cached per-sentence sets; a claim costs tens of microseconds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from guard.checks.grounding.evidence import EvidenceText, Sentence
+from guard.text import cjk, tokens
+
+MIN_ALIGNMENT = 0.5  # share of the claim's content units the sentence must hold to be compared
+_MIN_SHARED = 2
+_CANDIDATES = 3  # sentences compared, best first
+_NEAR_BEST = 0.25  # ... each within this share of the best one
+
+_WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]")
+_CLAUSE_RE = re.compile(r"[,;:()（），；：。!?！？]|\bbut\b|\bwhile\b|\bwhereas\b|但|而|却")
+_NEG_WORDS = frozenset(
+    "not no never cannot can't won't don't doesn't didn't isn't aren't wasn't weren't hasn't "
+    "haven't hadn't shouldn't wouldn't couldn't mustn't neither nor none nobody nothing nowhere "
+    "without unable fails failed lacks lacked".split()
+)
+_NOT_NEGATION_AFTER = {"only", "just", "merely", "doubt", "least", "matter", "later", "less", "more", "fewer"}
+_NEG_WINDOW = 1  # content words after a negation that it scopes over (its head: "not *use*")
+# Chinese negations, and words that contain one without negating (不仅 "not only", 未来 "future").
+_CJK_NEG_RE = re.compile(r"没有|并非|并不|从不|从未|不再|无法|不能|不会|不是|未能|未曾|不|没|未")
+_CJK_NOT_NEG = re.compile(
+    r"不仅|不但|不断|不过|不同|不少|不久|不管|不论|无论|不错|未来|非常|无数|不得不|毫无疑问|无人机|非洲|并非只|不止|无限|不一样"
+)
+_CJK_NEG_WINDOW = 2  # characters: the bigram right after the negation (不*公开*, 没有*使用*)
+_FUNCTION = set("的了是在和与及或也就都而并但又被把将对于为以之其这那此有个着过中上下")
+_YES_NO = {"no": False, "no.": False, "no,": False, "yes": True, "不": False, "不是": False, "否": False,
+           "没有": False, "是的": True, "可以": True, "对": True}
+_ROLE_GAP = 6  # words between the two names (their own words included) for a relation to count
+_BE = re.compile(r"\b(?:was|were|is|are|been|be|being|got|gets)\b")
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    kind: str  # "polarity", "antonym", "exclusive", "role"
+    claim_word: str
+    evidence_word: str
+    span: str  # the evidence sentence compared
+
+    def as_params(self) -> dict[str, str]:
+        return {"kind": self.kind, "claim_word": self.claim_word, "evidence_word": self.evidence_word}
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    opposites: dict[str, frozenset[str]]
+    group_of: dict[str, int]
+
+    @classmethod
+    def parse(cls, data: dict) -> "Lexicon":
+        opposites: dict[str, set[str]] = {}
+        for pair in data.get("pairs") or []:
+            a, b = (str(x).lower() for x in pair[:2])
+            opposites.setdefault(a, set()).add(b)
+            opposites.setdefault(b, set()).add(a)
+        group_of = {str(w).lower(): i for i, g in enumerate(data.get("exclusive") or []) for w in g}
+        return cls({k: frozenset(v) for k, v in opposites.items()}, group_of)
+
+
+@lru_cache(maxsize=1)
+def lexicon() -> Lexicon:
+    """The shipped list, read on first use."""
+    import yaml
+
+    text = resources.files("guard.checks.grounding").joinpath("data/antonyms.yaml").read_text(encoding="utf-8")
+    return Lexicon.parse(yaml.safe_load(text) or {})
+
+
+def key(word: str) -> str:
+    """A word's comparison key: lower case, common inflections off, five letters ("uses",
+    "used", "using" -> "use"; "activated" -> "activ")."""
+    w = word.lower().replace("’", "'")
+    if w.endswith("ing") and len(w) >= 5:
+        w = w[:-3]
+        w = w + "e" if len(w) < 3 else w
+    elif w.endswith("ied") or (w.endswith("ies") and len(w) > 4):
+        w = w[:-3] + "y"
+    elif w.endswith("ed") and len(w) >= 4 and not w.endswith("eed"):
+        w = w[:-2] if len(w) > 4 else w[:-1]
+    elif w.endswith("es") and len(w) >= 5 and w[-3] in "sxz":
+        w = w[:-2]
+    elif w.endswith("s") and not w.endswith(("ss", "'s")) and len(w) >= 3:
+        w = w[:-1]
+    return w[:5]
+
+
+def _clauses(text: str) -> list[str]:
+    return [c for c in _CLAUSE_RE.split(text) if c and c.strip()]
+
+
+_ANSWER_RE = re.compile(r"^\s*(?:no|yes)\s*[.,!]\s*", re.IGNORECASE)
+
+
+def _en_polarity(text: str) -> tuple[set[str], set[str], dict[str, str]]:
+    """(keys stated plainly, keys under a negation, key -> the negation word) of English text.
+
+    Sets keep insertion order through ``cue_of`` (a dict), so the first negated word is the
+    one reported. A leading answer word ("No. DeepSeek-V3 activates ...") negates nothing after it.
+    """
+    plain: set[str] = set()
+    negated: set[str] = set()
+    cue_of: dict[str, str] = {}
+    for clause in _clauses(_ANSWER_RE.sub("", text).lower().replace("no longer", "nolonger")):
+        words = [w.replace("’", "'") for w in _WORD_RE.findall(clause)]
+        scope = 0
+        cue = ""
+        for i, w in enumerate(words):
+            if w in _NEG_WORDS or w == "nolonger" or w.endswith("n't"):
+                nxt = words[i + 1] if i + 1 < len(words) else ""
+                if nxt not in _NOT_NEGATION_AFTER:
+                    scope, cue = _NEG_WINDOW, ("no longer" if w == "nolonger" else w)
+                continue
+            if w in tokens.STOPWORDS or len(w) < 2:
+                continue
+            k = key(w)
+            if scope:
+                negated.add(k)
+                cue_of.setdefault(k, cue)
+                scope -= 1
+            else:
+                plain.add(k)
+    return plain, negated, cue_of
+
+
+def _cjk_polarity(text: str) -> tuple[set[str], set[str], dict[str, str]]:
+    """The same for Chinese, over character bigrams after a negation."""
+    plain: set[str] = set()
+    negated: set[str] = set()
+    cue_of: dict[str, str] = {}
+    masked = _CJK_NOT_NEG.sub(lambda m: "\u0000" * len(m.group(0)), text)
+    for clause_start, clause in _clause_spans(masked):
+        marks = [False] * len(clause)
+        cues: list[str] = [""] * len(clause)
+        for m in _CJK_NEG_RE.finditer(clause):
+            for j in range(m.end(), min(len(clause), m.end() + _CJK_NEG_WINDOW)):
+                marks[j] = True
+                cues[j] = cues[j] or m.group(0)
+        original = text[clause_start : clause_start + len(clause)]
+        for j in range(len(clause) - 1):
+            g = original[j : j + 2]
+            if not (cjk.is_cjk(g[0]) and cjk.is_cjk(g[1])) or all(c in _FUNCTION for c in g) or "\u0000" in clause[j : j + 2]:
+                continue
+            if _CJK_NEG_RE.fullmatch(g[0]) or _CJK_NEG_RE.match(g):
+                continue
+            if marks[j] and marks[j + 1]:
+                negated.add(g)
+                cue_of.setdefault(g, cues[j])
+            elif not marks[j] and not marks[j + 1]:
+                plain.add(g)
+    return plain, negated, cue_of
+
+
+def _clause_spans(text: str) -> list[tuple[int, str]]:
+    out, start = [], 0
+    for m in _CLAUSE_RE.finditer(text):
+        out.append((start, text[start : m.start()]))
+        start = m.end()
+    out.append((start, text[start:]))
+    return [(s, c) for s, c in out if c.strip()]
+
+
+def polarity(text: str) -> tuple[set[str], set[str], dict[str, str]]:
+    """Units stated plainly and under a negation, English keys and Chinese bigrams together."""
+    plain, negated, cues = _en_polarity(text)
+    if cjk.has_cjk(text):
+        p2, n2, c2 = _cjk_polarity(text)
+        plain |= p2
+        negated |= n2
+        cues.update(c2)
+    return plain, negated, cues
+
+
+def _answered(sentence: Sentence) -> bool | None:
+    """For an evidence question: True/False when the next sentence answers yes/no, else None."""
+    opening = sentence.follows.strip()
+    for word, value in _YES_NO.items():
+        if opening == word or opening.startswith(word + " ") or opening.startswith(word + ".") or opening.startswith(word + ","):
+            return value
+        if not word.isascii() and opening.startswith(word):
+            return value
+    return None
+
+
+def _is_question(text: str) -> bool:
+    return text.rstrip().endswith(("?", "？"))
+
+
+def alignment(stems: frozenset[str] | set[str], bigrams: frozenset[str] | set[str], s: Sentence) -> tuple[float, int]:
+    units = len(stems) + len(bigrams)
+    if not units:
+        return 0.0, 0
+    shared = len(stems & s.stems) + len(bigrams & s.cjk2)
+    return shared / units, shared
+
+
+def ranked_sentences(stems: Sequence[str], bigrams: Sequence[str], parts: Sequence[EvidenceText]) -> list[tuple[Sentence, float]]:
+    """Evidence sentences sharing at least two of the claim's content units, best first, with
+    the share of the claim's units each holds. Questions count only when the next sentence
+    answers them yes or no."""
+    cs, cb = frozenset(stems), frozenset(bigrams)
+    found: list[tuple[Sentence, float]] = []
+    for part in parts:
+        for s in part.sentences:
+            if _is_question(s.text) and _answered(s) is None:
+                continue
+            score, shared = alignment(cs, cb, s)
+            if shared >= _MIN_SHARED:
+                found.append((s, score))
+    found.sort(key=lambda x: x[1], reverse=True)
+    return found
+
+
+def _polarity_conflict(claim: str, s: Sentence) -> Conflict | None:
+    c_plain, c_neg, c_cues = polarity(claim)
+    if _is_question(s.text) and _answered(s) is False:
+        # "Does X need less memory ...? No.": the question is denied as a whole, so a claim
+        # contradicts it when it asserts it without any negation of its own.
+        if c_neg:
+            return None
+        e_plain, _, _ = polarity(s.text)
+        shared = [k for k in _ordered_keys(claim) if k in e_plain]
+        words = " ".join(_shown(k, claim) for k in shared[:4])
+        return Conflict("polarity", words, "No", s.text) if shared else None
+    e_plain, e_neg, e_cues = polarity(s.text)
+    for k in [k for k in c_cues if k in c_neg and k not in c_plain]:
+        if k in e_plain and k not in e_neg:
+            return Conflict("polarity", f"{c_cues.get(k, 'not')} {_shown(k, claim)}", _shown(k, s.text), s.text)
+    for k in [k for k in e_cues if k in e_neg and k not in e_plain]:
+        if k in c_plain and k not in c_neg:
+            return Conflict("polarity", _shown(k, claim), f"{e_cues.get(k, 'not')} {_shown(k, s.text)}", s.text)
+    return None
+
+
+def _ordered_keys(text: str) -> list[str]:
+    return list(dict.fromkeys(key(w) for w in _WORD_RE.findall(text.lower()) if w not in tokens.STOPWORDS and len(w) > 2))
+
+
+def _shown(unit: str, text: str) -> str:
+    if cjk.has_cjk(unit):
+        return unit
+    for w in _WORD_RE.findall(text):
+        if key(w) == unit:
+            return w
+    return unit
+
+
+def _units(text: str) -> tuple[set[str], str]:
+    """English word keys (and whole words) and the raw lower text, for look-ups."""
+    lower = text.lower()
+    return {w for w in _WORD_RE.findall(lower)} | {key(w) for w in _WORD_RE.findall(lower)}, lower
+
+
+def _has(term: str, words: set[str], lower: str) -> bool:
+    if not term.isascii():
+        return term in lower
+    return term in words or key(term) in words
+
+
+def _lexical_conflict(claim: str, s: Sentence) -> Conflict | None:
+    lex = lexicon()
+    c_words, c_lower = _units(claim)
+    e_words, e_lower = _units(s.text)
+    candidates = [w for w in lex.opposites if _has(w, c_words, c_lower)]
+    for w in candidates:
+        if _has(w, e_words, e_lower):
+            continue
+        for o in sorted(lex.opposites[w]):
+            if _has(o, e_words, e_lower) and not _has(o, c_words, c_lower):
+                return Conflict("antonym", w, o, s.text)
+    groups = {}
+    for w, g in lex.group_of.items():
+        if _has(w, c_words, c_lower):
+            groups.setdefault(g, []).append(w)
+    for g, mine in groups.items():
+        if any(_has(w, e_words, e_lower) for w in mine):
+            continue
+        others = [o for o, og in lex.group_of.items() if og == g and o not in mine and _has(o, e_words, e_lower)]
+        others = [o for o in others if not _has(o, c_words, c_lower)]
+        if others:
+            return Conflict("exclusive", mine[0], others[0], s.text)
+    return None
+
+
+def _direction(text: str, a: str, b: str, verb: str) -> bool | None:
+    """True when ``a`` acts on ``b`` through ``verb`` in ``text``, False when ``b`` acts on ``a``."""
+    lower = text.lower()
+    ia, ib = lower.find(a), lower.find(b)
+    if ia < 0 or ib < 0 or ia == ib:
+        return None
+    lo, hi = sorted((ia, ib))
+    between = lower[lo:hi]
+    words = _WORD_RE.findall(between)
+    if len(words) > _ROLE_GAP or not any(key(w) == verb for w in words):
+        return None  # names far apart are not one relation's two ends
+    passive = bool(re.search(r"\bby\b", between)) and bool(_BE.search(between))
+    forward = ia < ib
+    return forward != passive
+
+
+def _role_conflict(claim: str, names: Sequence[str], s: Sentence) -> Conflict | None:
+    present = [n for n in dict.fromkeys(n.lower() for n in names if len(n) > 1) if n in s.lower]
+    if len(present) < 2:
+        return None
+    a, b = present[0], present[1]
+    lower = claim.lower()
+    ia, ib = lower.find(a), lower.find(b)
+    if ia < 0 or ib < 0:
+        return None
+    lo, hi = sorted((ia + len(a), ib)) if ia < ib else sorted((ib + len(b), ia))
+    verbs = [key(w) for w in _WORD_RE.findall(lower[lo:hi]) if w not in tokens.STOPWORDS and len(w) > 2]
+    for verb in verbs:
+        mine, theirs = _direction(claim, a, b, verb), _direction(s.text, a, b, verb)
+        if mine is not None and theirs is not None and mine != theirs:
+            first, second = (a, b) if theirs else (b, a)
+            return Conflict("role", f"{a} … {b}", f"{first} {_shown(verb, s.text)} {second}", s.text)
+    return None
+
+
+def find_conflict(
+    claim: str,
+    stems: Sequence[str],
+    bigrams: Sequence[str],
+    names: Sequence[str],
+    parts: Sequence[EvidenceText],
+    ranked: list[tuple[Sentence, float]] | None = None,
+) -> tuple[Conflict | None, float]:
+    """The first conflict between ``claim`` and its best-matching evidence sentences (up to
+    ``_CANDIDATES`` within ``_NEAR_BEST`` of the best, each matching at least
+    ``MIN_ALIGNMENT``), and how well the best one matches (0 when none matches enough)."""
+    ranked = ranked_sentences(stems, bigrams, parts) if ranked is None else ranked
+    if not ranked or ranked[0][1] < MIN_ALIGNMENT:
+        return None, ranked[0][1] if ranked else 0.0
+    best = ranked[0][1]
+    for s, aligned in ranked[:_CANDIDATES]:
+        if aligned < max(MIN_ALIGNMENT, best - _NEAR_BEST):
+            break
+        found = _polarity_conflict(claim, s) or _lexical_conflict(claim, s) or _role_conflict(claim, names, s)
+        if found:
+            return found, best
+    return None, best

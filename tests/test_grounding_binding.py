@@ -1,0 +1,232 @@
+"""Pure functions behind fact binding, contradictions and normalisation (no index, no model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guard.checks.grounding.binding import anchor, bound_flags, misbound_numbers, slots
+from guard.checks.grounding.contradiction import Lexicon, find_conflict, key, lexicon, polarity
+from guard.checks.grounding.evidence import EvidenceText
+from guard.checks.grounding.features import Claim, measure, reason_codes, score
+from guard.checks.grounding.reasons import TEMPLATES, render
+from guard.text.normalize import (
+    AliasFileError,
+    Aliases,
+    default_aliases,
+    find_dates,
+    fold_abbreviations,
+    lifespans,
+    read_alias_groups,
+)
+from guard.text.numbers import extract_quantities, unmatched_quantities
+
+V3 = "DeepSeek-V3 has 671B total parameters, of which 37B are activated for each token."
+
+
+def conflict(claim: str, *evidence: str):
+    c = Claim.of(claim)
+    found, _ = find_conflict(c.text, c.stems, c.cjk2, c.names, [EvidenceText(e) for e in evidence])
+    return found
+
+
+# --- normalisation -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, value", [("2nd", 2), ("second-largest", 2), ("第二大", 2), ("the 15th", 15), ("第2", 2)])
+def test_ordinals_are_quantities(text, value):
+    (q,) = extract_quantities(text)
+    assert (q.value, q.kind) == (value, "ordinal")
+
+
+def test_second_as_time_is_not_an_ordinal():
+    assert extract_quantities("one per second") == []
+    assert [q.unit for q in extract_quantities("wait 5 seconds")] == ["seconds"]
+
+
+def test_number_words_and_chinese_numerals_match_digits():
+    assert not unmatched_quantities(extract_quantities("3 sizes"), extract_quantities("three sizes"))
+    assert not unmatched_quantities(extract_quantities("3 种"), extract_quantities("三种规模"))
+
+
+def test_units_bind_numbers():
+    assert unmatched_quantities(extract_quantities("9 GHz"), extract_quantities("9 kg"))
+    assert not unmatched_quantities(extract_quantities("9 GHz"), extract_quantities("9000 MHz"))
+    assert not unmatched_quantities(extract_quantities("1.2 kg"), extract_quantities("1200 g"))
+    assert not unmatched_quantities(extract_quantities("9 GHz"), extract_quantities("a score of 9"))  # bare number
+
+
+def test_dates_in_english_iso_and_chinese_forms():
+    got = [(d.year, d.month, d.day) for d in find_dates("August 16, 1977; 16 August 1977; 1977-08-16; 1977年8月16日")]
+    assert got == [(1977, 8, 16)] * 4
+    assert [(d.year, d.month) for d in find_dates("in May 2020, you may 5 times")] == [(2020, 5)]
+
+
+def test_lifespans():
+    assert lifespans("Elvis (January 8, 1935 – August 16, 1977) was") == [(1935, 1977)]
+    assert lifespans("（1935年1月8日－1977年8月16日）") == [(1935, 1977)]
+
+
+def test_abbreviations_and_aliases():
+    assert fold_abbreviations("the U.S. and the U.K.") == "the US and the UK"
+    table = default_aliases()
+    assert table.group("US") == table.group("United States") == table.group("美国")
+    assert table.groups_in("born in the U.S.") == {table.group("US")}
+    assert "thus" not in [f for f, _ in table.mentions("thus because")]  # whole words only
+
+
+def test_alias_file(tmp_path: Path):
+    path = tmp_path / "aliases.yaml"
+    path.write_text("- [TTFT, time to first token, 首 token 延迟]\n- [KV cache, key-value cache]\n", encoding="utf-8")
+    groups = read_alias_groups(path)
+    assert groups == [["TTFT", "time to first token", "首 token 延迟"], ["KV cache", "key-value cache"]]
+    path.write_text("KV cache: [key-value cache]\nGQA: grouped-query attention\n", encoding="utf-8")
+    assert read_alias_groups(path) == [["KV cache", "key-value cache"], ["GQA", "grouped-query attention"]]
+    table = Aliases(groups)
+    assert table.group("time to first token") == table.group("TTFT")
+    path.write_text("just a string", encoding="utf-8")
+    with pytest.raises(AliasFileError):
+        read_alias_groups(path)
+
+
+def test_evidence_adds_lifespan_and_abbreviation_stems():
+    ev = EvidenceText("Elvis Presley (January 8, 1935 – August 16, 1977) lived in the U.S.")
+    assert {"died", "born", "us"} <= ev.stems
+
+
+# --- binding -------------------------------------------------------------------------------
+
+
+def test_anchor_is_the_leading_name():
+    assert anchor("DeepSeek-V3 was released by Alibaba Cloud.") == "DeepSeek-V3"
+    assert anchor("Llama 3.1 does not use GQA.") == "Llama 3.1"
+    assert anchor("The 405B model is the largest.") == "405B"
+    assert anchor("Qwen2.5 是谷歌发布的模型。") == "Qwen2.5"
+    assert anchor("it is large") is None
+
+
+def test_headed_passages_about_another_subject_do_not_count():
+    parts = [EvidenceText("DeepSeek-V3 is from DeepSeek."), EvidenceText("Qwen2.5 is from Alibaba Cloud."), EvidenceText("It is big.")]
+    assert bound_flags("DeepSeek-V3", parts, ["Models > DeepSeek-V3", "Models > Qwen2.5", ""]) == [True, False, True]
+    assert bound_flags("Mistral", parts, ["a", "b", ""]) == [True, True, True]  # subject nowhere: no binding
+
+
+def test_unbound_name_is_reported_with_its_subject():
+    parts = [EvidenceText("DeepSeek-V3 is released by DeepSeek."), EvidenceText("Qwen2.5 is from the Qwen team at Alibaba Cloud.")]
+    claim = Claim.of("DeepSeek-V3 was released by Alibaba Cloud.")
+    f = measure(claim, EvidenceText.merge(parts), None, parts, ["M > DeepSeek-V3", "M > Qwen2.5"])
+    assert f.unbound_names == [("Alibaba Cloud", "Qwen2.5", "DeepSeek-V3")]
+    assert score(f) <= 0.5
+    assert render(reason_codes(f)[0]) == "Alibaba Cloud is named for Qwen2.5, not DeepSeek-V3"
+
+
+def test_slot_contexts_stop_at_clauses_and_other_figures():
+    got = {s.quantity.text: set(s.context) for s in slots(V3)}
+    assert got["671B"] == {"deeps", "total", "param"}
+    assert got["37B"] == {"activ", "token"}
+
+
+def test_swapped_figures_are_misbound():
+    ev = [EvidenceText(V3)]
+    claim = "DeepSeek-V3 activates 671B of its 37B parameters."
+    m = misbound_numbers(claim, extract_quantities(claim), ev, frozenset({"deeps"}))[0]
+    assert (m.value, m.claim_word, m.other) == ("671B", "activates", "37B")
+    right = "DeepSeek-V3 activates 37B of its 671B parameters."
+    assert misbound_numbers(right, extract_quantities(right), ev, frozenset({"deeps"})) == []
+
+
+def test_lifespan_years_are_bound_to_born_and_died():
+    ev = [EvidenceText("Elvis Presley (January 8, 1935 – August 16, 1977) was a singer.")]
+    born = "Elvis Presley was born in 1977."
+    assert [m.other for m in misbound_numbers(born, extract_quantities(born), ev)] == ["1935"]
+    died = "Elvis Presley died in 1977."
+    assert misbound_numbers(died, extract_quantities(died), ev) == []
+
+
+# --- contradictions -------------------------------------------------------------------------
+
+
+def test_polarity_english_and_chinese():
+    plain, negated, _ = polarity("Llama 3.1 does not use GQA.")
+    assert key("use") in negated and key("use") not in plain
+    _, negated, _ = polarity("这种新药不能治愈肺癌")
+    assert "治愈" in negated
+    _, negated, _ = polarity("不仅速度快，而且未来可期")  # 不仅 and 未来 negate nothing
+    assert not negated
+
+
+def test_polarity_conflict_names_the_words():
+    found = conflict("Llama 3.1 does not use grouped-query attention.", "All three Llama 3.1 sizes use grouped-query attention (GQA).")
+    assert found and found.kind == "polarity"
+    assert found.as_params() == {"kind": "polarity", "claim_word": "not use", "evidence_word": "use"}
+    assert conflict("Llama 3.1 uses grouped-query attention.", "All three Llama 3.1 sizes use grouped-query attention.") is None
+
+
+def test_question_answered_no_denies_its_statement():
+    faq = "Does a MoE model need less memory because only some experts are active? No. All parameters must be loaded."
+    assert conflict("A MoE model needs less memory because only some experts are active.", faq).evidence_word == "No"
+    assert conflict("A MoE model does not need less memory because only some experts are active.", faq) is None
+
+
+def test_antonyms_and_exclusive_categories():
+    found = conflict("Northwind sales increased by 5% in 2020.", "Northwind sales decreased by 5% in 2020.")
+    assert found.as_params() == {"kind": "antonym", "claim_word": "increase", "evidence_word": "decrease"}
+    assert conflict("远航公司的营收下降了20%。", "远航公司的营收增长了20%。").kind == "antonym"
+    assert conflict("Thriller is a song by Michael Jackson.", "Thriller is an album by Michael Jackson.").kind == "exclusive"
+    assert conflict("Thriller is an album by Michael Jackson.", "Thriller is an album by Michael Jackson.") is None
+
+
+def test_role_order_with_passive():
+    ev = "In 2019 Acme Corp acquired Beta Systems for 2 billion dollars."
+    assert conflict("Beta Systems acquired Acme Corp in 2019.", ev).kind == "role"
+    assert conflict("Acme Corp was acquired by Beta Systems in 2019.", ev).kind == "role"
+    assert conflict("Beta Systems was acquired by Acme Corp in 2019.", ev) is None
+
+
+def test_unrelated_sentence_is_not_compared():
+    assert conflict("The museum is not open on Mondays.", "The weather in Paris is mild.") is None
+
+
+def test_contradiction_caps_support_and_is_a_feature():
+    ev = EvidenceText("All three Llama 3.1 sizes use grouped-query attention.")
+    f = measure(Claim.of("Llama 3.1 does not use grouped-query attention."), ev, None)
+    assert f.as_dict()["contradiction"] == 1 and score(f) <= 0.25
+    (c,) = [c for c in reason_codes(f) if c["code"].startswith("contradiction")]
+    assert c["params"]["claim_word"] == "not use"
+
+
+def test_lexicon_is_shipped_and_symmetric():
+    lex = lexicon()
+    assert "less" in lex.opposites["more"] and "more" in lex.opposites["less"]
+    assert lex.group_of["song"] == lex.group_of["album"]
+    assert Lexicon.parse({"pairs": [["up", "down"]]}).opposites["down"] == frozenset({"up"})
+
+
+def test_every_new_code_has_both_languages():
+    for name in ("contradiction_polarity", "contradiction_antonym", "contradiction_exclusive", "contradiction_role",
+                 "number_misbound", "name_unbound"):
+        assert set(TEMPLATES[name]) == {"en", "zh"}
+    r = {"code": "number_misbound", "params": {"value": "671B", "claim_word": "activates", "other": "37B", "evidence_word": "total"}}
+    assert render(r) == "671B is stated for “total” in the evidence, not for “activates” (37B is)"
+    assert "671B" in render(r, "zh")
+
+
+def test_knowledge_aliases_reach_the_check(tmp_path: Path):
+    from guard.checks.base import CheckInput
+    from guard.checks.grounding import GroundingCheck
+    from guard.knowledge.build import build_index
+    from guard.knowledge.embedder import shared_embedder
+    from guard.knowledge.index import KnowledgeIndex
+
+    src = tmp_path / "kb"
+    src.mkdir()
+    (src / "notes.md").write_text("# Serving\n\nThe Zorblax scheduler lowers queueing delay for chat traffic.\n", encoding="utf-8")
+    (src / "aliases.yaml").write_text("- [Zorblax, ZBX]\n", encoding="utf-8")
+    build_index(src, tmp_path / "index", shared_embedder("all-MiniLM-L6-v2"), progress=False)
+    index = KnowledgeIndex.load(tmp_path / "index")
+    assert index.aliases == [["Zorblax", "ZBX"]]
+    out = GroundingCheck(index, retrieval="lexical").run(
+        CheckInput(question="", answer="The ZBX scheduler lowers queueing delay for chat traffic.", retriever=index)
+    )
+    assert out.details["features"][0]["missing_names"] == []
