@@ -103,6 +103,7 @@ class Page:
         context.update(
             request=self.request, t=t, lang=self.lang, href=self.href, csrf=self.session.csrf,
             reviewer=self.reviewer, languages=i18n.LANGUAGES,
+            label=lambda prefix, value: i18n.label(t, prefix, value),
         )
         response = self.web.templates.TemplateResponse(self.request, template, context, status_code=status)
         return self.finish(response)

@@ -50,13 +50,20 @@
     };
   }
 
-  // ---- item page: a approve, e edit, r reject, c claim, j/k next/previous.
+  // ---- item page: a approve, e edit, r reject (Enter in the reason rejects), c claim, j/k next/previous.
   function itemKeys() {
-    var form = document.getElementById("decide-form");  // Ctrl+Enter anywhere in it saves the edit
+    var form = document.getElementById("decide-form");  // Ctrl+Enter anywhere in it approves
     if (form) {
       form.addEventListener("keydown", function (e) {
-        if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); click("save-edit"); }
+        if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); click("approve"); }
       });
+    }
+    var box = document.getElementById("final_answer");
+    var note = document.getElementById("edited-note");
+    if (box && note) {  // say as soon as the answer differs that approving saves the edit
+      var update = function () { note.hidden = box.value.trim() === (box.dataset.original || "").trim(); };
+      box.addEventListener("input", update);
+      update();
     }
     return function (e) {
       switch (e.key) {
