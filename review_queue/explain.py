@@ -64,14 +64,18 @@ def mark_evidence(claim: str, span: str, codes: list[dict[str, Any]] | None = No
     codes = codes or []
     evidence_conflicts, _ = conflict_words(codes)
     claim_values = [q.value for q in extract_quantities(claim)]
-    number_conflict = any(isinstance(c, dict) and c.get("code") in _NUMBER_CODES for c in codes)
+    # the kinds (year or not) of the claim's numbers the codes say are missing: the evidence's
+    # numbers of the same kind are the ones they conflict with
+    missing = [q for c in codes if isinstance(c, dict) and c.get("code") in _NUMBER_CODES
+               for q in extract_quantities(str((c.get("params") or {}).get("value", "")))]
+    conflict_kinds = {q.is_year for q in missing}
     claim_stems = {stem(w) for w in _words(claim) if w not in STOPWORDS}
     claim_cjk = {ch for ch in _CJK_RE.findall(claim) if ch not in _CJK_COMMON}
     marks: list[tuple[int, int, str]] = []
     for q in extract_quantities(span):
         if any(same_value(q.value, v) for v in claim_values):
             marks.append((q.start, q.end, "number"))
-        elif number_conflict and not q.is_year:
+        elif q.is_year in conflict_kinds:
             marks.append((q.start, q.end, "conflict"))
     for m in _WORD_RE.finditer(span):
         word = m.group(0).lower().replace("’", "'")

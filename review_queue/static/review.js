@@ -3,8 +3,11 @@
 (function () {
   "use strict";
 
+  // A field that takes letters: shortcuts must not fire there (a ticked checkbox is not one).
   function typing(el) {
-    return el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable);
+    if (!el) { return false; }
+    if (el.tagName === "INPUT") { return ["checkbox", "radio", "button", "submit", "reset"].indexOf(el.type) < 0; }
+    return el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable;
   }
 
   function click(id) {
@@ -50,6 +53,15 @@
     };
   }
 
+  // g ticks (or unticks) every near-duplicate offered for this decision
+  function toggleNear() {
+    var boxes = Array.prototype.slice.call(document.querySelectorAll(".members .near input[type=checkbox]"));
+    if (!boxes.length) { return false; }
+    var tick = boxes.some(function (b) { return !b.checked; });
+    boxes.forEach(function (b) { b.checked = tick; });
+    return true;
+  }
+
   // ---- item page: a approve, e edit, r reject (Enter in the reason rejects), c claim, j/k next/previous.
   function itemKeys() {
     var form = document.getElementById("decide-form");  // Ctrl+Enter anywhere in it approves
@@ -71,6 +83,7 @@
         case "e": return focusField("final_answer");
         case "r": return focusField("reason");
         case "c": return click("claim");
+        case "g": return toggleNear();
         case "j": return follow("next");
         case "k": return follow("prev");
         default: return false;

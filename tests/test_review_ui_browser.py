@@ -1,0 +1,215 @@
+"""The reviewer's day in real Chromium at 1366x768: decide fast, decide safely, in English and Chinese.
+
+One browser and one review server for the whole module (each test has its own browser context,
+so its own cookies, and its own policy, so its own queue filter). Screenshots land in
+tests/output/ and the layout is checked by the test: the claim, the flagged claims and the
+decision form are inside the first screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from review_support import new_item
+
+from guard.review import open_store
+from guard.settings import ReviewConfig, Reviewer
+from review_queue.app import create_review_app
+from review_queue.auth import hash_password
+from tests.support import serve_app
+
+CHROMIUM = "/usr/bin/chromium"
+OUTPUT = Path(__file__).parent / "output"
+VIEWPORT = {"width": 1366, "height": 768}
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM}"),
+]
+
+
+def run(coro):
+    """A store call from inside Playwright's sync API, which keeps an event loop in this thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+
+    def __call__(self, text: str, provenance: dict) -> None:
+        self.calls.append((text, provenance))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    store = open_store(f"sqlite:///{tmp_path_factory.mktemp('ui') / 'review.sqlite3'}")
+    config = ReviewConfig(reviewers=[Reviewer(username="ann", password_hash=hash_password("ann-password", 4))])
+    sink = Sink()
+    app = create_review_app(store, config, knowledge_sink=sink)
+    try:
+        with serve_app(app) as base:
+            yield base, store, sink
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport=VIEWPORT)
+    p = context.new_page()
+    p.dialogs = []
+    p.on("dialog", lambda d: (p.dialogs.append(d.message), d.dismiss()))
+    try:
+        yield p
+    finally:
+        context.close()
+
+
+def log_in(page, base: str, lang: str = "en") -> None:
+    """By keyboard: the user name field has focus when the page opens."""
+    page.goto(f"{base}/login?lang={lang}")
+    page.keyboard.type("ann")
+    page.keyboard.press("Tab")
+    page.keyboard.type("ann-password")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("table.queue, p.empty")
+
+
+GPU_ANNOTATION = {"sentences": [
+    {"text": "The cluster has 2048 GPUs.", "start": 0, "end": 26, "support": 0.91, "unsupported": False,
+     "reasons": [], "codes": [],
+     "evidence": [{"passage_id": "hw-1", "source": "hardware.md", "span": "The cluster has 2048 H800 GPUs.",
+                   "score": 0.95}]},
+    {"text": "It was built in 2019.", "start": 27, "end": 48, "support": 0.32, "unsupported": True,
+     "reasons": ["number 2019 not in evidence"], "codes": [{"code": "number_missing", "params": {"value": "2019"}}],
+     "evidence": [{"passage_id": "doc-2", "source": "request", "span": "The cluster was built in 2021 in Hangzhou.",
+                   "score": 0.71, "title": "集群建设记录 (Cluster history)", "document": "history.pdf"}]},
+]}
+GPU_ANSWER = "The cluster has 2048 GPUs. It was built in 2019."
+
+
+def _gpu_item(policy: str, **kw):
+    fields = dict(policy=policy, answer=GPU_ANSWER, annotation=GPU_ANNOTATION, confidence=0.3,
+                  request={"messages": [{"role": "user", "content": "Tell me about the cluster."}]})
+    fields.update(kw)
+    return new_item(**fields)
+
+
+def _open_first(page, base: str, policy: str) -> None:
+    page.goto(f"{base}/?policy={policy}")
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#decide-form")
+
+
+def test_approve_with_edit_saves_the_edit_and_the_knowledge_base_gets_exactly_it(page, server):
+    base, store, sink = server
+    item = run(store.create_item(_gpu_item("edit-trap")))
+    log_in(page, base)
+    _open_first(page, base, "edit-trap")
+    corrected = "The cluster has 2048 GPUs. It was built in 2021."
+    page.fill("#final_answer", corrected)
+    assert page.locator("#edited-note").is_visible()  # said before pressing anything
+    page.check("#add_to_knowledge")
+    page.click("#approve")  # the one Approve button, as the README says
+    page.wait_for_selector("#diff")
+    assert "2019" in page.locator("#diff del").all_inner_texts() and "2021" in page.locator("#diff ins").all_inner_texts()
+    assert run(store.get(item.id)).status == "pending" and sink.calls == []  # nothing saved before confirming
+    assert page.locator("#still-unsupported").count() == 0  # the flagged claim was rewritten
+    page.keyboard.press("Enter")  # the confirm button has focus
+    page.wait_for_url(re.compile(r".*msg=decided.*"))
+    done = run(store.get(item.id))
+    assert (done.status, done.final_answer) == ("edited", corrected)
+    assert [c for c in sink.calls if c[1]["item_id"] == item.id] == [(corrected, sink.calls[-1][1])]
+    assert sink.calls[-1][0] == corrected
+
+
+def test_knowledge_base_with_flagged_claims_asks_and_names_them(page, server):
+    base, store, sink = server
+    item = run(store.create_item(_gpu_item("kb-ask")))
+    log_in(page, base)
+    _open_first(page, base, "kb-ask")
+    page.check("#add_to_knowledge")
+    page.keyboard.press("a")
+    page.wait_for_selector("#still-unsupported")
+    assert page.locator("#still-unsupported").inner_text().strip() == "It was built in 2019."
+    assert page.locator("#diff").count() == 0  # unchanged: nothing to diff
+    assert run(store.get(item.id)).status == "pending"
+    page.uncheck("#add_to_knowledge")  # the reviewer changes their mind: a plain approval
+    page.keyboard.press("a")
+    page.wait_for_url(re.compile(r".*msg=decided.*"))
+    assert run(store.get(item.id)).status == "approved"
+    assert not [c for c in sink.calls if c[1]["item_id"] == item.id]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_first_screen_shows_claim_flagged_claims_and_form(page, server, lang):
+    base, store, _ = server
+    policy = f"layout-{lang}"
+    run(store.create_item(_gpu_item(policy, reasons=["confidence 0.30 is in the band from 0.00: hold"] * 3)))
+    log_in(page, base, lang)
+    _open_first(page, base, policy)
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / f"review_item_1366x768_{lang}.png"))
+    for selector in ("#question", "#answer", "#flagged", "#decide-form", "#approve", "#reject"):
+        box = page.locator(selector).bounding_box()
+        assert box is not None and box["y"] >= 0, selector
+        assert box["y"] + (box["height"] if selector != "#decide-form" else 40) <= VIEWPORT["height"], selector
+    assert page.evaluate("document.scrollingElement.scrollTop") == 0
+    assert page.locator("#meta").get_attribute("open") is None  # metadata folded away
+    # evidence that explains: marks, labelled scores, the request document's title
+    assert "2048" in page.locator("mark.m-number").all_inner_texts()
+    assert "2021" in page.locator("mark.m-conflict").all_inner_texts()
+    assert "cluster" in [t.lower() for t in page.locator("mark.m-match").all_inner_texts()]
+    scores = page.locator(".evidence .score").all_inner_texts()
+    retrieval, support = ("检索得分", "支持度") if lang == "zh" else ("retrieval", "support")
+    assert f"{retrieval} 0.95" in scores and f"{support} 0.32" in scores
+    assert "集群建设记录 (Cluster history)" in page.locator(".doctitle").inner_text()
+    why = page.locator("#flagged .why").inner_text()
+    assert why == ("证据中没有数字 2019" if lang == "zh" else "number 2019 not in evidence")
+    if lang == "zh":
+        assert "拦截" not in page.locator(".itemhead").inner_text()
+        assert page.locator("#decide-form").inner_text().count("通过") >= 1
+
+
+def test_chinese_glyphs_render_not_tofu(page, server):
+    base, _, _ = server
+    log_in(page, base, "zh")
+    widths = page.evaluate("""() => {
+        const font = getComputedStyle(document.body).font;
+        const c = document.createElement("canvas").getContext("2d");
+        c.font = font;
+        const size = parseFloat(getComputedStyle(document.body).fontSize);
+        const bitmap = (ch) => {
+            const cv = document.createElement("canvas"); cv.width = 40; cv.height = 40;
+            const x = cv.getContext("2d"); x.font = font; x.fillText(ch, 2, 30);
+            return Array.from(x.getImageData(0, 0, 40, 40).data).join(",");
+        };
+        return {size: size, cjk: c.measureText("审核队列").width, missing: c.measureText("\\uE000\\uE001\\uE002\\uE003").width,
+                same: bitmap("审") === bitmap("核"), tofu: bitmap("审") === bitmap("\\uE000")};
+    }""")
+    assert not widths["same"] and not widths["tofu"], widths
+    assert abs(widths["cjk"] - 4 * widths["size"]) < 0.15 * widths["size"] * 4, widths  # full-width glyphs
+    assert widths["cjk"] != widths["missing"], widths
+    assert "人工审核队列" in page.locator("header").inner_text()
