@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from guard.checks.base import CheckReport
+from guard.decision import unsupported_reasons
+from guard.policy.messages import hold_message
 
 if TYPE_CHECKING:
     from guard.pipeline import Call, Verdict
@@ -29,11 +31,13 @@ async def apply(call: "Call", decision: Any, report: CheckReport, answer: str, r
     if action == "hold":
         if review is None:
             # No queue configured: nobody could ever release it, so holding means withholding.
+            reasons = [r for r in reasons if not r.startswith("unsupported: ")]
+            reasons += unsupported_reasons(report, policy, withheld=True)
             reasons.append("hold requested but no review queue is configured")
             return Verdict("block", decision.confidence, report, policy.decision.block_message, "content_filter", reasons=reasons)
         review_id, final = await review.hold(call, decision, report, text, reasoning)
         if final is not None:
             return Verdict(final.action, decision.confidence, report, final.text, "stop", review_id=review_id, review_status=final.status, reasons=reasons)
-        message = policy.hold.message.replace("{review_id}", review_id)
+        message = hold_message(policy, review_id, getattr(call, "accept_language", None), call.question)
         return Verdict("hold", decision.confidence, report, message, "stop", review_id=review_id, reasons=reasons)
     return Verdict("block", decision.confidence, report, policy.decision.block_message, "content_filter", reasons=reasons)

@@ -34,6 +34,7 @@ def similarity(a: str, b: str) -> float:
 class Group:
     leader: Item
     members: list[Item] = field(default_factory=list)  # identical to the leader, leader excluded
+    similar: int = 0  # other rows with near-duplicate answers (offered on the item page)
 
     @property
     def count(self) -> int:
@@ -57,6 +58,10 @@ def group_rows(items: list[Item]) -> list[Group]:
         rows.append(group)
         if groupable(item):
             leaders[k] = group
+    for row in rows:
+        if groupable(row.leader):
+            _, near = siblings(row.leader, [r.leader for r in rows])
+            row.similar = len(near)
     return rows
 
 

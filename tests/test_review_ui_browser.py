@@ -137,6 +137,8 @@ def test_approve_with_edit_saves_the_edit_and_the_knowledge_base_gets_exactly_it
     assert "2019" in page.locator("#diff del").all_inner_texts() and "2021" in page.locator("#diff ins").all_inner_texts()
     assert run(store.get(item.id)).status == "pending" and sink.calls == []  # nothing saved before confirming
     assert page.locator("#still-unsupported").count() == 0  # the flagged claim was rewritten
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "review_confirm_edit.png"))
     page.keyboard.press("Enter")  # the confirm button has focus
     page.wait_for_url(re.compile(r".*msg=decided.*"))
     done = run(store.get(item.id))
@@ -213,3 +215,97 @@ def test_chinese_glyphs_render_not_tofu(page, server):
     assert abs(widths["cjk"] - 4 * widths["size"]) < 0.15 * widths["size"] * 4, widths  # full-width glyphs
     assert widths["cjk"] != widths["missing"], widths
     assert "人工审核队列" in page.locator("header").inner_text()
+
+
+def _keyboard_queue(store) -> dict[str, str]:
+    """30 pending items under policy "kbd"; returns question -> what the reviewer will do."""
+    plan: dict[str, str] = {}
+    ask = lambda q, a, c: run(store.create_item(new_item(  # noqa: E731
+        policy="kbd", answer=a, confidence=c, annotation={"sentences": []},
+        request={"messages": [{"role": "user", "content": q}]})))
+    for _ in range(5):
+        ask("What is the refund window?", "Refunds are accepted within 30 days.", 0.1)
+    plan["What is the refund window?"] = "approve"
+    for _ in range(3):
+        ask("Do you ship to Mars?", "Yes, we ship to Mars weekly.", 0.2)
+    plan["Do you ship to Mars?"] = "reject"
+    ask("Who founded the company?", "The company was founded by Ada Lovelace in 1843.", 0.25)
+    ask("Who founded the company?", "The company was founded by Ada Lovelace in 1842.", 0.26)
+    plan["Who founded the company?"] = "approve-similar"
+    for i in range(20):
+        q = f"Question {i}?"
+        ask(q, f"Answer number {i}.", 0.3 + i * 0.01)
+        plan[q] = ("approve", "reject", "edit")[i % 3]
+    return plan
+
+
+def test_keyboard_only_session_decides_30_items_with_groups(page, server):
+    base, store, _ = server
+    plan = _keyboard_queue(store)
+    log_in(page, base)
+    page.goto(f"{base}/?policy=kbd")
+    rows = page.locator("tr.row")
+    assert rows.count() == 24  # 30 items, the 5 and the 3 identical ones folded into one row each
+    assert sorted(page.locator("tr.row .badge.group").all_inner_texts()) == ["3 identical", "5 identical"]
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "review_queue_groups.png"))
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    decisions = 0
+    while True:
+        page.wait_for_selector("#decide-form, table.queue, p.empty")
+        if page.locator("#decide-form").count() == 0:
+            break
+        question = page.locator("#question").inner_text().strip()
+        action = plan[question]
+        if decisions == 0:
+            assert page.locator("#group-count").inner_text() == "5 identical"
+            assert page.locator(".members input:checked").count() == 4  # the identical ones, ticked
+            page.screenshot(path=str(OUTPUT / "review_group_item.png"))
+        if action == "approve":
+            page.keyboard.press("a")
+        elif action == "approve-similar":
+            assert page.locator(".members .near input").count() == 1
+            page.keyboard.press("g")
+            page.keyboard.press("a")
+        elif action == "reject":
+            page.keyboard.press("r")
+            page.keyboard.type("invented")
+            page.keyboard.press("Enter")
+        else:
+            page.keyboard.press("e")
+            page.keyboard.press("Control+A")
+            page.keyboard.type(f"Corrected: {question}")
+            page.keyboard.press("Control+Enter")
+            page.wait_for_selector("#diff")
+            page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r".*msg=decided.*"))
+        decisions += 1
+        assert decisions <= 30, "the session does not end"
+    assert decisions == 23 and page.dialogs == []
+
+    items = [i for i in run(store.list_items(limit=1000)) if i.policy == "kbd"]
+    assert len(items) == 30
+    for item in items:
+        action = plan[item.question]
+        expected = {"approve": "approved", "approve-similar": "approved", "reject": "rejected", "edit": "edited"}[action]
+        assert (item.status, item.reviewer) == (expected, "ann"), item.question
+        if action == "reject":
+            assert item.reject_reason == "invented"
+        elif action == "edit":
+            assert item.final_answer == f"Corrected: {item.question}"
+        else:
+            assert item.final_answer == item.answer  # each approved member keeps its own answer
+    refunds = [i for i in items if i.question == "What is the refund window?"]
+    leader = min(refunds, key=lambda i: i.created_at)
+    for item in refunds:  # each member of the group has its own audit record, naming the group
+        [decided] = [e for e in run(store.events(item.id)) if e.action == "approved"]
+        assert decided.actor == "ann" and decided.detail["group"] == leader.id
+
+    page.goto(f"{base}/stats")
+    kbd = page.locator('#per-policy tr[data-policy="kbd"]')
+    assert kbd.locator(".share-approved").inner_text() == "14 (47%)"
+    assert kbd.locator(".share-edited").inner_text() == "6 (20%)"
+    assert kbd.locator(".share-rejected").inner_text() == "10 (33%)"
+    assert int(page.locator('#per-reviewer tr[data-reviewer="ann"] td').nth(1).inner_text()) >= 30
+    page.screenshot(path=str(OUTPUT / "review_stats.png"), full_page=True)

@@ -165,7 +165,8 @@ class Stats(BaseModel):
     deadlines_missed: int  # items that expired before anyone decided
     decided_total: int
     decisions_per_day: list[DayCount]  # the last `days` days, oldest first, zeros included
-    past_deadline: int = 0  # open items whose deadline has passed (not yet swept to expired)
+    # items that went past their deadline in the window: expired by the sweep, or open and due
+    past_deadline: int = 0
     time_to_decision_p50_s: float | None = None  # created -> decided, decisions in the window
     time_to_decision_p95_s: float | None = None
     per_reviewer: list[ReviewerRate] = Field(default_factory=list)  # most decisions first

@@ -365,6 +365,11 @@ class ReviewStore(AuditTrail):
                 f"SELECT COUNT(*) AS n FROM review_items WHERE {open_cond} AND deadline IS NOT NULL AND deadline < :now",
                 {**open_params, "now": now},
             )
+            expired_cond, expired_params = where(ItemFilter(tenants=tenants, statuses=["expired"]))
+            swept = conn.fetchone(
+                f"SELECT COUNT(*) AS n FROM review_items WHERE {expired_cond} AND decided_at >= :since",
+                {**expired_params, "since": window_start(now, days)},
+            )
         oldest_t = oldest["t"] if oldest else None
         waits = [r["decided_at"] - r["created_at"] for r in decided]
         return Stats(
@@ -375,7 +380,7 @@ class ReviewStore(AuditTrail):
             deadlines_missed=counts["expired"],
             decided_total=sum(counts[s] for s in _DECIDED),
             decisions_per_day=per_day([r["decided_at"] for r in decided], now, days),
-            past_deadline=int(late["n"]) if late else 0,
+            past_deadline=(int(late["n"]) if late else 0) + (int(swept["n"]) if swept else 0),
             time_to_decision_p50_s=percentile(waits, 0.5),
             time_to_decision_p95_s=percentile(waits, 0.95),
             per_reviewer=per_reviewer(decided, now),
