@@ -3,7 +3,7 @@
 A model asked the same question many times gives the same (or nearly the same) answer many
 times; a reviewer should decide that once. Two pending items are *identical* when they have
 the same policy and the same normalised question and answer; they are *near-duplicates* when
-the policy and normalised question are the same and the answers are similar (a word-level
+the policy and normalised question are the same and the answers are similar (a character-level
 similarity at least ``NEAR``). Identical items are decided together by default; near-duplicates
 are offered, unticked, for the reviewer to add. Pure functions over ``Item``s.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from guard.review.models import Item
 from review_queue.explain import normalise
 
-NEAR = 0.8
+NEAR = 0.85
 
 
 def key(item: Item) -> tuple[str, str, str]:
@@ -24,7 +24,8 @@ def key(item: Item) -> tuple[str, str, str]:
 
 
 def similarity(a: str, b: str) -> float:
-    x, y = normalise(a).split(), normalise(b).split()
+    """Character-level (Chinese has no spaces to split words at), on the normalised answers."""
+    x, y = normalise(a), normalise(b)
     if not x and not y:
         return 1.0
     return difflib.SequenceMatcher(None, x, y, autojunk=False).ratio()

@@ -78,7 +78,7 @@ def test_knowledge_base_with_flagged_claims_left_asks_and_names_them(client, sto
 
 def test_identical_items_are_decided_together_and_each_is_audited(client, store):
     same = [run(store.create_item(new_item(answer="It uses 670B GPUs.  "))) for _ in range(3)]
-    near = run(store.create_item(new_item(answer="It uses 670B GPUs today.")))
+    near = run(store.create_item(new_item(answer="It uses 670B GPUs now.")))
     other_policy = run(store.create_item(new_item(answer="It uses 670B GPUs.", policy="billing")))
     queue = client.get("/").text
     assert queue.count('class="row grouped"') == 1 and "3 identical" in queue and "1 similar" in queue
