@@ -1,8 +1,8 @@
 """Messages a policy sends to end users, in their language (pure functions).
 
-A held answer's caller is an end user reading a chat, not an API client: the text is the
-policy's ``decision.hold_message`` in the user's language, chosen from the request's
-Accept-Language header, else from the question itself (Chinese characters: zh), else English.
+A held, blocked or fallback answer's reader is an end user in a chat, not an API client: the
+text is the policy's message in the user's language, chosen from the request's Accept-Language
+header, else from the question itself (Chinese characters: zh), else English.
 """
 
 from __future__ import annotations
@@ -51,3 +51,19 @@ def hold_message(policy: Policy, review_id: str, accept_language: str | None = N
     messages = policy.decision.hold_message
     lang = pick_language(list(messages), accept_language, question)
     return messages.get(lang) or next(iter(messages.values()), "")
+
+
+def end_user_message(policy: Policy, name: str, accept_language: str | None = None, question: str = "") -> str:
+    """``decision.fallback_message`` or ``decision.block_message`` in the caller's language.
+
+    The built-in Chinese translations apply only to the built-in texts: a policy that rewrote
+    the message without giving translations gets its own text in every language.
+    """
+    d = policy.decision
+    plain: str = getattr(d, name)
+    own_text = name in d.model_fields_set
+    table = d.translations.get(name, {}) if ("translations" in d.model_fields_set or not own_text) else {}
+    if not table:
+        return plain
+    lang = pick_language(["en", *table], accept_language, question)
+    return table.get(lang) or plain

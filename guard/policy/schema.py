@@ -201,6 +201,11 @@ DEFAULT_HOLD_MESSAGES = {
     "zh": "该回答需经人工审核后才能发送，请稍后再来查看。",
 }
 
+DEFAULT_TRANSLATIONS = {
+    "fallback_message": {"zh": "根据现有资料，我无法可靠地回答这个问题。"},
+    "block_message": {"zh": "该回答无法核实，已被拦截。"},
+}
+
 
 class DecisionPolicy(Strict):
     bands: list[Band] = Field(default_factory=_default_bands)
@@ -217,6 +222,9 @@ class DecisionPolicy(Strict):
     # "summary": a withheld (blocked or fallback) answer's `guard.reasons` count the unsupported
     # sentences without quoting them; "full" quotes them (for trusted callers and debugging).
     expose_reasons: Literal["summary", "full"] = "summary"
+    # fallback_message / block_message in other languages: {"block_message": {"zh": "..."}}. The
+    # built-in texts have Chinese ones; a policy that rewrites a message gives its own (or none).
+    translations: dict[str, dict[str, str]] = Field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_TRANSLATIONS.items()})
     # What a non-grounding failure (deny pattern, schema, length) does.
     on_violation: Action = "block"
 
