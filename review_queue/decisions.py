@@ -111,7 +111,6 @@ async def _render_item(
         notice=_notice(page),
         now=now,
         knowledge=page.web.sink is not None,
-        readable=render.readable,
     )
 
 

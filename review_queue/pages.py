@@ -131,7 +131,7 @@ async def audit(page: PageDep) -> Response:
         limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE,
     )
     return page.render("audit.html", events=events[:PAGE_SIZE], more=len(events) > PAGE_SIZE,
-                       page_number=number, actor=actor or "", readable=render.readable)
+                       page_number=number, actor=actor or "")
 
 
 @router.get("/stats", name="stats")

@@ -11,6 +11,7 @@ HTML: the template escapes every piece.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,15 +144,22 @@ def clock(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "–"
 
 
-def readable(detail: Any) -> str:
+def readable(detail: Any, key_label: Callable[[str], str] | None = None) -> str:
     """An audit event's detail as text a person reads: ``key: value`` pairs, characters unescaped.
 
     (Jinja's ``tojson`` writes non-ASCII as ``\\uXXXX``, which makes a Chinese reason unreadable.)
+    ``key_label`` names the keys in the page's language; times (``*_until``, ``*_at``) are shown
+    as clock times.
     """
+    name = key_label or (lambda k: k)
     if isinstance(detail, dict):
-        return "; ".join(f"{k}: {readable(v)}" for k, v in detail.items())
+        parts = []
+        for k, v in detail.items():
+            shown = clock(v) if str(k).endswith(("_until", "_at")) and isinstance(v, (int, float)) else readable(v, key_label)
+            parts.append(f"{name(str(k))}: {shown}")
+        return "; ".join(parts)
     if isinstance(detail, list):
-        return ", ".join(readable(v) for v in detail)
+        return ", ".join(readable(v, key_label) for v in detail)
     if detail is None:
         return "–"
     if isinstance(detail, float):

@@ -132,7 +132,7 @@ def test_chinese_page_renders_reason_codes_and_readable_history(client, store):
     assert "拦截" not in page and "暂扣待审" in page
     assert "\\u" not in page and "编造的数字" in page and "置信度低" in page
     audit = client.get("/audit").text
-    assert "\\u" not in audit and "reason: 编造的数字" in audit and "驳回" in audit
+    assert "\\u" not in audit and "原因: 编造的数字" in audit and "驳回" in audit
     assert "拦截" not in client.get("/?status=all").text
 
 

@@ -215,6 +215,28 @@ def test_chinese_glyphs_render_not_tofu(page, server):
     assert abs(widths["cjk"] - 4 * widths["size"]) < 0.15 * widths["size"] * 4, widths  # full-width glyphs
     assert widths["cjk"] != widths["missing"], widths
     assert "人工审核队列" in page.locator("header").inner_text()
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "review_queue_zh.png"))
+
+
+def test_history_and_audit_read_as_chinese_text(page, server):
+    base, store, _ = server
+    item = run(store.create_item(_gpu_item("zh-audit")))
+    log_in(page, base, "zh")
+    _open_first(page, base, "zh-audit")
+    page.keyboard.press("r")
+    page.keyboard.type("编造的年份")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*msg=decided.*"))
+    assert run(store.get(item.id)).reject_reason == "编造的年份"
+    page.goto(f"{base}/items/{item.id}")
+    page.click("#history summary")
+    history = page.locator("#history").inner_text()
+    assert "原因: 编造的年份" in history and "驳回" in history and "\\u" not in history
+    page.goto(f"{base}/audit")
+    audit = page.locator("table.audit").inner_text()
+    assert "原因: 编造的年份" in audit and "\\u" not in audit
+    page.screenshot(path=str(OUTPUT / "review_audit_zh.png"))
 
 
 def _keyboard_queue(store) -> dict[str, str]:
