@@ -165,21 +165,43 @@ def test_knowledge_base_with_flagged_claims_asks_and_names_them(page, server):
     assert not [c for c in sink.calls if c[1]["item_id"] == item.id]
 
 
-@pytest.mark.parametrize("lang", ["en", "zh"])
-def test_first_screen_shows_claim_flagged_claims_and_form(page, server, lang):
+def _long_item(policy: str):
+    """A long question and a long answer with six flagged claims among twelve sentences."""
+    sentences, answer = [], ""
+    for i in range(12):
+        text = f"Claim number {i} says the cluster has {1000 + i} GPUs in rack {i}."
+        sentences.append({"text": text, "start": len(answer), "end": len(answer) + len(text), "support": 0.1 if i % 2 else 0.9,
+                          "unsupported": bool(i % 2), "reasons": [f"number {1000 + i} not in evidence"] if i % 2 else [],
+                          "codes": [{"code": "number_missing", "params": {"value": str(1000 + i)}}] if i % 2 else [],
+                          "evidence": [{"passage_id": f"p{i}", "source": "hardware.md", "score": 0.5,
+                                        "span": "The cluster has 2048 GPUs in eight racks of 256."}]})
+        answer += text + " "
+    question = "Please describe, in detail, " + "the cluster's hardware and its history, " * 12 + "thank you."
+    return new_item(policy=policy, answer=answer.strip(), annotation={"sentences": sentences}, confidence=0.3,
+                    request={"messages": [{"role": "user", "content": question}]})
+
+
+@pytest.mark.parametrize("lang,long", [("en", False), ("zh", False), ("zh", True)])
+def test_first_screen_shows_claim_flagged_claims_and_form(page, server, lang, long):
     base, store, _ = server
-    policy = f"layout-{lang}"
-    run(store.create_item(_gpu_item(policy, reasons=["confidence 0.30 is in the band from 0.00: hold"] * 3)))
+    policy = f"layout-{lang}{'-long' if long else ''}"
+    if long:
+        run(store.create_item(_long_item(policy)))
+    else:
+        run(store.create_item(_gpu_item(policy, reasons=["confidence 0.30 is in the band from 0.00: hold"] * 3)))
     log_in(page, base, lang)
     _open_first(page, base, policy)
     OUTPUT.mkdir(exist_ok=True)
-    page.screenshot(path=str(OUTPUT / f"review_item_1366x768_{lang}.png"))
+    page.screenshot(path=str(OUTPUT / f"review_item_1366x768_{lang}{'_long' if long else ''}.png"))
     for selector in ("#question", "#answer", "#flagged", "#decide-form", "#approve", "#reject"):
         box = page.locator(selector).bounding_box()
         assert box is not None and box["y"] >= 0, selector
         assert box["y"] + (box["height"] if selector != "#decide-form" else 40) <= VIEWPORT["height"], selector
     assert page.evaluate("document.scrollingElement.scrollTop") == 0
     assert page.locator("#meta").get_attribute("open") is None  # metadata folded away
+    if long:
+        assert page.locator("#flagged .claim").count() == 6
+        return
     # evidence that explains: marks, labelled scores, the request document's title
     assert "2048" in page.locator("mark.m-number").all_inner_texts()
     assert "2021" in page.locator("mark.m-conflict").all_inner_texts()
