@@ -15,7 +15,6 @@ from fastapi import APIRouter, Depends
 from starlette.responses import JSONResponse, Response
 
 from guard.review.models import KINDS, STATUSES, ItemFilter
-from review_queue import render
 from review_queue.groups import group_rows
 from review_queue.web import Page, get_page
 
