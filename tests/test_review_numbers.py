@@ -9,7 +9,7 @@ import time
 import pytest
 from review_support import new_item
 
-from guard.review.stats import percentile, per_reviewer
+from guard.review.stats import per_reviewer, per_reviewer_hour, percentile
 from guard.review.store import open_store
 
 
@@ -27,6 +27,15 @@ def test_per_hour_counts_only_the_hours_worked():
     ann, bob = per_reviewer(rows, now=hour + 7400)
     assert (ann.reviewer, ann.decisions, ann.per_hour, ann.last_hour) == ("ann", 3, 1.5, 1)
     assert (bob.reviewer, bob.decisions, bob.per_hour, bob.last_hour) == ("bob", 1, 1.0, 1)
+
+
+def test_decisions_per_reviewer_in_each_hour():
+    now = 3600.0 * 1000 + 1800  # half past an hour
+    rows = [{"reviewer": "ann", "decided_at": now - 60}, {"reviewer": "bob", "decided_at": now - 100},
+            {"reviewer": "ann", "decided_at": now - 3600}, {"reviewer": "ann", "decided_at": now - 13 * 3600}]
+    hours = per_reviewer_hour(rows, now, hours=3)
+    assert [h.counts for h in hours] == [{"ann": 1, "bob": 1}, {"ann": 1}, {}]
+    assert hours[0].hour == "1970-02-11 16:00"
 
 
 class Clock:

@@ -352,4 +352,7 @@ def test_keyboard_only_session_decides_30_items_with_groups(page, server):
     assert kbd.locator(".share-edited").inner_text() == "6 (20%)"
     assert kbd.locator(".share-rejected").inner_text() == "10 (33%)"
     assert int(page.locator('#per-reviewer tr[data-reviewer="ann"] td').nth(1).inner_text()) >= 30
+    column = page.locator("#per-reviewer-hour thead th").all_inner_texts().index("ann")
+    cells = page.locator(f"#per-reviewer-hour tbody tr td:nth-child({column + 1})").all_inner_texts()
+    assert sum(int(c) for c in cells if c) >= 30  # the same decisions, hour by hour
     page.screenshot(path=str(OUTPUT / "review_stats.png"), full_page=True)

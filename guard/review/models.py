@@ -143,6 +143,11 @@ class ReviewerRate(BaseModel):
     per_hour: float  # decisions / hours with at least one decision (the pace while working)
 
 
+class HourCount(BaseModel):
+    hour: str  # "YYYY-MM-DD HH:00", UTC
+    counts: dict[str, int]  # reviewer -> decisions in that hour
+
+
 class PolicyShare(BaseModel):
     policy: str
     approved: int
@@ -170,6 +175,7 @@ class Stats(BaseModel):
     time_to_decision_p50_s: float | None = None  # created -> decided, decisions in the window
     time_to_decision_p95_s: float | None = None
     per_reviewer: list[ReviewerRate] = Field(default_factory=list)  # most decisions first
+    per_reviewer_hour: list[HourCount] = Field(default_factory=list)  # the last 12 hours, newest first
     per_policy: list[PolicyShare] = Field(default_factory=list)  # by policy name
 
 

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from guard.review.models import DayCount, PolicyShare, ReviewerRate
+from guard.review.models import DayCount, HourCount, PolicyShare, ReviewerRate
 
 
 def _first_day(now: float, days: int) -> date:
@@ -72,4 +72,18 @@ def per_policy(rows: list[dict[str, Any]]) -> list[PolicyShare]:
     return [
         PolicyShare(policy=p, approved=c["approved"], edited=c["edited"], rejected=c["rejected"])
         for p, c in sorted(counts.items())
+    ]
+
+
+def per_reviewer_hour(rows: list[dict[str, Any]], now: float, hours: int = 12) -> list[HourCount]:
+    """Decisions per reviewer in each of the last ``hours`` clock hours (UTC), newest first, empty hours included."""
+    current = int(now // 3600)
+    buckets = {h: Counter() for h in range(current - hours + 1, current + 1)}
+    for r in rows:
+        h = int(r["decided_at"] // 3600)
+        if h in buckets:
+            buckets[h][r.get("reviewer") or "?"] += 1
+    return [
+        HourCount(hour=datetime.fromtimestamp(h * 3600, timezone.utc).strftime("%Y-%m-%d %H:00"), counts=dict(c))
+        for h, c in sorted(buckets.items(), reverse=True)
     ]

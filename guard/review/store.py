@@ -34,7 +34,7 @@ from guard.review.models import (
 from guard.review.rows import append_event, dumps, get_item, to_item
 from guard.review.signals import DecisionSignals
 from guard.review.sql import ORDER_BY, where
-from guard.review.stats import per_day, per_policy, per_reviewer, percentile, window_start
+from guard.review.stats import per_day, per_policy, per_reviewer, per_reviewer_hour, percentile, window_start
 
 log = structlog.get_logger()
 
@@ -384,5 +384,6 @@ class ReviewStore(AuditTrail):
             time_to_decision_p50_s=percentile(waits, 0.5),
             time_to_decision_p95_s=percentile(waits, 0.95),
             per_reviewer=per_reviewer(decided, now),
+            per_reviewer_hour=per_reviewer_hour(decided, now),
             per_policy=per_policy(decided),
         )
