@@ -144,22 +144,29 @@ def clock(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "–"
 
 
-def readable(detail: Any, key_label: Callable[[str], str] | None = None) -> str:
+def readable(
+    detail: Any, key_label: Callable[[str], str] | None = None, value_label: Callable[[str, str], str] | None = None
+) -> str:
     """An audit event's detail as text a person reads: ``key: value`` pairs, characters unescaped.
 
     (Jinja's ``tojson`` writes non-ASCII as ``\\uXXXX``, which makes a Chinese reason unreadable.)
-    ``key_label`` names the keys in the page's language; times (``*_until``, ``*_at``) are shown
-    as clock times.
+    ``key_label`` names the keys in the page's language, ``value_label(key, value)`` the values
+    that are names (an item's kind); times (``*_until``, ``*_at``) are shown as clock times.
     """
     name = key_label or (lambda k: k)
     if isinstance(detail, dict):
         parts = []
         for k, v in detail.items():
-            shown = clock(v) if str(k).endswith(("_until", "_at")) and isinstance(v, (int, float)) else readable(v, key_label)
+            if str(k).endswith(("_until", "_at")) and isinstance(v, (int, float)):
+                shown = clock(v)
+            elif value_label is not None and isinstance(v, str):
+                shown = value_label(str(k), v)
+            else:
+                shown = readable(v, key_label, value_label)
             parts.append(f"{name(str(k))}: {shown}")
         return "; ".join(parts)
     if isinstance(detail, list):
-        return ", ".join(readable(v, key_label) for v in detail)
+        return ", ".join(readable(v, key_label, value_label) for v in detail)
     if detail is None:
         return "–"
     if isinstance(detail, float):
