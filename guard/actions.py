@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from guard.checks.base import CheckReport
+from guard.decision import unsupported_reasons
+from guard.policy.messages import end_user_message, hold_message
 
 if TYPE_CHECKING:
     from guard.pipeline import Call, Verdict
@@ -24,16 +26,22 @@ async def apply(call: "Call", decision: Any, report: CheckReport, answer: str, r
     text = report.answer if report.answer is not None else answer
     if action in ("pass", "annotate"):
         return Verdict(action, decision.confidence, report, text, reasons=reasons)
+    language = getattr(call, "accept_language", None)
     if action == "fallback":
-        return Verdict(action, decision.confidence, report, policy.decision.fallback_message, "stop", reasons=reasons)
+        fallback = end_user_message(policy, "fallback_message", language, call.question)
+        return Verdict(action, decision.confidence, report, fallback, "stop", reasons=reasons)
     if action == "hold":
         if review is None:
             # No queue configured: nobody could ever release it, so holding means withholding.
+            reasons = [r for r in reasons if not r.startswith("unsupported: ")]
+            reasons += unsupported_reasons(report, policy, withheld=True)
             reasons.append("hold requested but no review queue is configured")
-            return Verdict("block", decision.confidence, report, policy.decision.block_message, "content_filter", reasons=reasons)
+            blocked = end_user_message(policy, "block_message", language, call.question)
+            return Verdict("block", decision.confidence, report, blocked, "content_filter", reasons=reasons)
         review_id, final = await review.hold(call, decision, report, text, reasoning)
         if final is not None:
             return Verdict(final.action, decision.confidence, report, final.text, "stop", review_id=review_id, review_status=final.status, reasons=reasons)
-        message = policy.hold.message.replace("{review_id}", review_id)
+        message = hold_message(policy, review_id, language, call.question)
         return Verdict("hold", decision.confidence, report, message, "stop", review_id=review_id, reasons=reasons)
-    return Verdict("block", decision.confidence, report, policy.decision.block_message, "content_filter", reasons=reasons)
+    blocked = end_user_message(policy, "block_message", language, call.question)
+    return Verdict("block", decision.confidence, report, blocked, "content_filter", reasons=reasons)

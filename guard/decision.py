@@ -17,6 +17,8 @@ from guard.policy.schema import Action, Band, Policy
 # From least to most severe. A held answer may still be released by a reviewer, a fallback
 # or block answer never is.
 SEVERITY: dict[str, int] = {"pass": 0, "annotate": 1, "hold": 2, "fallback": 3, "block": 4}
+# Actions whose caller never receives the answer's text.
+WITHHELD = frozenset({"fallback", "block"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +74,20 @@ def decide(report: CheckReport, policy: Policy) -> Decision:
                 actions.remove(band.action)
                 actions.append("pass")
     action = _most_severe(actions)
-    for s in report.unsupported[:5]:
-        reasons.append(f"unsupported: {s.text[:120]}")
+    reasons += unsupported_reasons(report, policy, withheld=action in WITHHELD)
     return Decision(action, confidence, band, reasons, unchecked)
+
+
+def unsupported_reasons(report: CheckReport, policy: Policy, withheld: bool) -> list[str]:
+    """The "unsupported: ..." reasons: quoting the sentences, unless the caller gets no answer.
+
+    A blocked answer's caller must not read the withheld text in ``guard.reasons``; it gets the
+    count, unless the policy says ``decision.expose_reasons: full``.
+    """
+    if withheld and policy.decision.expose_reasons != "full" and report.unsupported:
+        n = len(report.unsupported)
+        return [f"unsupported: {n} sentence{'s' if n != 1 else ''} (withheld)"]
+    return [f"unsupported: {s.text[:120]}" for s in report.unsupported[:5]]
 
 
 def _sentence(s: SentenceScore) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import structlog
 
 from guard.checks.base import CheckReport
 from guard.corrections import correction_passage
+from guard.policy.messages import end_user_message
 from guard.review import ItemFilter, NewItem, open_store
 from guard.review.housekeeping import housekeeping_loop
 from guard.review.models import Item
@@ -111,7 +112,7 @@ class ReviewService:
             confidence=max(0.0, min(1.0, confidence)),
             deadline_s=hold.deadline_s if kind == "hold" else None,
             on_expire=hold.on_expire,
-            fallback_answer=policy.decision.fallback_message,
+            fallback_answer=end_user_message(policy, "fallback_message", getattr(call, "accept_language", None), call.question),
             response_id=response_id,
             request_id=call.request_id,
             webhook_url=hold.webhook_url,
@@ -127,7 +128,8 @@ class ReviewService:
         if wait > 0:
             item = await self.store.wait_for_decision(item.id, wait)
             if item.is_final:
-                text = item.final_answer if item.final_answer is not None else call.policy.decision.fallback_message
+                text = item.final_answer if item.final_answer is not None else end_user_message(
+                    call.policy, "fallback_message", getattr(call, "accept_language", None), call.question)
                 return item.id, Released("reviewed", text, item.status)
         return item.id, None
 

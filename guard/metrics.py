@@ -71,6 +71,24 @@ class Metrics:
             multiprocess_mode="livemin",
         )
         self.limits_store_up.set(1)
+        self.review_past_deadline = Gauge(
+            "guard_review_past_deadline", "Review items that went past their deadline today (UTC): expired or still open.", registry=r, multiprocess_mode="livemostrecent"
+        )
+        self.review_time_to_decision = Gauge(
+            "guard_review_time_to_decision_seconds", "Created to decided, today's decisions (UTC), by quantile.",
+            ["quantile"], registry=r, multiprocess_mode="livemostrecent",
+        )
+        self.review_decisions = Gauge(
+            "guard_review_decisions", "Today's decisions (UTC) per policy and outcome (approved, edited, rejected).",
+            ["policy", "status"], registry=r, multiprocess_mode="livemostrecent",
+        )
+        self.reviewer_per_hour = Gauge(
+            "guard_review_reviewer_decisions_per_hour", "Today's decisions per hour worked, per reviewer.",
+            ["reviewer"], registry=r, multiprocess_mode="livemostrecent",
+        )
+        self.reviewer_last_hour = Gauge(
+            "guard_review_reviewer_decisions_last_hour", "Decisions in the last hour, per reviewer.", ["reviewer"], registry=r, multiprocess_mode="livemostrecent"
+        )
         self.breaker_state = Gauge(
             "guard_backend_circuit_state", "Circuit breaker per backend: 0 closed, 1 half-open, 2 open.", ["backend"], registry=r,
             multiprocess_mode="livemax",
@@ -116,6 +134,20 @@ class Metrics:
     def set_queue(self, depth: int, oldest_age_s: float | None) -> None:
         self.queue_depth.set(depth)
         self.queue_oldest.set(oldest_age_s or 0.0)
+
+    def set_review(self, stats: Any) -> None:
+        """The reviewers' numbers, from ``ReviewStore.stats`` (the statistics page shows the same)."""
+        self.review_past_deadline.set(stats.past_deadline)
+        for quantile, value in (("0.5", stats.time_to_decision_p50_s), ("0.95", stats.time_to_decision_p95_s)):
+            self.review_time_to_decision.labels(quantile).set(value or 0.0)
+        for gauge in (self.review_decisions, self.reviewer_per_hour, self.reviewer_last_hour):
+            gauge.clear()  # a reviewer or policy with nothing today is not left at yesterday's value
+        for p in stats.per_policy:
+            for status in ("approved", "edited", "rejected"):
+                self.review_decisions.labels(p.policy, status).set(getattr(p, status))
+        for r in stats.per_reviewer:
+            self.reviewer_per_hour.labels(r.reviewer).set(r.per_hour)
+            self.reviewer_last_hour.labels(r.reviewer).set(r.last_hour)
 
     def set_breakers(self, statuses: dict[str, "BreakerStatus"]) -> None:
         for name, status in statuses.items():

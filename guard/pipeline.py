@@ -47,6 +47,7 @@ class Call:
     changes: list[Change] = field(default_factory=list)
     wrapped: bool = False
     response_id: str | None = None  # the backend's response id, once known
+    accept_language: str | None = None  # the request's Accept-Language: end-user messages' language
     started: float = field(default_factory=time.perf_counter)
 
     @property

@@ -28,6 +28,12 @@ def translator(lang: str) -> Callable[..., str]:
     return t
 
 
+def label(t: Callable[..., str], prefix: str, value: str) -> str:
+    """``t(prefix + value)`` when there is such a message, else ``value`` itself (an unknown event name)."""
+    key = prefix + value
+    return t(key) if key in messages("en") else value
+
+
 def pick_language(query: str | None, cookie: str | None, default: str) -> str:
     for lang in (query, cookie):
         if lang in LANGUAGES:

@@ -1,4 +1,4 @@
-"""The reviewer pages: log-in, queue, item (claim, decide), audit log, stats.
+"""The reviewer pages: log-in, queue, audit log, stats (one item and its decision: decisions.py).
 
 Every state change is a POST carrying the session's CSRF token, is limited to the reviewer's
 tenants, and is recorded in the store's audit trail.
@@ -6,7 +6,6 @@ tenants, and is recorded in the store's audit trail.
 
 from __future__ import annotations
 
-import inspect
 import time
 from urllib.parse import urlencode
 from typing import Annotated, Any
@@ -15,20 +14,17 @@ import structlog
 from fastapi import APIRouter, Depends
 from starlette.responses import JSONResponse, Response
 
-from guard.errors import InvalidRequest
-from guard.review.errors import LeaseNotHeld
-from guard.review.models import KINDS, STATUSES, Item, ItemFilter
-from guard.settings import Reviewer
-from review_queue import render
-from review_queue.auth import may_see
-from review_queue.web import Page, PageNotFound, get_page
+from guard.review.models import KINDS, STATUSES, ItemFilter
+from review_queue.groups import group_rows
+from review_queue.web import Page, get_page
 
 log = structlog.get_logger()
 router = APIRouter()
 PageDep = Annotated[Page, Depends(get_page)]
 
 PAGE_SIZE = 50
-NOTICES = {"decided", "claimed", "released", "lost", "knowledge_failed", "invalid"}
+STATS_DAYS = 14
+NOTICES = {"decided", "decided_group", "claimed", "released", "lost", "knowledge_failed", "invalid"}
 STATUS_CHOICES = ("open",) + STATUSES + ("all",)
 
 
@@ -100,6 +96,7 @@ async def queue(page: PageDep) -> Response:
     return page.render(
         "queue.html",
         items=items[:PAGE_SIZE],
+        rows=group_rows(items[:PAGE_SIZE]),
         more=len(items) > PAGE_SIZE,
         page_number=number,
         counts=await store.counts(filters),
@@ -118,103 +115,6 @@ async def counts(page: PageDep) -> Response:
     page.require_reviewer()
     filters, _ = queue_filter(page)
     return JSONResponse({"counts": await page.web.store.counts(filters)}, headers={"cache-control": "no-store"})
-
-
-# ---------------------------------------------------------------------- one item
-
-
-async def _visible_item(page: Page, item_id: str) -> tuple[Reviewer, Item]:
-    reviewer = page.require_reviewer()
-    item = await page.web.store.get(item_id)
-    if item is None or not may_see(reviewer, item.tenant):
-        raise PageNotFound()
-    return reviewer, item
-
-
-@router.get("/items/{item_id}", name="item")
-async def item_page(item_id: str, page: PageDep) -> Response:
-    reviewer, item = await _visible_item(page, item_id)
-    filters, chosen = queue_filter(page)
-    neighbours = await page.web.store.list_items(filters, sort=_sort(chosen), limit=500)
-    ids = [i.id for i in neighbours]
-    at = ids.index(item.id) if item.id in ids else -1
-    now = time.time()
-    return page.render(
-        "item.html",
-        item=item,
-        segments=render.segments(item.answer, item.annotation),
-        sentences=render.sentences(item.annotation),
-        feedback=item.request.get("guard_feedback") if isinstance(item.request.get("guard_feedback"), dict) else None,
-        events=await page.web.store.events(item.id),
-        mine=item.status == "claimed" and item.reviewer == reviewer.username and (item.lease_until or 0) >= now,
-        claimable=item.status == "pending" or (item.status == "claimed" and (item.lease_until or 0) < now),
-        prev_id=ids[at - 1] if at > 0 else None,
-        next_id=ids[at + 1] if 0 <= at < len(ids) - 1 else None,
-        query=_query(page),
-        notice=_notice(page),
-        now=now,
-        knowledge=page.web.sink is not None,
-    )
-
-
-@router.post("/items/{item_id}/claim")
-async def claim(item_id: str, page: PageDep) -> Response:
-    await page.form()
-    reviewer, item = await _visible_item(page, item_id)
-    won = await page.web.store.claim(item.id, reviewer.username, page.web.config.lease_s)
-    return page.redirect(f"/items/{item.id}?msg={'claimed' if won else 'lost'}")
-
-
-@router.post("/items/{item_id}/release")
-async def release(item_id: str, page: PageDep) -> Response:
-    await page.form()
-    reviewer, item = await _visible_item(page, item_id)
-    force = reviewer.role == "admin" and item.reviewer != reviewer.username
-    await page.web.store.release_claim(item.id, reviewer.username, force=force)
-    return page.redirect(f"/items/{item.id}?msg=released")
-
-
-@router.post("/items/{item_id}/decide")
-async def decide(item_id: str, page: PageDep) -> Response:
-    form = await page.form()
-    reviewer, item = await _visible_item(page, item_id)
-    action = str(form.get("action", ""))
-    final = str(form.get("final_answer", "")).replace("\r\n", "\n")
-    if action == "edit" and final == item.answer:
-        action = "approve"  # "edit then approve" with nothing changed is an approval
-    try:
-        decided = await page.web.store.decide(
-            item.id, reviewer.username, action,  # type: ignore[arg-type]
-            final_answer=final if action == "edit" else None,
-            reason=str(form.get("reason", "")).strip() or None,
-        )
-    except LeaseNotHeld:
-        return page.redirect(f"/items/{item.id}?msg=lost")
-    except InvalidRequest:
-        return page.redirect(f"/items/{item.id}?msg=invalid")
-    if page.web.sender is not None:
-        page.web.sender.schedule(page.web.store, decided)
-    if form.get("add_to_knowledge") and decided.status in ("approved", "edited") and decided.final_answer:
-        if not await _add_to_knowledge(page, reviewer, decided):
-            return page.redirect(f"/items/{item.id}?msg=knowledge_failed")
-    return page.redirect("/?msg=decided")
-
-
-async def _add_to_knowledge(page: Page, reviewer: Reviewer, item: Item) -> bool:
-    sink = page.web.sink
-    if sink is None:
-        return False
-    provenance = item.provenance(reviewer.username)
-    try:
-        result = sink(item.final_answer or "", provenance)
-        if inspect.isawaitable(result):
-            await result
-    except Exception as e:
-        log.exception("review.knowledge_sink_failed", item_id=item.id)
-        await page.web.store.add_event(item.id, reviewer.username, "knowledge_failed", {"error": repr(e)[:500]})
-        return False
-    await page.web.store.add_event(item.id, reviewer.username, "knowledge_added", {})
-    return True
 
 
 # ---------------------------------------------------------------------- audit and stats
@@ -236,9 +136,10 @@ async def audit(page: PageDep) -> Response:
 @router.get("/stats", name="stats")
 async def stats(page: PageDep) -> Response:
     page.require_reviewer()
-    data = await page.web.store.stats(tenants=page.scope)
+    days = STATS_DAYS
+    data = await page.web.store.stats(tenants=page.scope, days=days)
     peak = max([d.count for d in data.decisions_per_day] + [1])
-    return page.render("stats.html", stats=data, peak=peak)
+    return page.render("stats.html", stats=data, peak=peak, days=days)
 
 
 def _notice(page: Page) -> str | None:

@@ -103,6 +103,11 @@ class Page:
         context.update(
             request=self.request, t=t, lang=self.lang, href=self.href, csrf=self.session.csrf,
             reviewer=self.reviewer, languages=i18n.LANGUAGES,
+            label=lambda prefix, value: i18n.label(t, prefix, value),
+            readable=lambda detail: render.readable(
+                detail, lambda key: i18n.label(t, "detail_", key),
+                lambda key, value: i18n.label(t, f"{key}_", value) if key in ("kind", "status") else value,
+            ),
         )
         response = self.web.templates.TemplateResponse(self.request, template, context, status_code=status)
         return self.finish(response)

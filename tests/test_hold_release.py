@@ -190,8 +190,12 @@ def test_correction_added_to_knowledge_makes_the_same_answer_pass(guarded, fake_
             token = re.search(r'name="csrf" value="([^"]+)"', reviewer.get("/").text).group(1)
             rid = first["guard"]["review_id"]
             assert reviewer.post(f"/items/{rid}/claim", data={"csrf": token}).status_code in (200, 303)
-            r = reviewer.post(f"/items/{rid}/decide", data={"csrf": token, "action": "approve", "add_to_knowledge": "1"})
-            assert r.status_code in (200, 303)
+            form = {"csrf": token, "action": "approve", "add_to_knowledge": "1"}
+            r = reviewer.post(f"/items/{rid}/decide", data=form)
+            # the answer still has the claims the check flagged: the page asks first, naming them
+            assert r.status_code == 200 and 'id="still-unsupported"' in r.text
+            form["confirm"] = re.search(r'name="confirm" value="([0-9a-f]+)"', r.text).group(1)
+            assert reviewer.post(f"/items/{rid}/decide", data=form).status_code in (200, 303)
         again = ask(base, question=question)
         assert again["guard"]["decision"] == "pass", again["guard"]
 

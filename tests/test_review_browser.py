@@ -53,19 +53,29 @@ def review_server(tmp_path) -> Iterator[tuple[str, object]]:
         store.close()
 
 
-@pytest.fixture
-def browser_page():
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium for the module (starting one costs seconds); each test gets its own context."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
+        b = p.chromium.launch(
             executable_path=CHROMIUM,
             args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"],
         )
         try:
-            yield browser.new_page(viewport={"width": 1400, "height": 1000})
+            yield b
         finally:
-            browser.close()
+            b.close()
+
+
+@pytest.fixture
+def browser_page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 def test_log_in_claim_edit_approve_in_a_browser(review_server, browser_page):
@@ -105,8 +115,10 @@ def test_log_in_claim_edit_approve_in_a_browser(review_server, browser_page):
     assert page.evaluate("document.activeElement.id") == "final_answer"
     page.fill("#final_answer", "It uses 2048 GPUs.")
     page.check("#add_to_knowledge")
-    page.keyboard.press("Control+Enter")
-    page.wait_for_url("**/?msg=decided")
+    page.keyboard.press("Control+Enter")  # approve: the changed answer is shown as a diff first
+    page.wait_for_selector("#diff")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/items/*msg=decided")  # the next item opens
     assert "Decision saved." in page.content()
 
     done = run(store.get(held.id))
@@ -168,6 +180,8 @@ def test_waiting_caller_receives_the_answer_a_reviewer_edits_in_the_browser(brow
         page.keyboard.press("e")
         page.fill("#final_answer", "The cluster uses 2048 GPUs.")
         page.keyboard.press("Control+Enter")
+        page.wait_for_selector("#diff")
+        page.keyboard.press("Enter")
         page.wait_for_url("**/?msg=decided")
         caller.join(60)
     assert result["choices"][0]["message"]["content"] == "The cluster uses 2048 GPUs."

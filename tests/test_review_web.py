@@ -146,8 +146,12 @@ def test_claim_edit_approve_adds_to_knowledge(app, store, sink):
     assert "Claimed by ann" in bob.get(f"/items/{item.id}").text
     r = bob.post(f"/items/{item.id}/decide", data={"csrf": bob_token, "action": "approve"}, follow_redirects=False)
     assert r.headers["location"].endswith("msg=lost") and run(store.get(item.id)).status == "claimed"
-    r = ann.post(f"/items/{item.id}/decide", follow_redirects=False, data={
-        "csrf": token, "action": "edit", "final_answer": "It uses 2048 GPUs.", "add_to_knowledge": "1"})
+    form = {"csrf": token, "action": "approve", "final_answer": "It uses 2048 GPUs.", "add_to_knowledge": "1"}
+    r = ann.post(f"/items/{item.id}/decide", follow_redirects=False, data=form)
+    assert r.status_code == 200 and 'id="diff"' in r.text  # a changed answer is shown as a diff first
+    assert run(store.get(item.id)).status == "claimed" and sink.calls == []
+    form["confirm"] = re.search(r'name="confirm" value="([0-9a-f]+)"', r.text).group(1)
+    r = ann.post(f"/items/{item.id}/decide", follow_redirects=False, data=form)
     assert r.status_code == 303 and r.headers["location"] == "/?msg=decided"
     done = run(store.get(item.id))
     assert (done.status, done.final_answer, done.reviewer) == ("edited", "It uses 2048 GPUs.", "ann")
@@ -194,7 +198,7 @@ def test_reviewers_act_only_within_their_tenants(app, store):
 
 
 def test_queue_filters_sort_and_counts(app, store):
-    low = run(store.create_item(new_item(confidence=0.9, model="m-low")))
+    low = run(store.create_item(new_item(confidence=0.9, model="m-low", answer="It uses 2048 GPUs.")))
     high = run(store.create_item(new_item(confidence=0.1, model="m-high")))
     client = TestClient(app)
     login(client, "bob")
@@ -230,13 +234,13 @@ def test_stats_and_audit_pages(app, store):
     assert re.search(r'id="stat-depth">1<', stats) and re.search(r'id="stat-missed">0<', stats)
     audit = client.get("/audit").text
     assert "approved" in audit and "claimed" in audit
-    assert "<td>login</td>" not in audit  # log-ins are not tenant data: admins only
+    assert "<td>logged in</td>" not in audit  # log-ins are not tenant data: admins only
     cat = TestClient(app)  # every tenant, but not an admin: still no log-in records
     login(cat, "cat")
-    assert "<td>login</td>" not in cat.get("/audit").text and "approved" in cat.get("/audit").text
+    assert "<td>logged in</td>" not in cat.get("/audit").text and "approved" in cat.get("/audit").text
     root = TestClient(app)
     login(root, "root")
-    assert "<td>login</td>" in root.get("/audit").text
+    assert "<td>logged in</td>" in root.get("/audit").text
     assert "claimed" not in client.get("/audit?actor=nobody").text.split("<tbody>")[1]
 
 

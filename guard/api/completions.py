@@ -32,6 +32,7 @@ async def handle(request: Request, runtime: RuntimeDep, caller: CallerDep, rid: 
         _check_limits(runtime, body)
         pipeline = request.app.state.pipeline
         call = pipeline.prepare(caller, endpoint, body, rid)
+        call.accept_language = request.headers.get("accept-language")
         if call.stream:
             headers, events = await open_stream(pipeline, call)
             return EventStream(contained(call, events), {**_SSE_HEADERS, **headers})

@@ -35,3 +35,4 @@ async def _read_queue(runtime: Runtime) -> None:
         log.warning("metrics_queue_unavailable", error=f"{type(e).__name__}: {e}")
         return
     runtime.metrics.set_queue(stats.depth, stats.oldest_pending_age_s)
+    runtime.metrics.set_review(stats)

@@ -200,6 +200,17 @@ def _default_bands() -> list[Band]:
     ]
 
 
+DEFAULT_HOLD_MESSAGES = {
+    "en": "A person is checking this answer before it is sent. Please check back in a few minutes.",
+    "zh": "该回答需经人工审核后才能发送，请稍后再来查看。",
+}
+
+DEFAULT_TRANSLATIONS = {
+    "fallback_message": {"zh": "根据现有资料，我无法可靠地回答这个问题。"},
+    "block_message": {"zh": "该回答无法核实，已被拦截。"},
+}
+
+
 class DecisionPolicy(Strict):
     bands: list[Band] = Field(default_factory=_default_bands)
     timeout_ms: int = Field(default=2000, gt=0)
@@ -208,6 +219,16 @@ class DecisionPolicy(Strict):
         "I can't give a reliable answer to that from the knowledge I have."
     )
     block_message: str = "The answer was withheld because it could not be verified."
+    # What a caller reads while a person reviews the answer, per language ("en", "zh", ...):
+    # chosen by the request's Accept-Language, else by the question's script, else "en". The
+    # review id goes in the response's `guard` object, not in this text.
+    hold_message: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_HOLD_MESSAGES))
+    # "summary": a withheld (blocked or fallback) answer's `guard.reasons` count the unsupported
+    # sentences without quoting them; "full" quotes them (for trusted callers and debugging).
+    expose_reasons: Literal["summary", "full"] = "summary"
+    # fallback_message / block_message in other languages: {"block_message": {"zh": "..."}}. The
+    # built-in texts have Chinese ones; a policy that rewrites a message gives its own (or none).
+    translations: dict[str, dict[str, str]] = Field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_TRANSLATIONS.items()})
     # What a non-grounding failure (deny pattern, schema, length) does.
     on_violation: Action = "block"
 
@@ -231,8 +252,9 @@ class StreamingPolicy(Strict):
 
 class HoldPolicy(Strict):
     wait_s: float = Field(default=0, ge=0, le=600)
-    # {review_id} is replaced by the id the caller fetches the outcome with
-    message: str = "Your answer is being reviewed by a person (review {review_id}): GET /v1/guard/reviews/{review_id}"
+    # Overrides decision.hold_message for every language when set; {review_id} is replaced by
+    # the id (which is also in the response's guard object). Kept for existing policy files.
+    message: str | None = None
     deadline_s: float = Field(default=3600, gt=0)
     on_expire: Literal["release", "fallback"] = "fallback"
     webhook_url: str | None = None

@@ -136,6 +136,32 @@ class DayCount(BaseModel):
     count: int
 
 
+class ReviewerRate(BaseModel):
+    reviewer: str
+    decisions: int  # in the window
+    last_hour: int  # decisions in the last hour
+    per_hour: float  # decisions / hours with at least one decision (the pace while working)
+
+
+class HourCount(BaseModel):
+    hour: str  # "YYYY-MM-DD HH:00", UTC
+    counts: dict[str, int]  # reviewer -> decisions in that hour
+
+
+class PolicyShare(BaseModel):
+    policy: str
+    approved: int
+    edited: int
+    rejected: int
+
+    @property
+    def total(self) -> int:
+        return self.approved + self.edited + self.rejected
+
+    def share(self, status: str) -> float:
+        return getattr(self, status) / self.total if self.total else 0.0
+
+
 class Stats(BaseModel):
     depth: int  # pending + claimed
     pending: int
@@ -144,6 +170,13 @@ class Stats(BaseModel):
     deadlines_missed: int  # items that expired before anyone decided
     decided_total: int
     decisions_per_day: list[DayCount]  # the last `days` days, oldest first, zeros included
+    # items that went past their deadline in the window: expired by the sweep, or open and due
+    past_deadline: int = 0
+    time_to_decision_p50_s: float | None = None  # created -> decided, decisions in the window
+    time_to_decision_p95_s: float | None = None
+    per_reviewer: list[ReviewerRate] = Field(default_factory=list)  # most decisions first
+    per_reviewer_hour: list[HourCount] = Field(default_factory=list)  # the last 12 hours, newest first
+    per_policy: list[PolicyShare] = Field(default_factory=list)  # by policy name
 
 
 def question_of(request: dict[str, Any]) -> str:

@@ -35,7 +35,7 @@ from guard.review.models import (
 from guard.review.rows import append_event, dumps, get_item, to_item
 from guard.review.signals import DecisionSignals
 from guard.review.sql import ORDER_BY, where
-from guard.review.stats import per_day, window_start
+from guard.review.stats import per_day, per_policy, per_reviewer, per_reviewer_hour, percentile, window_start
 
 log = structlog.get_logger()
 
@@ -226,18 +226,21 @@ class ReviewStore(AuditTrail):
         final_answer: str | None = None,
         reason: str | None = None,
         now: float | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> Item:
         """Approve, edit (``final_answer`` required) or reject (``reason`` required).
 
+        ``detail`` is added to the decision's audit event (e.g. the group it was decided with).
         Raises LeaseNotHeld unless ``reviewer`` holds a live lease, ReviewNotFound for an unknown id.
         """
-        item = await self._run(self._decide, item_id, reviewer, action, final_answer, reason, now)
+        item = await self._run(self._decide, item_id, reviewer, action, final_answer, reason, now, detail)
         self.signals.notify(item_id)
         await self.publish("decided", item_id)
         return item
 
     def _decide(
-        self, item_id: str, reviewer: str, action: str, final: str | None, reason: str | None, now: float | None
+        self, item_id: str, reviewer: str, action: str, final: str | None, reason: str | None, now: float | None,
+        extra: dict[str, Any] | None = None,
     ) -> Item:
         if action not in _DECISIONS:
             raise InvalidRequest(f"unknown action {action!r}", param="action")
@@ -257,7 +260,9 @@ class ReviewStore(AuditTrail):
                 params,
             ) == 1
             if done:
-                detail: dict[str, Any] = {"reason": reason} if reason else {}
+                detail: dict[str, Any] = dict(extra or {})
+                if reason:
+                    detail["reason"] = reason
                 if action == "edit":
                     detail["final_answer"] = final
                 append_event(conn, item_id, reviewer, status, detail, now)
@@ -381,10 +386,22 @@ class ReviewStore(AuditTrail):
         with self.db.read() as conn:
             oldest = conn.fetchone(f"SELECT MIN(created_at) AS t FROM review_items WHERE {cond}", params)
             decided = conn.fetchall(
-                f"SELECT decided_at FROM review_items WHERE {decided_cond} AND decided_at >= :since",
+                "SELECT reviewer, policy, status, created_at, decided_at FROM review_items "
+                f"WHERE {decided_cond} AND decided_at >= :since",
                 {**decided_params, "since": window_start(now, days)},
             )
+            open_cond, open_params = where(ItemFilter(tenants=tenants, statuses=list(OPEN_STATUSES)))
+            late = conn.fetchone(
+                f"SELECT COUNT(*) AS n FROM review_items WHERE {open_cond} AND deadline IS NOT NULL AND deadline < :now",
+                {**open_params, "now": now},
+            )
+            expired_cond, expired_params = where(ItemFilter(tenants=tenants, statuses=["expired"]))
+            swept = conn.fetchone(
+                f"SELECT COUNT(*) AS n FROM review_items WHERE {expired_cond} AND decided_at >= :since",
+                {**expired_params, "since": window_start(now, days)},
+            )
         oldest_t = oldest["t"] if oldest else None
+        waits = [r["decided_at"] - r["created_at"] for r in decided]
         return Stats(
             depth=counts["pending"] + counts["claimed"],
             pending=counts["pending"],
@@ -393,4 +410,10 @@ class ReviewStore(AuditTrail):
             deadlines_missed=counts["expired"],
             decided_total=sum(counts[s] for s in _DECIDED),
             decisions_per_day=per_day([r["decided_at"] for r in decided], now, days),
+            past_deadline=(int(late["n"]) if late else 0) + (int(swept["n"]) if swept else 0),
+            time_to_decision_p50_s=percentile(waits, 0.5),
+            time_to_decision_p95_s=percentile(waits, 0.95),
+            per_reviewer=per_reviewer(decided, now),
+            per_reviewer_hour=per_reviewer_hour(decided, now),
+            per_policy=per_policy(decided),
         )

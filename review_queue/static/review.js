@@ -3,8 +3,11 @@
 (function () {
   "use strict";
 
+  // A field that takes letters: shortcuts must not fire there (a ticked checkbox is not one).
   function typing(el) {
-    return el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable);
+    if (!el) { return false; }
+    if (el.tagName === "INPUT") { return ["checkbox", "radio", "button", "submit", "reset"].indexOf(el.type) < 0; }
+    return el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable;
   }
 
   function click(id) {
@@ -50,13 +53,29 @@
     };
   }
 
-  // ---- item page: a approve, e edit, r reject, c claim, j/k next/previous.
+  // g ticks (or unticks) every near-duplicate offered for this decision
+  function toggleNear() {
+    var boxes = Array.prototype.slice.call(document.querySelectorAll(".members .near input[type=checkbox]"));
+    if (!boxes.length) { return false; }
+    var tick = boxes.some(function (b) { return !b.checked; });
+    boxes.forEach(function (b) { b.checked = tick; });
+    return true;
+  }
+
+  // ---- item page: a approve, e edit, r reject (Enter in the reason rejects), c claim, j/k next/previous.
   function itemKeys() {
-    var form = document.getElementById("decide-form");  // Ctrl+Enter anywhere in it saves the edit
+    var form = document.getElementById("decide-form");  // Ctrl+Enter anywhere in it approves
     if (form) {
       form.addEventListener("keydown", function (e) {
-        if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); click("save-edit"); }
+        if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); click("approve"); }
       });
+    }
+    var box = document.getElementById("final_answer");
+    var note = document.getElementById("edited-note");
+    if (box && note) {  // say as soon as the answer differs that approving saves the edit
+      var update = function () { note.hidden = box.value.trim() === (box.dataset.original || "").trim(); };
+      box.addEventListener("input", update);
+      update();
     }
     return function (e) {
       switch (e.key) {
@@ -64,6 +83,7 @@
         case "e": return focusField("final_answer");
         case "r": return focusField("reason");
         case "c": return click("claim");
+        case "g": return toggleNear();
         case "j": return follow("next");
         case "k": return follow("prev");
         default: return false;
