@@ -39,6 +39,9 @@ class NoTrace:
     def set(self, **attributes: Any) -> None:
         return None
 
+    def record(self, name: str, start_ns: int, end_ns: int, **attributes: Any) -> None:
+        return None
+
     def first_token(self) -> None:
         return None
 
@@ -86,6 +89,11 @@ class Trace:
     def set(self, **attributes: Any) -> None:
         """Attributes by keyword; dots are spelled as double underscores (gen_ai__usage__input_tokens)."""
         self._span.set_attributes(_clean({k.replace("__", "."): v for k, v in attributes.items()}))
+
+    def record(self, name: str, start_ns: int, end_ns: int, **attributes: Any) -> None:
+        """A child span for work timed elsewhere (a check run in a worker thread)."""
+        span = self._tracer.start_span(name, context=self._context, start_time=start_ns, attributes=_clean(attributes))
+        span.end(end_time=end_ns)
 
     def first_token(self) -> None:
         if self._first is None:

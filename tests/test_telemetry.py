@@ -29,8 +29,8 @@ def test_request_span_with_children_and_genai_attributes():
         pass
     with trace.stage("guard.backend"):
         trace.first_token()
-    with trace.stage("guard.check.grounding"):
-        pass
+    now = time.time_ns()
+    trace.record("guard.check.grounding", now - 5_000_000, now, **{"guard.check.passed": False})
     trace.set(gen_ai__usage__input_tokens=12, gen_ai__usage__output_tokens=7, guard__decision="hold", guard__confidence=0.35)
     trace.end(status=200)
     spans = {s.name: s for s in exporter.get_finished_spans()}

@@ -75,6 +75,8 @@ class CheckReport:
     index_version: str | None = None
     latency_ms: float = 0.0
     error: str | None = None  # set when a check raised or timed out
+    # (check name, start, end) in epoch nanoseconds, for trace spans recorded after the fact
+    timings: list[tuple[str, int, int]] = field(default_factory=list)
 
     @property
     def violations(self) -> list[str]:

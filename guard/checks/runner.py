@@ -88,13 +88,17 @@ def run_checks(checks: Sequence[Check], inp: CheckInput) -> CheckReport:
     answer = inp.answer
     outcomes: list[CheckOutcome] = []
     errors: list[str] = []
+    timings: list[tuple[str, int, int]] = []
     for check in checks:
+        began = time.time_ns()
         try:
             outcome = check.run(replace(inp, answer=answer))
         except Exception as e:  # a broken check must not take the request down
             log.exception("check.failed", check=check.name)
             errors.append(f"{check.name}: {type(e).__name__}: {e}")
             continue
+        finally:
+            timings.append((check.name, began, time.time_ns()))
         outcomes.append(outcome)
         if outcome.answer is not None:
             answer = outcome.answer
@@ -109,4 +113,5 @@ def run_checks(checks: Sequence[Check], inp: CheckInput) -> CheckReport:
         index_version=version,
         latency_ms=(time.perf_counter() - started) * 1000,
         error="; ".join(errors) or None,
+        timings=timings,
     )
