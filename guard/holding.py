@@ -44,6 +44,17 @@ class Released:
     status: str
 
 
+def kept_documents(documents: list[Any], max_chars: int) -> list[dict[str, Any]]:
+    """The request evidence stored with an item, within ``max_chars`` in all: each document
+    keeps its name and as much of its text as the budget left allows."""
+    out: list[dict[str, Any]] = []
+    left = max_chars
+    for doc in documents:
+        out.append(doc.as_dict(max_chars=max(0, left)))
+        left -= len(doc.text)
+    return out
+
+
 def _annotation(report: CheckReport) -> dict[str, Any]:
     from guard.decision import annotation
 
@@ -116,6 +127,7 @@ class ReviewService:
             request_id=call.request_id,
             webhook_url=hold.webhook_url,
             webhook_secret_env=hold.webhook_secret_env,
+            documents=kept_documents(call.documents, self.rt.settings.review.max_document_chars),
         )
 
     async def hold(self, call: "Call", decision: Any, report: CheckReport, answer: str, reasoning: str | None) -> tuple[str, Released | None]:
@@ -187,16 +199,17 @@ class ReviewService:
     # ------------------------------------------------------------------ corrections
 
     async def add_to_knowledge(self, text: str, provenance: dict[str, Any]) -> None:
-        """An approved correction becomes a knowledge passage in this replica's index at once.
+        """An approved correction counts on this replica at once, for its scope only (the item's
+        tenant, or every tenant when an admin chose global).
 
         Only in memory: the store's ``knowledge_added`` event (written by the reviewer page) is
         the record, and ``guard.corrections.CorrectionSync`` replays it on every replica, so index
         files can stay a read-only mount.
         """
         passage = correction_passage(text, provenance)
-        index = await asyncio.to_thread(self.rt.index)
-        await asyncio.to_thread(index.add_passages, [passage], replace=index.get(passage.id) is not None, persist=False)
-        log.info("knowledge_added", item_id=provenance["item_id"], reviewer=provenance.get("reviewer"))
+        self.rt.corrections.put(passage)
+        log.info("knowledge_added", item_id=provenance["item_id"], reviewer=provenance.get("reviewer"),
+                 scope=provenance.get("scope"), tenant=provenance.get("tenant"))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -210,8 +223,7 @@ class ReviewService:
             await asyncio.sleep(10)
             try:
                 await self.refresh_approved()
-                if self.rt.settings.knowledge.index_dir is not None:
-                    index = await asyncio.to_thread(self.rt.index)
+                for index in self.rt.loaded_indexes():
                     await asyncio.to_thread(index.reload_if_changed)
             except Exception:  # noqa: BLE001 - a refresh failure must not stop the loop
                 log.exception("refresh_failed")

@@ -21,6 +21,7 @@ from guard.review.models import KINDS, STATUSES, Item, ItemFilter
 from guard.settings import Reviewer
 from review_queue import render
 from review_queue.auth import may_see
+from review_queue.documents import document_views
 from review_queue.web import Page, PageNotFound, get_page
 
 log = structlog.get_logger()
@@ -144,6 +145,7 @@ async def item_page(item_id: str, page: PageDep) -> Response:
         item=item,
         segments=render.segments(item.answer, item.annotation),
         sentences=render.sentences(item.annotation),
+        documents=document_views(item.documents, item.annotation),
         feedback=item.request.get("guard_feedback") if isinstance(item.request.get("guard_feedback"), dict) else None,
         events=await page.web.store.events(item.id),
         mine=item.status == "claimed" and item.reviewer == reviewer.username and (item.lease_until or 0) >= now,
@@ -154,6 +156,7 @@ async def item_page(item_id: str, page: PageDep) -> Response:
         notice=_notice(page),
         now=now,
         knowledge=page.web.sink is not None,
+        admin=reviewer.role == "admin",
     )
 
 
@@ -182,6 +185,9 @@ async def decide(item_id: str, page: PageDep) -> Response:
     final = str(form.get("final_answer", "")).replace("\r\n", "\n")
     if action == "edit" and final == item.answer:
         action = "approve"  # "edit then approve" with nothing changed is an approval
+    scope = str(form.get("knowledge_scope", "tenant"))
+    if form.get("add_to_knowledge") and (scope not in ("tenant", "global") or (scope == "global" and reviewer.role != "admin")):
+        return page.redirect(f"/items/{item.id}?msg=invalid")  # a global correction needs an admin
     try:
         decided = await page.web.store.decide(
             item.id, reviewer.username, action,  # type: ignore[arg-type]
@@ -195,16 +201,17 @@ async def decide(item_id: str, page: PageDep) -> Response:
     if page.web.sender is not None:
         page.web.sender.schedule(page.web.store, decided)
     if form.get("add_to_knowledge") and decided.status in ("approved", "edited") and decided.final_answer:
-        if not await _add_to_knowledge(page, reviewer, decided):
+        if not await _add_to_knowledge(page, reviewer, decided, scope):
             return page.redirect(f"/items/{item.id}?msg=knowledge_failed")
     return page.redirect("/?msg=decided")
 
 
-async def _add_to_knowledge(page: Page, reviewer: Reviewer, item: Item) -> bool:
+async def _add_to_knowledge(page: Page, reviewer: Reviewer, item: Item, scope: str = "tenant") -> bool:
+    """The correction counts for the item's tenant only, or (an admin's explicit choice) for all."""
     sink = page.web.sink
     if sink is None:
         return False
-    provenance = item.provenance(reviewer.username)
+    provenance = dict(item.provenance(reviewer.username), scope=scope)
     try:
         result = sink(item.final_answer or "", provenance)
         if inspect.isawaitable(result):
@@ -213,7 +220,7 @@ async def _add_to_knowledge(page: Page, reviewer: Reviewer, item: Item) -> bool:
         log.exception("review.knowledge_sink_failed", item_id=item.id)
         await page.web.store.add_event(item.id, reviewer.username, "knowledge_failed", {"error": repr(e)[:500]})
         return False
-    await page.web.store.add_event(item.id, reviewer.username, "knowledge_added", {})
+    await page.web.store.add_event(item.id, reviewer.username, "knowledge_added", {"scope": scope, "tenant": item.tenant})
     return True
 
 

@@ -72,9 +72,11 @@ def _include_optional(app: FastAPI, runtime: Runtime) -> None:
 
 def _sync_corrections(runtime: Runtime) -> asyncio.Task | None:
     """Corrections reviewed on any replica reach this one's index (guard.corrections)."""
-    if runtime.review is None or runtime.settings.knowledge.index_dir is None:
+    if runtime.review is None:
         return None
-    return asyncio.create_task(CorrectionSync(runtime.review.store, runtime.index).run())
+    sync = CorrectionSync(runtime.review.store, runtime.corrections, runtime.settings.knowledge.corrections_sync_s)
+    runtime.correction_sync = sync
+    return asyncio.create_task(sync.run())
 
 
 async def _start_review(app: FastAPI, runtime: Runtime) -> Any:

@@ -145,6 +145,20 @@ class GroundingCheck(Strict):
     nli_model: str | None = None  # name or path of a CrossEncoder; None = off
     judge_model: str | None = None  # a public model name served by this guard; None = off
     min_sentence_chars: int = Field(default=8, ge=0)
+    # What answers are checked against. None (the default): the request's documents when it
+    # has any, plus the knowledge index (and reviewed corrections) when one is configured.
+    # ``context`` is the policy template's rendered context, ``tools`` the role: tool messages;
+    # earlier assistant turns never count.
+    sources: list[Literal["documents", "context", "tools", "knowledge"]] | None = None
+    # Refuse (400) a request that brings no documents instead of checking it against nothing.
+    require_documents: bool = False
+
+    @field_validator("sources")
+    @classmethod
+    def _sources_unique(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and not v:
+            raise ValueError("sources must name at least one of documents, context, tools, knowledge")
+        return list(dict.fromkeys(v)) if v else v
 
 
 class PatternCheck(Strict):
