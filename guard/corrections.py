@@ -65,6 +65,14 @@ def visible_to(passage: Passage, tenant: str) -> bool:
     return scope == GLOBAL or owner == tenant
 
 
+def tenant_view(index: Any, tenant: str) -> Any:
+    """``index`` as ``tenant`` sees it: without other tenants' corrections folded into its files
+    (what ``guard index search --tenant`` and ``guard check --index --tenant`` search)."""
+    if not any(is_correction(p) for p in index.passages):
+        return index
+    return FilteredRetriever(index, lambda p: visible_to(p, tenant), label="knowledge")
+
+
 class CorrectionSet:
     """The active corrections of this replica, searchable per tenant.
 
