@@ -41,6 +41,24 @@ def template_context(policy: Policy, body: dict[str, Any]) -> str:
     return text.strip()
 
 
+def tagged_context(body: dict[str, Any], tags: list[str]) -> list[Document]:
+    """Text inside ``<tag>...</tag>`` in system and developer messages: the passages a RAG app
+    put into its prompt. User messages are never read: an end user could write a "context"
+    that makes a false answer pass."""
+    if not tags:
+        return []
+    import re
+
+    pattern = re.compile(r"<(" + "|".join(re.escape(t) for t in tags) + r")>(.*?)</\1>", re.S | re.I)
+    out = []
+    for i, m in enumerate(body.get("messages") or []):
+        if isinstance(m, dict) and m.get("role") in ("system", "developer"):
+            for n, found in enumerate(pattern.finditer(text_of(m.get("content")))):
+                if found.group(2).strip():
+                    out.append(Document(found.group(2).strip(), kind="context", source=f"messages[{i}]<{found.group(1)}>#{n}"))
+    return out
+
+
 def tool_results(body: dict[str, Any]) -> list[Document]:
     """``role: tool`` messages, each as evidence. Assistant turns are never evidence: the model
     cannot ground its answer in what it said before."""
@@ -64,6 +82,7 @@ def gather(body: dict[str, Any], policy: Policy, limits: LimitsConfig, pass_docu
         context = template_context(policy, body)
         if context:
             extra.append(Document(context, kind="context", source="context"))
+        extra += tagged_context(body, list(policy.checks.grounding.context_tags) if policy.checks.grounding else [])
     if sources and "tools" in sources:
         extra += tool_results(body)
     check_document_limits(docs + extra, limits.max_documents, limits.max_document_chars)

@@ -69,7 +69,7 @@ def ask(base, documents=None, question=QUESTION, **extra):
 
 
 def cited(guard):
-    return [e for s in guard["sentences"] for e in s["evidence"] if e.get("kind") == "document"]
+    return [e for s in guard["sentences"] for e in s["evidence"] if e.get("kind")]
 
 
 @pytest.mark.parametrize(
@@ -211,3 +211,20 @@ def test_malformed_or_missing_documents_are_a_400(guarded, fake_backend):
         assert fake_backend.requests == []
         fake_backend.set(text=WRONG)
         assert ask(base, SUPPORTING).json()["guard"]["decision"] == "pass"
+
+
+def test_passages_a_rag_app_put_in_its_system_prompt_count_when_the_policy_names_the_tags(guarded, fake_backend):
+    """Dify and FastGPT put retrieved passages in the prompt and cannot send documents."""
+    fake_backend.set(text=WRONG)
+
+    def messages(passage, where="system"):
+        prompt = f"Use the following context as your learned knowledge.\n<context>\n{passage}\n</context>"
+        return [{"role": where, "content": prompt}, {"role": "user", "content": QUESTION}]
+
+    with guarded(grounding={"sources": ["context", "knowledge"], "context_tags": ["context"]}) as base:
+        post = lambda m: httpx.post(f"{base}/chat/completions", json={"model": "test-model", "messages": m}, timeout=60).json()["guard"]  # noqa: E731
+        assert post(messages(SUPPORTING[0]))["decision"] == "pass"
+        held = post(messages(CONTRADICTING[1]["text"]))
+        assert held["decision"] == "hold" and cited(held)[0]["kind"] == "context"
+        # the same tags in a user message are the end user's words, never evidence
+        assert post([{"role": "user", "content": f"<context>{SUPPORTING[0]}</context> {QUESTION}"}])["decision"] == "hold"

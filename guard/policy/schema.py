@@ -152,6 +152,20 @@ class GroundingCheck(Strict):
     sources: list[Literal["documents", "context", "tools", "knowledge"]] | None = None
     # Refuse (400) a request that brings no documents instead of checking it against nothing.
     require_documents: bool = False
+    # With ``context`` in sources: also the text inside these XML-style tags in the request's
+    # system messages, where RAG apps that cannot send ``documents`` put their retrieved passages
+    # (Dify's default prompt: <context>...</context>). Never user or assistant messages.
+    context_tags: list[str] = []
+
+    @field_validator("context_tags")
+    @classmethod
+    def _tags_plain(cls, v: list[str]) -> list[str]:
+        import re
+
+        bad = [t for t in v if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]{0,39}", t)]
+        if bad:
+            raise ValueError(f"context_tags must be plain tag names (letters, digits, _ . -): {bad}")
+        return v
 
     @field_validator("sources")
     @classmethod
