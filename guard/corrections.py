@@ -125,8 +125,9 @@ class CorrectionSet:
             return self._index
 
     def for_tenant(self, tenant: str) -> FilteredRetriever | None:
-        """The corrections ``tenant`` may see, or None when there are none at all."""
-        if not self._passages:
+        """The corrections ``tenant`` may see, or None when it may see none (so its checks, and
+        the index version they record, do not change when another tenant adds one)."""
+        if not any(visible_to(p, tenant) for p in list(self._passages.values())):
             return None
         return FilteredRetriever(self.index(), lambda p: visible_to(p, tenant), label="corrections")
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger()
 RECENT_RESPONSES = 2_048  # per replica; older responses need the answer sent with the feedback
+RECENT_DOCUMENT_CHARS = 8_000  # request documents kept per recent response, for feedback items
 REUSE_REFRESH_S = 1.0  # decisions made on other replicas become reusable within this long
 
 
@@ -157,6 +158,8 @@ class ReviewService:
                 "answer": verdict.text,
                 "report": verdict.report,  # annotated only if feedback ever comes
                 "confidence": verdict.confidence,
+                # a few kB each at most: this replica keeps the last RECENT_RESPONSES of them
+                "documents": kept_documents(call.documents, min(RECENT_DOCUMENT_CHARS, self.rt.settings.review.max_document_chars)),
             }
             while len(self._recent) > RECENT_RESPONSES:
                 self._recent.popitem(last=False)
