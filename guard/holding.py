@@ -108,7 +108,7 @@ class ReviewService:
     def _new_item(self, call: "Call", kind: str, report: CheckReport, answer: str, reasoning: str | None, reasons: list[str], confidence: float, response_id: str | None) -> NewItem:
         policy = call.policy
         hold = policy.hold
-        request = {k: v for k, v in call.body.items() if k not in ("stream", "stream_options")}
+        request = {k: v for k, v in call.body.items() if k not in ("stream", "stream_options", "documents")}
         return NewItem(
             kind=kind,  # type: ignore[arg-type]
             policy=policy.name,
@@ -154,7 +154,7 @@ class ReviewService:
                 "policy": call.policy.name,
                 "model": call.public_model,
                 "tenant": call.caller.tenant,
-                "request": {k: v for k, v in call.body.items() if k not in ("stream", "stream_options")},
+                "request": {k: v for k, v in call.body.items() if k not in ("stream", "stream_options", "documents")},
                 "answer": verdict.text,
                 "report": verdict.report,  # annotated only if feedback ever comes
                 "confidence": verdict.confidence,

@@ -157,6 +157,8 @@ class Pipeline:
         """A reviewer-approved answer to a close enough earlier question, if the policy allows."""
         if self.rt.review is None or not call.policy.reuse_approved.enabled:
             return None
+        if call.documents:  # an answer grounded in this request's own documents is not reusable
+            return None
         match = await self.rt.review.reuse(call)
         if match is None:
             return None

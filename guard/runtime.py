@@ -151,6 +151,9 @@ class Runtime:
 
     def warm(self) -> None:
         self.checker.warm(self.policies)
+        for key in self.settings.knowledge.indexes:  # tenant-scoped indexes, before requests need them
+            tenant, _, policy = key.partition("policy:") if key.startswith("policy:") else (key, "", "")
+            self.index_for(tenant, policy)
 
     async def close(self) -> None:
         await self.router.close()
