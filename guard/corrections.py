@@ -224,6 +224,12 @@ class CorrectionSync:
         self.corrections = corrections
         self.interval_s = interval_s
         self.last_event = 0  # the newest event id already applied
+        self._wake = asyncio.Event()
+
+    def wake(self, message: dict[str, Any] | None = None) -> None:
+        """Sync now rather than at the next interval (a store notification: knowledge changed)."""
+        if message is None or message.get("kind") == "event":
+            self._wake.set()
 
     async def run_once(self) -> int:
         """Apply the events recorded since the last call; returns how many changed the set."""
@@ -255,4 +261,8 @@ class CorrectionSync:
                 await self.run_once()
             except Exception:  # noqa: BLE001 - a store hiccup must not stop the loop
                 log.exception("corrections_sync_failed")
-            await asyncio.sleep(self.interval_s)
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()

@@ -76,6 +76,9 @@ def _sync_corrections(runtime: Runtime) -> asyncio.Task | None:
         return None
     sync = CorrectionSync(runtime.review.store, runtime.corrections, runtime.settings.knowledge.corrections_sync_s)
     runtime.correction_sync = sync
+    watchers = getattr(runtime.review.store, "watchers", None)  # stores that push changes (PostgreSQL)
+    if watchers is not None:
+        watchers.append(sync.wake)
     return asyncio.create_task(sync.run())
 
 
