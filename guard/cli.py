@@ -30,6 +30,7 @@ def _register() -> None:
         ("guard.checks.cli", "check"),
         ("guard.checks.cli", "eval_cmd"),
         ("review_queue.cli", "review"),
+        ("guard.commands.knowledge_cmd", "knowledge"),
         ("guard.probe.cli", "probe"),
     ]
     import importlib

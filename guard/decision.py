@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from guard.checks.base import CheckReport, SentenceScore
+from guard.checks.base import CheckReport, Evidence, SentenceScore
 from guard.policy.schema import Action, Band, Policy
 
 # From least to most severe. A held answer may still be released by a reviewer, a fallback
@@ -100,11 +100,16 @@ def _sentence(s: SentenceScore) -> dict[str, Any]:
         "kind": s.kind,
         "reasons": list(s.reasons),
         "codes": list(s.codes),
-        "evidence": [
-            {"passage_id": e.passage_id, "source": e.source, "span": e.span, "score": round(e.score, 4)}
-            for e in s.evidence
-        ],
+        "evidence": [_evidence(e) for e in s.evidence],
     }
+
+
+def _evidence(e: Evidence) -> dict[str, Any]:
+    d: dict[str, Any] = {"passage_id": e.passage_id, "source": e.source, "span": e.span, "score": round(e.score, 4)}
+    if e.kind is not None:  # request evidence: name the document (the fields are additive)
+        d.update(kind=e.kind, document=e.document, document_id=e.document_id, title=e.title,
+                 span_start=e.span_start, span_end=e.span_end)
+    return d
 
 
 def annotation(report: CheckReport, decision: Decision | None = None) -> dict[str, Any]:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger()
 RECENT_RESPONSES = 2_048  # per replica; older responses need the answer sent with the feedback
+RECENT_DOCUMENT_CHARS = 8_000  # request documents kept per recent response, for feedback items
 REUSE_REFRESH_S = 1.0  # decisions made on other replicas become reusable within this long
 
 
@@ -43,6 +44,17 @@ class Released:
     action: str  # "reviewed"
     text: str
     status: str
+
+
+def kept_documents(documents: list[Any], max_chars: int) -> list[dict[str, Any]]:
+    """The request evidence stored with an item, within ``max_chars`` in all: each document
+    keeps its name and as much of its text as the budget left allows."""
+    out: list[dict[str, Any]] = []
+    left = max_chars
+    for doc in documents:
+        out.append(doc.as_dict(max_chars=max(0, left)))
+        left -= len(doc.text)
+    return out
 
 
 def _annotation(report: CheckReport) -> dict[str, Any]:
@@ -97,7 +109,7 @@ class ReviewService:
     def _new_item(self, call: "Call", kind: str, report: CheckReport, answer: str, reasoning: str | None, reasons: list[str], confidence: float, response_id: str | None) -> NewItem:
         policy = call.policy
         hold = policy.hold
-        request = {k: v for k, v in call.body.items() if k not in ("stream", "stream_options")}
+        request = {k: v for k, v in call.body.items() if k not in ("stream", "stream_options", "documents")}
         return NewItem(
             kind=kind,  # type: ignore[arg-type]
             policy=policy.name,
@@ -117,6 +129,7 @@ class ReviewService:
             request_id=call.request_id,
             webhook_url=hold.webhook_url,
             webhook_secret_env=hold.webhook_secret_env,
+            documents=kept_documents(call.documents, self.rt.settings.review.max_document_chars),
         )
 
     async def hold(self, call: "Call", decision: Any, report: CheckReport, answer: str, reasoning: str | None) -> tuple[str, Released | None]:
@@ -143,10 +156,12 @@ class ReviewService:
                 "policy": call.policy.name,
                 "model": call.public_model,
                 "tenant": call.caller.tenant,
-                "request": {k: v for k, v in call.body.items() if k not in ("stream", "stream_options")},
+                "request": {k: v for k, v in call.body.items() if k not in ("stream", "stream_options", "documents")},
                 "answer": verdict.text,
                 "report": verdict.report,  # annotated only if feedback ever comes
                 "confidence": verdict.confidence,
+                # a few kB each at most: this replica keeps the last RECENT_RESPONSES of them
+                "documents": kept_documents(call.documents, min(RECENT_DOCUMENT_CHARS, self.rt.settings.review.max_document_chars)),
             }
             while len(self._recent) > RECENT_RESPONSES:
                 self._recent.popitem(last=False)
@@ -189,16 +204,17 @@ class ReviewService:
     # ------------------------------------------------------------------ corrections
 
     async def add_to_knowledge(self, text: str, provenance: dict[str, Any]) -> None:
-        """An approved correction becomes a knowledge passage in this replica's index at once.
+        """An approved correction counts on this replica at once, for its scope only (the item's
+        tenant, or every tenant when an admin chose global).
 
         Only in memory: the store's ``knowledge_added`` event (written by the reviewer page) is
         the record, and ``guard.corrections.CorrectionSync`` replays it on every replica, so index
         files can stay a read-only mount.
         """
         passage = correction_passage(text, provenance)
-        index = await asyncio.to_thread(self.rt.index)
-        await asyncio.to_thread(index.add_passages, [passage], replace=index.get(passage.id) is not None, persist=False)
-        log.info("knowledge_added", item_id=provenance["item_id"], reviewer=provenance.get("reviewer"))
+        self.rt.corrections.put(passage)
+        log.info("knowledge_added", item_id=provenance["item_id"], reviewer=provenance.get("reviewer"),
+                 scope=provenance.get("scope"), tenant=provenance.get("tenant"))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -215,8 +231,7 @@ class ReviewService:
             await asyncio.sleep(10)
             try:
                 await self.refresh_approved()
-                if self.rt.settings.knowledge.index_dir is not None:
-                    index = await asyncio.to_thread(self.rt.index)
+                for index in self.rt.loaded_indexes():
                     await asyncio.to_thread(index.reload_if_changed)
             except Exception:  # noqa: BLE001 - a refresh failure must not stop the loop
                 log.exception("refresh_failed")

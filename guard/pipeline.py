@@ -7,6 +7,7 @@ share the first half (``prepare``) and hand the second half to ``guard.streaming
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from guard.checks.base import CheckInput, CheckReport
+from guard.checks.citations import label_citations
 from guard.errors import InvalidRequest, PolicyViolation
+from guard.evidence import gather, retriever_for
 from guard.policy.sampling import Change, apply_sampling
 from guard.policy.schema import Policy
 from guard.policy.select import select_policy
@@ -49,6 +52,7 @@ class Call:
     response_id: str | None = None  # the backend's response id, once known
     accept_language: str | None = None  # the request's Accept-Language: end-user messages' language
     started: float = field(default_factory=time.perf_counter)
+    documents: list[Any] = field(default_factory=list)  # request evidence (guard.evidence.gather)
 
     @property
     def public_model(self) -> str:
@@ -139,17 +143,22 @@ class Pipeline:
         for param in policy.input.forbid_params:
             if param in body:
                 raise PolicyViolation(f"the parameter {param!r} is not allowed by this policy", param=param, code="param_forbidden")
+        documents = gather(body, policy, self.rt.settings.limits, model.backend.pass_documents) if endpoint == CHAT else []
         prepared = prepare_chat(policy.input, body) if endpoint == CHAT else prepare_prompt(policy.input, body)
         changes = apply_sampling(policy.sampling, body)
         if body.get("stream") and policy.checks_enabled and body.get("n", 1) not in (1, None):
             raise InvalidRequest("streaming with n > 1 is not supported when answers are checked", param="n")
-        return Call(request_id, caller, endpoint, body, model, policy, prepared.question, changes, prepared.wrapped)
+        call = Call(request_id, caller, endpoint, body, model, policy, prepared.question, changes, prepared.wrapped)
+        call.documents = documents
+        return call
 
     # ------------------------------------------------------------------ non-stream
 
     async def reused(self, call: Call) -> Verdict | None:
         """A reviewer-approved answer to a close enough earlier question, if the policy allows."""
         if self.rt.review is None or not call.policy.reuse_approved.enabled:
+            return None
+        if call.documents:  # an answer grounded in this request's own documents is not reusable
             return None
         match = await self.rt.review.reuse(call)
         if match is None:
@@ -209,7 +218,10 @@ class Pipeline:
     # ------------------------------------------------------------------ checks
 
     async def check(self, call: Call, answer: str, reasoning: str | None) -> CheckReport:
-        retriever = self.rt.checker.retriever() if call.policy.checks.grounding else None
+        retriever = None
+        if call.policy.checks.grounding:
+            # indexing a request's documents (on a cache miss) is CPU work: off the event loop
+            retriever = await asyncio.to_thread(retriever_for, self.rt, call) if call.documents else retriever_for(self.rt, call)
         response_format = call.body.get("response_format")
         inp = CheckInput(
             question=call.question,
@@ -219,6 +231,8 @@ class Pipeline:
             response_format=response_format if isinstance(response_format, dict) else None,
         )
         report = await self.rt.checker.run(call.policy, inp)
+        if call.documents and retriever is not None:
+            label_citations(report, retriever)
         self.rt.metrics.check(call.policy.name, report.latency_ms / 1000)
         return report
 

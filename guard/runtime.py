@@ -39,11 +39,24 @@ class Runtime:
         self.router = Router(settings, upstreams)
         self._embedder: Any = None
         self._index: Any = None
+        self._indexes: dict[Path, Any] = {}  # tenant-scoped indexes (knowledge.indexes), by directory
+        from guard.corrections import CorrectionSet
+        from guard.knowledge.documents import DocumentIndexes
+
+        self.documents = DocumentIndexes(self.embedder)  # per-request evidence, by content hash
+        self.corrections = CorrectionSet(self.embedder)  # reviewed corrections (guard.corrections)
+        self.correction_sync: Any = None  # the replay loop, when a review store is configured
         self.checker = Checker(self.index, self.embedder, self.ask)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.review: Any = None  # the review service, when a store is configured (guard.holding)
         self.metrics = Metrics()  # this proxy's own Prometheus registry
         self._check_review_configured()
+        self._check_indexes()
+
+    def _check_indexes(self) -> None:
+        missing = [f"{key}: {d}" for key, d in self.settings.knowledge.indexes.items() if not Path(d).exists()]
+        if missing:
+            raise ConfigError([f"knowledge.indexes names index directories that do not exist: {missing} (run guard index build)"])
 
     def _check_review_configured(self) -> None:
         """A policy that holds answers needs a queue; say so at start-up, not on the first hold."""
@@ -77,6 +90,24 @@ class Runtime:
             else:
                 self._index = KnowledgeIndex.load(Path(index_dir), self.embedder())
         return self._index
+
+    def index_for(self, tenant: str, policy: str) -> Any:
+        """The index ``tenant``'s answers under ``policy`` are checked against: its own from
+        ``knowledge.indexes``, else the shared default."""
+        k = self.settings.knowledge
+        directory = k.index_dir_for(tenant, policy)
+        if directory is None or directory == k.index_dir:
+            return self.index()
+        index = self._indexes.get(directory)
+        if index is None:
+            from guard.knowledge.index import KnowledgeIndex
+
+            index = self._indexes[directory] = KnowledgeIndex.load(Path(directory), self.embedder())
+        return index
+
+    def loaded_indexes(self) -> list[Any]:
+        """Every index loaded so far (for reloads after a rebuild)."""
+        return ([self._index] if self._index is not None else []) + list(self._indexes.values())
 
     def ask(self, model: str, prompt: str, timeout_s: float = 30.0) -> str:
         """The LLM judge's question, through this proxy's own backend layer (from a check thread).
@@ -120,6 +151,9 @@ class Runtime:
 
     def warm(self) -> None:
         self.checker.warm(self.policies)
+        for key in self.settings.knowledge.indexes:  # tenant-scoped indexes, before requests need them
+            tenant, _, policy = key.partition("policy:") if key.startswith("policy:") else (key, "", "")
+            self.index_for(tenant, policy)
 
     async def close(self) -> None:
         await self.router.close()

@@ -48,6 +48,9 @@ class BackendConfig(Strict):
     retries: int = Field(default=1, ge=0, le=5)
     breaker: BreakerConfig = BreakerConfig()
     extra_headers: dict[str, str] = {}
+    # Forward the request's ``documents`` field to this backend (vLLM's chat templates for RAG
+    # models read it); otherwise guard keeps it for the checks and strips it from the request.
+    pass_documents: bool = False
 
     @model_validator(mode="after")
     def _openai_needs_base(self) -> "BackendConfig":
@@ -99,6 +102,10 @@ class LimitsConfig(Strict):
     max_messages: int = Field(default=512, gt=0)
     max_message_chars: int = Field(default=400_000, gt=0)
     shutdown_grace_s: float = Field(default=30, ge=0)
+    # Request evidence (``documents``, plus the template context and tool results when a policy
+    # uses them): above either limit the request is refused with a 413.
+    max_documents: int = Field(default=64, gt=0)
+    max_document_chars: int = Field(default=200_000, gt=0)
     # Per-key limits shared by every replica (redis:// or rediss://, Redis or Valkey); without
     # one each process counts alone. See guard.shared_limits and docs/deploy.md.
     store_url: str | None = None
@@ -122,6 +129,20 @@ class KnowledgeConfig(Strict):
     # faster per query) or int8 weights (~3x faster per query, cosine ~0.99 to torch's vectors,
     # the same AUROC on the eval sets). docs/knowledge-index.md has the measurements.
     embedder_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx-int8"
+    # Tenant-scoped knowledge: keys are tenant names, or ``policy:<name>``; values are built index
+    # directories. A tenant found here is checked against its own index; the others (and every
+    # tenant of a policy not listed) against ``index_dir``, the shared default.
+    indexes: dict[str, Path] = {}
+    # How often each replica replays corrections approved or retracted in the review store.
+    corrections_sync_s: float = Field(default=10.0, gt=0)
+
+    def index_dir_for(self, tenant: str, policy: str) -> Path | None:
+        """The index a tenant's answers are checked against (tenant first, then policy)."""
+        return self.indexes.get(tenant) or self.indexes.get(f"policy:{policy}") or self.index_dir
+
+    @property
+    def configured(self) -> bool:
+        return self.index_dir is not None or bool(self.indexes)
 
 
 class Reviewer(Strict):
@@ -138,6 +159,8 @@ class ReviewConfig(Strict):
     session_secret_env: str | None = None
     lease_s: float = Field(default=300, gt=0)
     language: Literal["en", "zh"] = "en"
+    # The request documents kept with a held item for the reviewer, at most this many characters.
+    max_document_chars: int = Field(default=100_000, ge=0)
 
 
 class ServerConfig(Strict):
@@ -208,6 +231,7 @@ def load_settings(path: str | Path) -> Settings:
         settings.policies_dir = base / settings.policies_dir
     if settings.knowledge.index_dir is not None and not settings.knowledge.index_dir.is_absolute():
         settings.knowledge.index_dir = base / settings.knowledge.index_dir
+    settings.knowledge.indexes = {k: v if v.is_absolute() else base / v for k, v in settings.knowledge.indexes.items()}
     url = settings.review.store_url or ""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         settings.review.store_url = "sqlite:///" + str(base / url[len("sqlite:///"):])

@@ -22,6 +22,7 @@ from guard.review.webhook import WebhookSender
 from guard.settings import ReviewConfig
 from review_queue.auth import Accounts, Sessions, session_secret
 from review_queue import decisions
+from review_queue.corrections_page import router as corrections_router
 from review_queue.pages import router
 from review_queue.web import CsrfFailed, KnowledgeSink, LoginRequired, PageNotFound, ReviewWeb, get_page
 
@@ -72,6 +73,7 @@ def create_review_app(
     )
     app.include_router(router)
     app.include_router(decisions.router)
+    app.include_router(corrections_router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _install_handlers(app)
 

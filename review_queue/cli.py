@@ -52,7 +52,10 @@ def serve(config_path: str, host: str | None, port: int, sweep_s: float) -> None
     if not settings.review.reviewers:
         click.echo("warning: review.reviewers is empty, nobody can log in", err=True)
     store = open_store(settings.review.store_url)
-    app = create_review_app(store, settings.review, webhooks=WebhookSender(), housekeeping_s=sweep_s)
+    # "Add to knowledge" only records the event here: the store is the record of corrections,
+    # and every proxy replica replays it within one sync (guard.corrections).
+    app = create_review_app(store, settings.review, lambda text, provenance: None,
+                            webhooks=WebhookSender(), housekeeping_s=sweep_s)
     try:
         uvicorn.run(app, host=host or settings.server.host, port=port, log_level=settings.server.log_level)
     finally:

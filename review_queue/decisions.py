@@ -22,6 +22,7 @@ from guard.errors import InvalidRequest
 from guard.review.errors import LeaseNotHeld
 from guard.review.models import Item, ItemFilter
 from guard.settings import Reviewer
+from review_queue.documents import document_views
 from review_queue import render
 from review_queue.auth import may_see
 from review_queue.explain import Piece, changed, diff, still_unsupported
@@ -96,6 +97,7 @@ async def _render_item(
         segments=render.segments(item.answer, item.annotation, page.lang),
         sentences=sentences,
         flagged=[s for s in sentences if s.unsupported],
+        documents=document_views(item.documents, item.annotation),
         feedback=feedback if isinstance(feedback, dict) else None,
         events=await page.web.store.events(item.id),
         mine=mine,
@@ -149,6 +151,10 @@ async def decide(item_id: str, page: PageDep) -> Response:
         members=[str(m) for m in form.getlist("member")],
         reason=str(form.get("reason", "")).strip(),
     )
+    # a correction is the item's tenant's own unless an admin chooses every tenant (global)
+    scope = str(form.get("knowledge_scope", "tenant"))
+    if posted.knowledge and (scope not in ("tenant", "global") or (scope == "global" and reviewer.role != "admin")):
+        return page.redirect(f"/items/{item.id}?{_with(page, msg='invalid')}")
     same, near = await _siblings(page, item)
     allowed = {i.id: i for i in same + near}
     members = [allowed[m] for m in dict.fromkeys(posted.members) if m in allowed]
@@ -170,7 +176,7 @@ async def decide(item_id: str, page: PageDep) -> Response:
     decided = await _decide_all(page, reviewer, item, members, outcome, final, posted.reason)
     if not decided:
         return page.redirect(f"/items/{item.id}?{_with(page, msg='lost')}")
-    if posted.knowledge and not await _add_to_knowledge(page, reviewer, decided):
+    if posted.knowledge and not await _add_to_knowledge(page, reviewer, decided, scope):
         return page.redirect(f"/items/{item.id}?{_with(page, msg='knowledge_failed')}")
     following = _next_open(order, item.id, {d.id for d in decided}, reviewer.username)
     msg = "decided_group" if len(decided) > 1 else "decided"
@@ -227,7 +233,7 @@ def _next_open(order: list[Item], current: str, decided: set[str], me: str) -> s
     return None
 
 
-async def _add_to_knowledge(page: Page, reviewer: Reviewer, decided: list[Item]) -> bool:
+async def _add_to_knowledge(page: Page, reviewer: Reviewer, decided: list[Item], scope: str = "tenant") -> bool:
     """Each distinct (tenant, final answer) once: a group of identical items is one correction."""
     sink = page.web.sink
     if sink is None:
@@ -240,14 +246,14 @@ async def _add_to_knowledge(page: Page, reviewer: Reviewer, decided: list[Item])
             continue
         seen.add((item.tenant, item.final_answer))
         try:
-            result = sink(item.final_answer, item.provenance(reviewer.username))
+            result = sink(item.final_answer, dict(item.provenance(reviewer.username), scope=scope))
             if inspect.isawaitable(result):
                 await result
         except Exception as e:
             log.exception("review.knowledge_sink_failed", item_id=item.id)
             await page.web.store.add_event(item.id, reviewer.username, "knowledge_failed", {"error": repr(e)[:500]})
             return False
-        await page.web.store.add_event(item.id, reviewer.username, "knowledge_added", {})
+        await page.web.store.add_event(item.id, reviewer.username, "knowledge_added", {"scope": scope, "tenant": item.tenant})
     return True
 
 

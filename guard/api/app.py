@@ -78,10 +78,13 @@ def _include_optional(app: FastAPI, runtime: Runtime) -> None:
 
 def _sync_corrections(runtime: Runtime) -> asyncio.Task | None:
     """Corrections reviewed on any replica reach this one's index (guard.corrections)."""
-    if runtime.review is None or runtime.settings.knowledge.index_dir is None:
+    if runtime.review is None:
         return None
-    sync = CorrectionSync(runtime.review.store, runtime.index)
-    runtime.review.store.watchers.append(sync.wake)  # pushed from other replicas (PostgreSQL)
+    sync = CorrectionSync(runtime.review.store, runtime.corrections, runtime.settings.knowledge.corrections_sync_s)
+    runtime.correction_sync = sync
+    watchers = getattr(runtime.review.store, "watchers", None)  # stores that push changes (PostgreSQL)
+    if watchers is not None:
+        watchers.append(sync.wake)
     return asyncio.create_task(sync.run())
 
 

@@ -46,6 +46,9 @@ class _Common(BaseModel):
 
 class ChatRequest(_Common):
     messages: list[Message] = Field(min_length=1)
+    # Evidence for the answer: strings or {"text", "title"?, "id"?, "source"?} (vLLM's shape).
+    # Validated, with messages naming the entry, by guard.knowledge.documents.parse_documents.
+    documents: list[Any] | None = None
 
 
 class CompletionRequest(_Common):

@@ -81,6 +81,7 @@ async def _from_recent(body: FeedbackBody, caller: Any, store: Any, recent: dict
             reasons=[f"feedback: {body.reason}"],
             confidence=max(0.0, min(1.0, recent["confidence"])),
             response_id=body.response_id,
+            documents=recent.get("documents") or [],
         ),
         actor=f"key:{caller.key_id}",
     )

@@ -20,6 +20,14 @@ class Evidence:
     source: str
     span: str  # the part of the passage that supports the sentence
     score: float
+    # For evidence from the request's own documents (``guard.checks.citations``): which
+    # document (its position in ``documents``, its id and title) and where the span is in it.
+    document: int | None = None
+    document_id: str | None = None
+    title: str | None = None
+    span_start: int | None = None  # character offsets of ``span`` in the document's text
+    span_end: int | None = None
+    kind: str | None = None  # document, context, tool; None for the knowledge index
 
 
 @dataclass(slots=True)

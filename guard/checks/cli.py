@@ -37,8 +37,10 @@ def _policy(path: Path | None):
               help="Policy YAML (default: grounding only, default bands).")
 @click.option("--embedder", default=None, help="Embedding model name or path [default: the index's, else all-MiniLM-L6-v2].")
 @backend_option
+@click.option("--tenant", default="default", show_default=True,
+              help="Check as this tenant: reviewed corrections folded into the index count for their own tenant only.")
 def check(question: str, answer: str, index_dir: Path | None, context_file: Path | None,
-          policy_file: Path | None, embedder: str | None, backend: str | None) -> None:
+          policy_file: Path | None, embedder: str | None, backend: str | None, tenant: str) -> None:
     """Check one answer and print the report, decision and client annotation as JSON."""
     from guard.checks.runner import build_checks, run_checks
     from guard.decision import annotation, decide
@@ -54,7 +56,10 @@ def check(question: str, answer: str, index_dir: Path | None, context_file: Path
         index = KnowledgeIndex.load(index_dir, override)  # without an override, the index's own embedder
     else:
         index = KnowledgeIndex.from_texts([context_file.read_text(encoding="utf-8")], override or Embedder())
-    report = run_checks(build_checks(policy, index, index.embedder), CheckInput(question=question, answer=answer, retriever=index))
+    from guard.corrections import tenant_view
+
+    retriever = tenant_view(index, tenant)
+    report = run_checks(build_checks(policy, retriever, index.embedder), CheckInput(question=question, answer=answer, retriever=retriever))
     decision = decide(report, policy)
     out = {
         "policy": policy.name,

@@ -40,6 +40,7 @@ class BuildReport:
     removed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # unreadable files, with skip_errors
     kept_extra: int = 0  # passages added outside the build (approved corrections)
+    corrections: int = 0  # reviewed corrections in the built index (folded from the store, or kept)
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -48,6 +49,7 @@ class BuildReport:
             f"{len(self.changed)} changed, {len(self.unchanged)} unchanged, {len(self.removed)} removed "
             f"files; {self.embedded} passages embedded in {self.seconds:.1f}s"
             + (f"; {self.kept_extra} added passages kept" if self.kept_extra else "")
+            + (f"; {self.corrections} reviewed corrections" if self.corrections else "")
             + (f"; skipped {', '.join(self.skipped)}" if self.skipped else "")
         )
 
@@ -101,17 +103,20 @@ def build_index(
     skip_errors: bool = False,
     max_tokens: int = MAX_TOKENS,
     min_tokens: int = MIN_TOKENS,
+    corrections: list[Passage] | None = None,
 ) -> BuildReport:
     """Build or update the index in ``out_dir`` from the files under ``source_dir``.
 
     ``full`` ignores the previous build. ``skip_errors`` leaves unreadable files out (and
-    reports them) instead of failing the whole build.
+    reports them) instead of failing the whole build. ``corrections`` (the active reviewed
+    corrections, from the review store) replace every correction the previous build held, so
+    a retracted one leaves the files and the CLI sees what the proxy sees; None keeps them.
     """
     source_dir, out_dir = Path(source_dir), Path(out_dir)
     if not source_dir.is_dir():
         raise LoaderError(f"{source_dir}: not a directory")
     with storage.locked(out_dir):
-        return _build(source_dir, out_dir, embedder, full, progress, skip_errors, max_tokens, min_tokens)
+        return _build(source_dir, out_dir, embedder, full, progress, skip_errors, max_tokens, min_tokens, corrections)
 
 
 def _build(
@@ -123,6 +128,7 @@ def _build(
     skip_errors: bool,
     max_tokens: int,
     min_tokens: int,
+    corrections: list[Passage] | None = None,
 ) -> BuildReport:
     started = time.perf_counter()
     chunking = _chunking(max_tokens, min_tokens)
@@ -155,9 +161,12 @@ def _build(
 
     owned = {i for f in prev_files.values() for i in f["ids"]}
     extra = [pv for pid, pv in (prev.passages.items() if prev else []) if pid not in owned]
-    _check_unique_ids(files, [p for p, _ in extra])
+    folded: list[Passage] = []
+    if corrections is not None:
+        extra, folded = _fold(extra, corrections)
+    _check_unique_ids(files, [p for p, _ in extra] + folded)
 
-    to_embed = [p for rel in files for p in fresh.get(rel, [])]
+    to_embed = [p for rel in files for p in fresh.get(rel, [])] + folded
     new_vectors = _embed(embedder, to_embed, progress)
     report.embedded = len(to_embed)
 
@@ -172,7 +181,11 @@ def _build(
     for p, v in extra:
         passages.append(p)
         vector_rows.append(v)
+    for p in folded:
+        passages.append(p)
+        vector_rows.append(new_by_id[p.id])
     report.kept_extra = len(extra)
+    report.corrections = sum(1 for p in passages if p.source.startswith("review:"))
 
     vectors = np.stack(vector_rows) if vector_rows else np.zeros((0, embedder.dim), dtype=np.float32)
     digest = content_hash(passages, embedder.identity)
@@ -214,6 +227,20 @@ def _counts(report: BuildReport) -> dict[str, Any]:
         "unchanged": len(report.unchanged),
         "removed": len(report.removed),
     }
+
+
+def _fold(extra: list[tuple[Passage, np.ndarray]], corrections: list[Passage]) -> tuple[list[tuple[Passage, np.ndarray]], list[Passage]]:
+    """(the extra passages to keep with their vectors, the corrections to embed): previous
+    corrections drop out unless still active; an active one unchanged keeps its vector."""
+    wanted = {p.id: p for p in corrections}
+    kept: list[tuple[Passage, np.ndarray]] = []
+    for p, v in extra:
+        if not p.source.startswith("review:"):
+            kept.append((p, v))
+        elif p.id in wanted and wanted[p.id] == p:
+            kept.append((p, v))
+            del wanted[p.id]
+    return kept, list(wanted.values())
 
 
 def _check_unique_ids(files: dict[str, dict[str, Any]], extra: list[Passage]) -> None:

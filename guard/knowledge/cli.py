@@ -32,6 +32,44 @@ def _knowledge_settings(config: str | None) -> tuple[Path | None, str | None, st
     return k.index_dir, k.embedder, k.embedder_backend
 
 
+def _store_url(config: str | None) -> str | None:
+    """review.store_url from guard.yaml, when there is a config file."""
+    path = config or os.environ.get("GUARD_CONFIG") or ("guard.yaml" if Path("guard.yaml").exists() else None)
+    if path is None:
+        return None
+    from guard.settings import load_settings
+
+    try:
+        return load_settings(path).review.store_url
+    except ConfigError as e:
+        raise click.ClickException(f"{path}:\n" + "\n".join(e.problems)) from e
+
+
+def active_corrections(store_url: str) -> list:
+    """The passages of every active reviewed correction in the review store.
+
+    Read only: the store is opened without migrating it (a build must not change a schema the
+    proxies are using), and a store that does not exist yet holds no corrections."""
+    import asyncio
+
+    from guard.corrections import active_passages
+    from guard.review.db import Database, parse_url
+    from guard.review.store import ReviewStore
+
+    target = parse_url(store_url)
+    if target.dialect == "sqlite" and not Path(target.dsn).exists():
+        return []
+    store = ReviewStore(Database(target))
+    try:
+        return asyncio.run(active_passages(store))
+    except Exception as e:  # noqa: BLE001 - no review tables yet: nothing to fold
+        if "review_events" in str(e) or "no such table" in str(e):
+            return []
+        raise click.ClickException(f"cannot read corrections from the review store: {e}") from e
+    finally:
+        store.close()
+
+
 def _embedder(name: str | None, backend: str | None, threads: int = 1):
     from guard.knowledge.embedder import DEFAULT_BACKEND, DEFAULT_MODEL, shared_embedder
 
@@ -67,10 +105,19 @@ def index() -> None:
               help="Threads for embedding [default: all cores; a build is a batch job: on 2 cores, "
                    "55 passages/s against about 28 with one thread (onnx-int8)].")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--store", "store_url", default=None,
+              help="Review store to fold active corrections from [default: review.store_url from guard.yaml].")
+@click.option("--no-corrections", is_flag=True, help="Do not fold reviewed corrections in; keep those the index has.")
 @config_option
 def build_cmd(source: Path, out: Path | None, embedder: str | None, backend: str | None, full: bool,
-              skip_errors: bool, threads: int | None, quiet: bool, config: str | None) -> None:
-    """Index the Markdown, text, HTML, PDF and JSONL files under SOURCE."""
+              skip_errors: bool, threads: int | None, quiet: bool, store_url: str | None, no_corrections: bool,
+              config: str | None) -> None:
+    """Index the Markdown, text, HTML, PDF and JSONL files under SOURCE.
+
+    With a review store (``--store``, or review.store_url in guard.yaml) the active reviewed
+    corrections are folded in and retracted ones removed, so ``guard index search`` and
+    ``guard check --index`` see what the proxy sees.
+    """
     from guard.knowledge.build import build_index
     from guard.knowledge.loaders import LoaderError
     from guard.knowledge.onnx import EmbedderExportError
@@ -78,8 +125,11 @@ def build_cmd(source: Path, out: Path | None, embedder: str | None, backend: str
     cfg_dir, cfg_embedder, cfg_backend = _knowledge_settings(config)
     out_dir = out or cfg_dir or DEFAULT_INDEX_DIR
     model = _embedder(embedder or cfg_embedder, backend or cfg_backend, threads or os.cpu_count() or 1)
+    url = None if no_corrections else (store_url or _store_url(config))
+    corrections = active_corrections(url) if url else None
     try:
-        report = build_index(source, out_dir, model, full=full, progress=not quiet, skip_errors=skip_errors)
+        report = build_index(source, out_dir, model, full=full, progress=not quiet, skip_errors=skip_errors,
+                             corrections=corrections)
     except (LoaderError, EmbedderExportError) as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"{out_dir}: {report.summary()}")
@@ -111,12 +161,16 @@ def _open(index_dir: Path | None, embedder: str | None, backend: str | None, con
 @backend_option
 @click.option("--mode", type=click.Choice(["hybrid", "lexical", "semantic"]), default="hybrid", show_default=True,
               help="Keywords (BM25), embeddings, or both fused by rank.")
+@click.option("--tenant", default="default", show_default=True,
+              help="Search as this tenant: folded corrections count for their own tenant only (global ones for all).")
 @config_option
 def search_cmd(query: str, index_dir: Path | None, k: int, embedder: str | None, backend: str | None, mode: str,
-               config: str | None) -> None:
+               tenant: str, config: str | None) -> None:
     """Print the K passages nearest to QUERY: score, cosine, id, source and text."""
+    from guard.corrections import tenant_view
+
     idx = _open(index_dir, embedder, backend, config)
-    hits = idx.search(query, k, mode)  # type: ignore[arg-type]
+    hits = tenant_view(idx, tenant).search(query, k, mode)  # type: ignore[arg-type]
     if not hits:
         click.echo("(nothing found)" if len(idx) else "(the index is empty)")
     for hit in hits:

@@ -149,6 +149,34 @@ class GroundingCheck(Strict):
     nli_model: str | None = None  # name or path of a CrossEncoder; None = off
     judge_model: str | None = None  # a public model name served by this guard; None = off
     min_sentence_chars: int = Field(default=8, ge=0)
+    # What answers are checked against. None (the default): the request's documents when it
+    # has any, plus the knowledge index (and reviewed corrections) when one is configured.
+    # ``context`` is the policy template's rendered context, ``tools`` the role: tool messages;
+    # earlier assistant turns never count.
+    sources: list[Literal["documents", "context", "tools", "knowledge"]] | None = None
+    # Refuse (400) a request that brings no documents instead of checking it against nothing.
+    require_documents: bool = False
+    # With ``context`` in sources: also the text inside these XML-style tags in the request's
+    # system messages, where RAG apps that cannot send ``documents`` put their retrieved passages
+    # (Dify's default prompt: <context>...</context>). Never user or assistant messages.
+    context_tags: list[str] = []
+
+    @field_validator("context_tags")
+    @classmethod
+    def _tags_plain(cls, v: list[str]) -> list[str]:
+        import re
+
+        bad = [t for t in v if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]{0,39}", t)]
+        if bad:
+            raise ValueError(f"context_tags must be plain tag names (letters, digits, _ . -): {bad}")
+        return v
+
+    @field_validator("sources")
+    @classmethod
+    def _sources_unique(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and not v:
+            raise ValueError("sources must name at least one of documents, context, tools, knowledge")
+        return list(dict.fromkeys(v)) if v else v
 
 
 class PatternCheck(Strict):

@@ -79,3 +79,15 @@ class AuditTrail:
         )
         with self.db.read() as conn:
             return [to_event(r) for r in conn.fetchall(sql, params)]
+
+    async def events_by_action(self, actions: list[str], after_id: int = 0, limit: int = 1000) -> list[Event]:
+        """Events with one of ``actions`` and an id above ``after_id``, oldest first: what a
+        replica replays (corrections added and retracted) without paging the whole trail."""
+        return await self._run(self._events_by_action, list(actions), after_id, limit)
+
+    def _events_by_action(self, actions: list[str], after_id: int, limit: int) -> list[Event]:
+        params: dict[str, Any] = {"after": int(after_id), "limit": max(0, int(limit))}
+        cond = in_list("action", "a", actions, params)
+        sql = f"SELECT * FROM review_events WHERE id > :after AND {cond} ORDER BY id LIMIT :limit"
+        with self.db.read() as conn:
+            return [to_event(r) for r in conn.fetchall(sql, params)]

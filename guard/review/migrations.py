@@ -106,6 +106,11 @@ STEPS: list[Step] = [
             "CREATE INDEX review_items_request ON review_items (request_id)",
         ],
     ),
+    Step(
+        4,
+        "the request documents a held answer was checked against",
+        common=["ALTER TABLE review_items ADD COLUMN documents_json TEXT"],
+    ),
 ]
 
 LATEST = STEPS[-1].version

@@ -49,6 +49,9 @@ class NewItem(BaseModel):
     request_id: str | None = None  # x-request-id: a caller cut off while waiting finds its review by it
     webhook_url: str | None = None
     webhook_secret_env: str | None = None  # the secret's env var name, resolved where it is sent
+    # The request evidence the check saw ({"kind", "position", "text", "id"?, "title"?, ...}),
+    # cut to review.max_document_chars, so the reviewer judges against the same documents.
+    documents: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class Item(BaseModel):
@@ -78,6 +81,7 @@ class Item(BaseModel):
     reject_reason: str | None
     webhook_url: str | None
     webhook_secret_env: str | None
+    documents: list[dict[str, Any]] = Field(default_factory=list)
 
     @property
     def is_final(self) -> bool:

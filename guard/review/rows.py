@@ -31,6 +31,8 @@ def to_item(row: dict[str, Any]) -> Item:
     data["request"] = json.loads(data.pop("request_json"))
     data["annotation"] = json.loads(data.pop("annotation_json"))
     data["reasons"] = json.loads(data.pop("reasons_json"))
+    documents = data.pop("documents_json", None)
+    data["documents"] = json.loads(documents) if documents else []
     return Item.model_validate(data)
 
 

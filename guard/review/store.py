@@ -104,6 +104,7 @@ class ReviewStore(AuditTrail):
             "request_id": new.request_id,
             "webhook_url": new.webhook_url,
             "webhook_secret_env": new.webhook_secret_env,
+            "documents_json": dumps(new.documents) if new.documents else None,
         }
         columns = ", ".join(row)
         values = ", ".join(f":{k}" for k in row)

@@ -26,8 +26,18 @@ class Span:
     end: int
 
 
+_TRAILING_WORD = re.compile(r"([A-Za-z][A-Za-z.]*)$")
+_WORDISH = re.compile(r"[A-Za-z.]*")
+
+
 def _is_abbreviation(text: str, dot_index: int) -> bool:
-    m = re.search(r"([A-Za-z][A-Za-z.]*)$", text[:dot_index])
+    # Look at the last few characters only: searching the whole prefix for an end-anchored
+    # pattern made splitting quadratic in the length of a paragraph. Same result: when a run
+    # of letters and dots crosses the window's edge, search the whole prefix as before.
+    start = max(0, dot_index - 32)
+    if start > 0 and _WORDISH.fullmatch(text, start, dot_index):
+        start = 0
+    m = _TRAILING_WORD.search(text, start, dot_index)
     if not m:
         return False
     word = m.group(1).lower().rstrip(".")
