@@ -56,8 +56,11 @@ def approve(base, review_id, user="rita", **form):
         token = re.search(r'name="csrf" value="([^"]+)"', reviewer.get("/").text).group(1)
         reviewer.post(f"/items/{review_id}/claim", data={"csrf": token})
         page = reviewer.get(f"/items/{review_id}").text
-        r = reviewer.post(f"/items/{review_id}/decide",
-                          data={"csrf": token, "action": "approve", "add_to_knowledge": "1", **form})
+        data = {"csrf": token, "action": "approve", "add_to_knowledge": "1", **form}
+        r = reviewer.post(f"/items/{review_id}/decide", data=data)
+        confirm = re.search(r'name="confirm" value="([0-9a-f]+)"', r.text) if r.status_code == 200 else None
+        if confirm:  # the answer still has flagged claims: the page asks first (issue 14)
+            r = reviewer.post(f"/items/{review_id}/decide", data={**data, "confirm": confirm.group(1)})
         return r.headers.get("location", ""), page
 
 
