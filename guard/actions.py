@@ -23,7 +23,8 @@ async def apply(call: "Call", decision: Any, report: CheckReport, answer: str, r
     reasons = list(getattr(decision, "reasons", []) or [])
     text = report.answer if report.answer is not None else answer
     if action in ("pass", "annotate"):
-        return Verdict(action, decision.confidence, report, text, reasons=reasons)
+        # the reasoning as checked (masked); a replaced answer never ships its reasoning
+        return Verdict(action, decision.confidence, report, text, reasons=reasons, reasoning=report.reasoning)
     if action == "fallback":
         return Verdict(action, decision.confidence, report, policy.decision.fallback_message, "stop", reasons=reasons)
     if action == "hold":

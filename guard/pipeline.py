@@ -19,7 +19,7 @@ from guard.policy.sampling import Change, apply_sampling
 from guard.policy.schema import Policy
 from guard.policy.select import select_policy
 from guard.policy.template import prepare_chat, prepare_prompt
-from guard.responses import CHAT, choice_text, separate_reasoning, set_choice_text
+from guard.responses import CHAT, choice_text, deliver_reasoning, separate_reasoning, set_choice_text
 from guard.settings import ModelConfig
 
 if TYPE_CHECKING:
@@ -84,6 +84,7 @@ class Verdict:
     review_id: str | None = None
     review_status: str | None = None
     reasons: list[str] = field(default_factory=list)
+    reasoning: str | None = None  # the reasoning the client may receive (checked), if any
 
     def as_dict(self, annotate: bool) -> dict[str, Any]:
         from guard.decision import annotation
@@ -165,7 +166,7 @@ class Pipeline:
         body["model"] = call.public_model
         call.response_id = body.get("id") if isinstance(body.get("id"), str) else None
         keep = call.policy.reasoning.client == "keep"
-        reasonings = separate_reasoning(call.endpoint, body, keep)
+        reasonings = separate_reasoning(call.endpoint, body, keep, call.model.think_opened_in_prompt)
         headers = call.headers()
         guard = call.guard_field()
         if served_by != call.model.name:
@@ -175,6 +176,7 @@ class Pipeline:
             for choice, reasoning in zip(body.get("choices") or [], reasonings):
                 verdict = await self.judge(call, choice_text(call.endpoint, choice), reasoning)
                 set_choice_text(call.endpoint, choice, verdict.text)
+                deliver_reasoning(call.endpoint, choice, verdict.reasoning if keep else None)
                 if verdict.finish_reason:
                     choice["finish_reason"] = verdict.finish_reason
                 verdicts.append(verdict)
@@ -207,7 +209,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------ checks
 
-    async def check(self, call: Call, answer: str, reasoning: str | None) -> CheckReport:
+    async def check(self, call: Call, answer: str, reasoning: str | None, prior_chars: int = 0) -> CheckReport:
         retriever = self.rt.checker.retriever() if call.policy.checks.grounding else None
         response_format = call.body.get("response_format")
         inp = CheckInput(
@@ -216,17 +218,20 @@ class Pipeline:
             reasoning=reasoning,
             retriever=retriever,
             response_format=response_format if isinstance(response_format, dict) else None,
+            check_reasoning=call.policy.reasoning.check if call.policy.reasoning.client == "keep" else "none",
+            prior_chars=prior_chars,
         )
         report = await self.rt.checker.run(call.policy, inp)
         self.rt.metrics.check(call.policy.name, report.latency_ms / 1000)
         return report
 
-    async def judge(self, call: Call, answer: str, reasoning: str | None) -> Verdict:
-        """Check one answer and turn the decision into the text the client receives."""
+    async def judge(self, call: Call, answer: str, reasoning: str | None, prior_chars: int = 0) -> Verdict:
+        """Check one answer (or, streaming by sentence, the next piece of one after
+        ``prior_chars`` already released) and turn the decision into the text the client receives."""
         from guard import actions
         from guard.decision import decide
 
-        report = await self.check(call, answer, reasoning)
+        report = await self.check(call, answer, reasoning, prior_chars)
         decision = decide(report, call.policy)
         return await actions.apply(call, decision, report, answer, reasoning, self.rt.review)
 

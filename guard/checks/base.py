@@ -43,6 +43,12 @@ class CheckInput:
     reasoning: str | None = None
     retriever: Retriever | None = None
     response_format: dict[str, Any] | None = None  # the request's response_format, if any
+    # Which checks also run on the reasoning (policy reasoning.check; "none" when the client
+    # does not receive it): none, patterns (pii, deny rules, length) or all (and grounding).
+    check_reasoning: str = "none"
+    # Characters of the same answer already released before this piece (sentence streaming),
+    # so the length limit bounds the whole answer.
+    prior_chars: int = 0
 
 
 @dataclass(slots=True)
@@ -72,10 +78,14 @@ class CheckReport:
     index_version: str | None = None
     latency_ms: float = 0.0
     error: str | None = None  # set when a check raised or timed out
+    # The reasoning as it may be delivered (masked when checked); None: none, or not deliverable
+    # (a report that failed as a whole carries none, so reasoning is never sent unchecked).
+    reasoning: str | None = None
+    reasoning_outcomes: list[CheckOutcome] = field(default_factory=list)
 
     @property
     def violations(self) -> list[str]:
-        return [v for o in self.outcomes for v in o.violations]
+        return [v for o in [*self.outcomes, *self.reasoning_outcomes] for v in o.violations]
 
     @property
     def sentences(self) -> list[SentenceScore]:

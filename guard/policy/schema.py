@@ -129,6 +129,10 @@ class Sampling(Strict):
 class ReasoningPolicy(Strict):
     # keep: the client receives the reasoning (as `reasoning_content`); strip: it does not.
     client: Literal["keep", "strip"] = "keep"
+    # How reasoning the client receives is checked. patterns: personal data masked, deny rules
+    # and the length limit applied, as to the answer; all: grounding too; none: sent unchecked.
+    # A blocked or replaced answer never ships its reasoning, whatever this says.
+    check: Literal["patterns", "all", "none"] = "patterns"
 
 
 # ---------------------------------------------------------------- output checks

@@ -1,0 +1,182 @@
+"""A normalised view of text for matching deny rules and personal data, with offsets back.
+
+Deny patterns and PII masking that look only at the raw text are walked around by anyone who
+types ``ｇｕａｒａｎｔｅｅｄ``, hides a zero-width space or a soft hyphen in a word, swaps a Latin
+``a`` for a Cyrillic ``а``, writes ``保證`` for ``保证``, spaces the characters out (``保 证 收 益``)
+or spells an address ``john.doe [at] example [dot] com``. Matching therefore also runs on a
+folded view: NFKC, confusable letters mapped to Latin, invisibles removed, any digit made ASCII,
+traditional Chinese made simplified, whitespace collapsed, ``[at]``/``[dot]`` read as ``@``/``.``.
+
+The view is only ever matched: what is delivered, or masked, is the original text. Every
+character of the view remembers the span of the original it came from (``Folded.span``), so a
+finding in the view masks exactly the original characters.
+
+Two views: ``fold`` keeps punctuation (personal data needs its ``@``, ``.`` and ``-``);
+``fold_words`` also reads separators between letters as spaces and joins spaced-out characters
+(``i g n o r e``, ``保 证``), which is what phrase and keyword rules need.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from guard.text.hanzi import t2s_table
+
+# Letters that look like Latin ones, from Cyrillic, Greek and a few other scripts (Unicode's
+# confusables list, restricted to the ones that pass for ASCII in ordinary fonts).
+_CONFUSABLE_PAIRS = (
+    "аa еe оo рp сc уy хx іi јj ѕs ԁd ԛq ԝw һh ӏl ɡg ӓa ёe ї i"
+    " АA ВB ЕE КK МM НH ОO РP СC ТT ХX УY ІI ЈJ ЅS ԚQ ԜW Ӏl"
+    " οo ρp αa νv ιi κk τt υu χx ϲc ϳj"
+    " ΑA ΒB ΕE ΖZ ΗH ΙI ΚK ΜM ΝN ΟO ΡP ΤT ΥY ΧX Ϲc"
+    " ıi ȷj ɑa ɩi ʏy ℓl"
+)
+CONFUSABLES: dict[str, str] = {p[0]: p[-1] for p in _CONFUSABLE_PAIRS.split()}
+
+# Invisible characters that are not format controls (category Cf is dropped wholesale).
+_INVISIBLE = frozenset("\u034f\u115f\u1160\u3164\uffa0\u180e")
+_DASHES = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe58\ufe63\uff0d")
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+
+_AT_DOT = re.compile(r"\s*[\[\(\{<]\s*(at|dot)\s*[\]\)\}>]\s*", re.IGNORECASE)
+_SPACES = re.compile(r"\s{2,}|\s")  # any whitespace run becomes one plain space
+_WORD_SEP = re.compile(r"(?<=\w)[-_.*·•/\\|~+]+(?=\w)")
+_CJK_GAP = re.compile(f"(?<=[{_CJK}]) (?=[{_CJK}])")
+_SPACED_RUN = re.compile(r"(?<![^\W_])[^\W_](?: [^\W_](?![^\W_])){2,}")
+
+# Quick tests that a piece of ASCII text would fold to itself (the common case: no work).
+_ASCII_PLAIN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]|\s{2,}|[\t\n\r\f\v]|[\[\(\{<]\s*(?:at|dot)\s*[\]\)\}>]", re.IGNORECASE)
+_ASCII_WORDS = re.compile(r"\w[-_.*/\\|~+]+\w|(?<!\w)\w \w \w(?!\w)")
+
+Unit = tuple[str, int, int]  # a character of the view and the original span it stands for
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """The folded text and, per character, the original span; ``None`` spans: unchanged."""
+
+    original: str
+    text: str
+    starts: tuple[int, ...] | None = None
+    ends: tuple[int, ...] | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.text != self.original
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The original span that folded ``[start, end)`` came from."""
+        if self.starts is None or self.ends is None:
+            return start, end
+        if end <= start:
+            pos = self.starts[start] if start < len(self.starts) else len(self.original)
+            return pos, pos
+        return self.starts[start], self.ends[end - 1]
+
+
+def fold_char(ch: str) -> str:
+    """One character's folded form: '' for an invisible, possibly several for a ligature."""
+    if ch in _INVISIBLE or ch == "\u00ad":
+        return ""
+    cat = unicodedata.category(ch)
+    if cat == "Cf":
+        return ""
+    if ch in _DASHES:
+        return "-"
+    out = []
+    for c in unicodedata.normalize("NFKC", ch):
+        if unicodedata.category(c) == "Mn":
+            continue  # stray combining marks (z̶a̶l̶g̶o̶, underlines) hide nothing from a reader
+        if c.isspace():
+            out.append(" ")
+            continue
+        if not c.isascii() and c.isdecimal():
+            c = str(unicodedata.decimal(c))
+        c = CONFUSABLES.get(c, c)
+        out.append(t2s_table().get(c, c))
+    return "".join(out)
+
+
+def fold_pattern(pattern: str) -> str:
+    """A deny rule written with traditional characters or look-alike letters, folded the same
+    way as the text (ASCII, and so every regular-expression operator, is left alone)."""
+    return "".join(c if c.isascii() else (fold_char(c) or c) for c in pattern)
+
+
+def _units(text: str) -> list[Unit]:
+    units: list[Unit] = []
+    for i, ch in enumerate(text):
+        for c in fold_char(ch) if not ch.isascii() or not ch.isprintable() else ch:
+            units.append((c, i, i + 1))
+    return units
+
+
+def _sub(units: list[Unit], regex: re.Pattern[str], repl: Callable[[re.Match[str]], str]) -> list[Unit]:
+    """Replace each match; the replacement's characters stand for the whole matched span."""
+    s = "".join(u[0] for u in units)
+    out: list[Unit] = []
+    last = 0
+    for m in regex.finditer(s):
+        if m.start() == m.end():
+            continue
+        out.extend(units[last : m.start()])
+        start, end = units[m.start()][1], units[m.end() - 1][2]
+        out.extend((c, start, end) for c in repl(m))
+        last = m.end()
+    if not last:
+        return units
+    out.extend(units[last:])
+    return out
+
+
+def _drop_spaces(units: list[Unit], regex: re.Pattern[str]) -> list[Unit]:
+    """Remove the spaces inside each match, keeping every other character's own span."""
+    s = "".join(u[0] for u in units)
+    drop: set[int] = set()
+    for m in regex.finditer(s):
+        drop.update(i for i in range(m.start(), m.end()) if s[i] == " ")
+    return [u for i, u in enumerate(units) if i not in drop] if drop else units
+
+
+def _folded(text: str, units: list[Unit]) -> Folded:
+    return Folded(text, "".join(u[0] for u in units), tuple(u[1] for u in units), tuple(u[2] for u in units))
+
+
+def _fold_units(text: str) -> list[Unit]:
+    units = _units(text)
+    units = _sub(units, _SPACES, lambda m: " ")
+    return _sub(units, _AT_DOT, lambda m: "@" if m.group(1).lower() == "at" else ".")
+
+
+@lru_cache(maxsize=512)
+def fold(text: str) -> Folded:
+    """The view personal-data patterns run on (punctuation kept)."""
+    if text.isascii() and not _ASCII_PLAIN.search(text):
+        return Folded(text, text)
+    return _folded(text, _fold_units(text))
+
+
+@lru_cache(maxsize=512)
+def fold_words(text: str) -> Folded:
+    """The view phrase and keyword rules run on: ``fold`` plus separators between letters read
+    as spaces and spaced-out characters joined again."""
+    if text.isascii() and not _ASCII_PLAIN.search(text) and not _ASCII_WORDS.search(text):
+        return Folded(text, text)
+    units = _fold_units(text)
+    units = _sub(units, _WORD_SEP, lambda m: " ")
+    units = _drop_spaces(units, _CJK_GAP)
+    units = _drop_spaces(units, _SPACED_RUN)
+    return _folded(text, units)
+
+
+def views(text: str) -> list[str]:
+    """The texts a deny rule is matched against: the original, then its folded views."""
+    out = [text]
+    for v in (fold(text).text, fold_words(text).text):
+        if v not in out:
+            out.append(v)
+    return out
