@@ -15,6 +15,7 @@ import structlog
 
 from guard.checks.base import CheckInput, CheckReport
 from guard.errors import InvalidRequest, PolicyViolation
+from guard.policy.params import forbidden_param
 from guard.policy.sampling import Change, apply_sampling
 from guard.policy.schema import Policy
 from guard.policy.select import select_policy
@@ -112,12 +113,15 @@ class Pipeline:
         """``select_policy``, remembered: the policy set never changes while guard runs, and
         matching globs on every request shows in the proxy's overhead. Bounded, since model
         names come from clients."""
-        key = (name, caller.tenant, model.policy, caller.policies)
+        # A model served by a `*` entry is matched as "*", never by the name the client made up:
+        # otherwise `model: "passthrough-x"` would pick the passthrough policy (docs/security.md).
+        matched_as = name if model.name == name else model.name
+        key = (matched_as, caller.tenant, model.policy, caller.policies)
         policy = self._policies.get(key)
         if policy is None:
             policy = select_policy(
                 self.rt.policies,
-                model=name,
+                model=matched_as,
                 tenant=caller.tenant,
                 pinned=model.policy,
                 allowed=list(caller.policies) or None,
@@ -126,6 +130,7 @@ class Pipeline:
             if len(self._policies) >= 4096:
                 self._policies.clear()
             self._policies[key] = policy
+            log.info("policy_selected", model=name, matched_as=matched_as, tenant=caller.tenant, pinned=model.policy, policy=policy.name)
         return policy
 
     # ------------------------------------------------------------------ input
@@ -136,9 +141,9 @@ class Pipeline:
             raise InvalidRequest("model is required", param="model", code="missing_model")
         model = self.rt.router.model(name)
         policy = self._policy(name, caller, model)
-        for param in policy.input.forbid_params:
-            if param in body:
-                raise PolicyViolation(f"the parameter {param!r} is not allowed by this policy", param=param, code="param_forbidden")
+        param = forbidden_param(policy.input.forbid_params, body)
+        if param is not None:
+            raise PolicyViolation(f"the parameter {param!r} is not allowed by this policy", param=param, code="param_forbidden")
         prepared = prepare_chat(policy.input, body) if endpoint == CHAT else prepare_prompt(policy.input, body)
         changes = apply_sampling(policy.sampling, body)
         if body.get("stream") and policy.checks_enabled and body.get("n", 1) not in (1, None):

@@ -17,7 +17,7 @@ from rapidfuzz import fuzz
 
 from guard.checks.base import CheckInput, CheckOutcome
 from guard.text.cjk import has_cjk
-from guard.text.fold import fold_pattern, fold_words, views
+from guard.text.fold import compile_rule, fold_words, rule_hit, views
 
 
 _WORD_RE = re.compile(r"\w+")
@@ -42,19 +42,6 @@ def keyword_hit(keyword: str, text: str, threshold: float) -> bool:
         if window == target or fuzz.ratio(target, window) >= threshold:
             return True
     return False
-
-
-def compile_rule(pattern: str) -> list[re.Pattern[str]]:
-    """A rule as written and, when it differs, folded like the text it is matched against."""
-    folded = fold_pattern(pattern)
-    rules = [re.compile(pattern, re.IGNORECASE)]
-    if folded != pattern:
-        rules.append(re.compile(folded, re.IGNORECASE))
-    return rules
-
-
-def rule_hit(rules: list[re.Pattern[str]], texts: list[str]) -> bool:
-    return any(rx.search(t) for rx in rules for t in texts)
 
 
 def keyword_hit_folded(keyword: str, texts: list[str], threshold: float) -> bool:

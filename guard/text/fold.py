@@ -173,6 +173,19 @@ def fold_words(text: str) -> Folded:
     return _folded(text, units)
 
 
+def compile_rule(pattern: str) -> list[re.Pattern[str]]:
+    """A rule (case-insensitive) as written and, when it differs, folded like the text."""
+    folded = fold_pattern(pattern)
+    rules = [re.compile(pattern, re.IGNORECASE)]
+    if folded != pattern:
+        rules.append(re.compile(folded, re.IGNORECASE))
+    return rules
+
+
+def rule_hit(rules: list[re.Pattern[str]], texts: list[str]) -> bool:
+    return any(rx.search(t) for rx in rules for t in texts)
+
+
 def views(text: str) -> list[str]:
     """The texts a deny rule is matched against: the original, then its folded views."""
     out = [text]
