@@ -214,7 +214,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------ checks
 
-    async def check(self, call: Call, answer: str, reasoning: str | None, prior_chars: int = 0) -> CheckReport:
+    async def check(self, call: Call, answer: str, reasoning: str | None, prior: str = "") -> CheckReport:
         retriever = self.rt.checker.retriever() if call.policy.checks.grounding else None
         response_format = call.body.get("response_format")
         inp = CheckInput(
@@ -224,19 +224,19 @@ class Pipeline:
             retriever=retriever,
             response_format=response_format if isinstance(response_format, dict) else None,
             check_reasoning=call.policy.reasoning.check if call.policy.reasoning.client == "keep" else "none",
-            prior_chars=prior_chars,
+            prior=prior,
         )
         report = await self.rt.checker.run(call.policy, inp)
         self.rt.metrics.check(call.policy.name, report.latency_ms / 1000)
         return report
 
-    async def judge(self, call: Call, answer: str, reasoning: str | None, prior_chars: int = 0) -> Verdict:
-        """Check one answer (or, streaming by sentence, the next piece of one after
-        ``prior_chars`` already released) and turn the decision into the text the client receives."""
+    async def judge(self, call: Call, answer: str, reasoning: str | None, prior: str = "") -> Verdict:
+        """Check one answer (or, streaming by sentence, the next piece of one after the
+        ``prior`` text already released) and turn the decision into the text the client receives."""
         from guard import actions
         from guard.decision import decide
 
-        report = await self.check(call, answer, reasoning, prior_chars)
+        report = await self.check(call, answer, reasoning, prior)
         decision = decide(report, call.policy)
         return await actions.apply(call, decision, report, answer, reasoning, self.rt.review)
 

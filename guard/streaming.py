@@ -285,8 +285,8 @@ async def _by_sentence(pipeline: "Pipeline", call: "Call", source: AsyncGenerato
     async def release(text: str) -> tuple[bytes | None, "Verdict"]:
         thought = "".join(thought_held) or None
         thought_held.clear()
-        # prior_chars: checks.max_chars bounds the whole answer, not each sentence
-        v = await pipeline.judge(call, text, thought, prior_chars=sum(len(r) for r in released))
+        # prior: checks.max_chars and deny rules see the whole answer, not each sentence alone
+        v = await pipeline.judge(call, text, thought, prior="".join(released))
         if v.action in ("pass", "annotate"):
             released.append(v.text)
             out = _thought_chunk(call, first, v.reasoning) if v.reasoning and ep == CHAT else b""

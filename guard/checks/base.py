@@ -46,9 +46,9 @@ class CheckInput:
     # Which checks also run on the reasoning (policy reasoning.check; "none" when the client
     # does not receive it): none, patterns (pii, deny rules, length) or all (and grounding).
     check_reasoning: str = "none"
-    # Characters of the same answer already released before this piece (sentence streaming),
-    # so the length limit bounds the whole answer.
-    prior_chars: int = 0
+    # The same answer's text already released before this piece (sentence streaming), so the
+    # length limit bounds the whole answer and a denied phrase split across pieces still hits.
+    prior: str = ""
 
 
 @dataclass(slots=True)

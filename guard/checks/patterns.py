@@ -21,6 +21,7 @@ from guard.text.fold import compile_rule, fold_words, rule_hit, views
 
 
 _WORD_RE = re.compile(r"\w+")
+_PRIOR_TAIL = 300  # characters of already released text a deny rule may reach back into
 
 
 def keyword_hit(keyword: str, text: str, threshold: float) -> bool:
@@ -75,11 +76,13 @@ class PatternCheck:
 
     def run(self, inp: CheckInput) -> CheckOutcome:
         texts = views(inp.answer)
-        violations = [f"denied pattern matched: {p}" for p, rules in self.deny if rule_hit(rules, texts)]
+        # a piece of a streamed answer: a denied phrase may start in text already released
+        denied = views(inp.prior[-_PRIOR_TAIL:] + inp.answer) if inp.prior else texts
+        violations = [f"denied pattern matched: {p}" for p, rules in self.deny if rule_hit(rules, denied)]
         violations += [f"required pattern missing: {p}" for p, rules in self.require if not rule_hit(rules, texts)]
         violations += [
             f"denied keyword: {k}"
             for k in self.deny_keywords
-            if keyword_hit_folded(k, texts, self.fuzzy_threshold)
+            if keyword_hit_folded(k, denied, self.fuzzy_threshold)
         ]
         return CheckOutcome(self.name, passed=not violations, violations=violations)

@@ -140,7 +140,7 @@ def _check_reasoning(checks: Sequence[Check], inp: CheckInput, errors: list[str]
         if isinstance(check, PatternCheck):
             check = check.deny_only()
         try:
-            outcome = check.run(replace(inp, answer=text, reasoning=None, response_format=None, prior_chars=0))
+            outcome = check.run(replace(inp, answer=text, reasoning=None, response_format=None, prior=""))
         except Exception as e:  # noqa: BLE001 - as for the answer's checks
             log.exception("check.failed", check=check.name, part="reasoning")
             errors.append(f"reasoning.{check.name}: {type(e).__name__}: {e}")
