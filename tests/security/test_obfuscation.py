@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from guard.checks.pii import find_pii, mask_pii
-from guard.text.fold import fold, fold_words, views
 from tests.security.helpers import USER, guard_with, post, raw_unescaped, received
 
 MODES = ["nonstream", "buffer", "sentence"]
@@ -125,29 +123,3 @@ def test_input_rules_apply_when_the_template_is_off(fake_backend, tmp_path):
     with guard_with(fake_backend, tmp_path, policy) as base:
         assert post(base, {"messages": [_user(PHRASE)]}).status_code == 403
         assert post(base, {"messages": [_user("x" * 101)]}).json()["error"]["code"] == "input_too_long"
-
-
-# ---------------------------------------------------------------- the folded view itself
-
-
-def test_folded_offsets_point_at_the_original_characters():
-    text = "Mail ｊｏｈｎ\u200b＠ｅｘａｍｐｌｅ．ｃｏｍ now"
-    f = fold(text)
-    assert f.text == "Mail john@example.com now"
-    start = f.text.index("john")
-    s, e = f.span(start, start + len("john@example.com"))
-    assert text[s:e] == "ｊｏｈｎ\u200b＠ｅｘａｍｐｌｅ．ｃｏｍ"
-
-
-def test_masking_keeps_everything_but_the_finding():
-    text = "卡号 ４１１１ １１１１ １１１１ １１１１，邮箱 a.b [at] ex [dot] com。"
-    masked = mask_pii(text, find_pii(text, ["email", "bank_card"]))
-    assert masked.startswith("卡号 ") and masked.endswith("。") and "，邮箱 " in masked
-    assert "４１１１ １１１１ １１１１" not in masked and "１１１１" in masked  # last four kept
-    assert "[at] ex [dot] com" not in masked
-
-
-def test_genuine_non_latin_text_still_matches_its_own_rules():
-    assert views("это секрет")[0] == "это секрет"  # the original view is always matched
-    assert fold_words("Straße").text == "Straße"
-    assert fold("plain ascii text").text == "plain ascii text"
