@@ -124,3 +124,27 @@ def test_a_model_whose_prompt_opens_think_still_splits_at_the_first_closing_tag(
             got = received(base, {"messages": USER, "stream": mode == "stream"})
             assert got["content"].strip() == "The answer."
             assert "Thinking" in got["reasoning"] and EMAIL not in got["reasoning"]
+
+
+# ---------------------------------------------------------------- reasoning.check: all
+
+TRUE = "DeepSeek-V3 has 671B total parameters, with 37B activated per token."
+FALSE = "DeepSeek-V3 has 670B parameters and was trained on 18 trillion tokens."
+
+
+@pytest.mark.parametrize("check,decision", [("patterns", "pass"), ("all", "block")])
+def test_unsupported_figures_in_reasoning_count_when_the_policy_grounds_reasoning(fake_backend, tmp_path, knowledge_index, check, decision):
+    from tests.support import run_guard, settings_for, write_policies
+
+    write_policies(tmp_path / "p", {
+        "name": "default",
+        "reasoning": {"client": "keep", "check": check},
+        "checks": {"grounding": {"top_k": 4}},
+        "decision": {"bands": [{"min": 0.6, "action": "pass"}, {"min": 0.0, "action": "block"}], "timeout_ms": 60000},
+    })
+    fake_backend.set(reasoning="field", reasoning_text=FALSE, text=TRUE)
+    settings = settings_for(fake_backend.base_url, tmp_path / "p", knowledge={"index_dir": str(knowledge_index)})
+    with run_guard(settings, warm=True) as base:
+        got = received(base, {"messages": [{"role": "user", "content": "How many parameters does DeepSeek-V3 have?"}]})
+    assert got["guard"]["decision"] == decision
+    assert (FALSE in got["reasoning"]) == (decision == "pass")
