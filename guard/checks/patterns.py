@@ -47,7 +47,7 @@ def keyword_hit(keyword: str, text: str, threshold: float) -> bool:
 
 def keyword_hit_folded(keyword: str, texts: list[str], threshold: float) -> bool:
     """``keyword_hit`` of the keyword, as written and folded, on any of ``texts``."""
-    keys = {keyword, fold_words(keyword).text}
+    keys = {keyword, fold_words(keyword)}
     return any(keyword_hit(k, t, threshold) for k in keys for t in texts)
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from guard.checks.base import CheckInput, CheckOutcome
-from guard.text.fold import fold
+from guard.text.fold import fold, fold_text
 
 _EMAIL_RE = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _CN_ID_RE = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
@@ -112,10 +112,14 @@ def find_pii(text: str, kinds: list[str]) -> list[Found]:
 
     for kind, start, end in _detect(text, kinds):
         add(kind, start, end)
-    folded = fold(text)
-    if folded.changed:
-        for kind, start, end in _detect(folded.text, kinds):
-            add(kind, *folded.span(start, end))
+    folded_text = fold_text(text)
+    if folded_text != text:
+        seen = {f.text for f in found}
+        extra = [d for d in _detect(folded_text, kinds) if folded_text[d[1] : d[2]] not in seen]
+        if extra:  # only now pay for the offsets back into the original
+            folded = fold(text)
+            for kind, start, end in _detect(folded.text, kinds):
+                add(kind, *folded.span(start, end))
     return sorted(found, key=lambda f: f.start)
 
 

@@ -11,9 +11,11 @@ The view is only ever matched: what is delivered, or masked, is the original tex
 character of the view remembers the span of the original it came from (``Folded.span``), so a
 finding in the view masks exactly the original characters.
 
-Two views: ``fold`` keeps punctuation (personal data needs its ``@``, ``.`` and ``-``);
+Two views: ``fold_text`` keeps punctuation (personal data needs its ``@``, ``.`` and ``-``);
 ``fold_words`` also reads separators between letters as spaces and joins spaced-out characters
-(``i g n o r e``, ``保 证``), which is what phrase and keyword rules need.
+(``i g n o r e``, ``保 证``), which is what phrase and keyword rules need. Both are plain strings
+built with ``str.translate`` and regular expressions; ``fold`` builds the same text as
+``fold_text`` with the offsets, which only masking needs.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ _DASHES = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe58\ufe6
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 
 _AT_DOT = re.compile(r"\s*[\[\(\{<]\s*(at|dot)\s*[\]\)\}>]\s*", re.IGNORECASE)
-_SPACES = re.compile(r"\s{2,}|\s")  # any whitespace run becomes one plain space
+_SPACES = re.compile(r"\s+")  # any whitespace run becomes one plain space
 _WORD_SEP = re.compile(r"(?<=\w)[-_.*·•/\\|~+]+(?=\w)")
 _CJK_GAP = re.compile(f"(?<=[{_CJK}]) (?=[{_CJK}])")
 _SPACED_RUN = re.compile(r"(?<![^\W_])[^\W_](?: [^\W_](?![^\W_])){2,}")
@@ -78,6 +80,7 @@ class Folded:
         return self.starts[start], self.ends[end - 1]
 
 
+@lru_cache(maxsize=8192)
 def fold_char(ch: str) -> str:
     """One character's folded form: '' for an invisible, possibly several for a ligature."""
     if ch in _INVISIBLE or ch == "\u00ad":
@@ -107,10 +110,54 @@ def fold_pattern(pattern: str) -> str:
     return "".join(c if c.isascii() else (fold_char(c) or c) for c in pattern)
 
 
+def _needs_char_fold(ch: str) -> bool:
+    return not ch.isascii() or not ch.isprintable()
+
+
+def _char_table(text: str) -> dict[int, str]:
+    """A ``str.translate`` table for the distinct characters of ``text`` that fold."""
+    table: dict[int, str] = {}
+    for ch in set(text):
+        if _needs_char_fold(ch):
+            folded = fold_char(ch)
+            if folded != ch:
+                table[ord(ch)] = folded
+    return table
+
+
+def _at_dot(m: re.Match[str]) -> str:
+    return "@" if m.group(1).lower() == "at" else "."
+
+
+@lru_cache(maxsize=256)
+def fold_text(text: str) -> str:
+    """The folded view with punctuation kept (what personal-data patterns run on), as a string:
+    ``str.translate`` and a few regular expressions, so cheap enough for every answer."""
+    if text.isascii() and not _ASCII_PLAIN.search(text):
+        return text
+    s = text.translate(_char_table(text))
+    s = _SPACES.sub(" ", s)
+    return _AT_DOT.sub(_at_dot, s)
+
+
+@lru_cache(maxsize=256)
+def fold_words(text: str) -> str:
+    """The view phrase and keyword rules run on: ``fold_text`` plus separators between letters
+    read as spaces and spaced-out characters joined again."""
+    if text.isascii() and not _ASCII_PLAIN.search(text) and not _ASCII_WORDS.search(text):
+        return text
+    s = _WORD_SEP.sub(" ", fold_text(text))
+    s = _CJK_GAP.sub("", s)
+    return _SPACED_RUN.sub(lambda m: m.group(0).replace(" ", ""), s)
+
+
+# ---------------------------------------------------------------- with offsets (slower, on demand)
+
+
 def _units(text: str) -> list[Unit]:
     units: list[Unit] = []
     for i, ch in enumerate(text):
-        for c in fold_char(ch) if not ch.isascii() or not ch.isprintable() else ch:
+        for c in fold_char(ch) if _needs_char_fold(ch) else ch:
             units.append((c, i, i + 1))
     return units
 
@@ -121,7 +168,7 @@ def _sub(units: list[Unit], regex: re.Pattern[str], repl: Callable[[re.Match[str
     out: list[Unit] = []
     last = 0
     for m in regex.finditer(s):
-        if m.start() == m.end():
+        if m.start() == m.end() or m.group(0) == repl(m):
             continue
         out.extend(units[last : m.start()])
         start, end = units[m.start()][1], units[m.end() - 1][2]
@@ -133,44 +180,15 @@ def _sub(units: list[Unit], regex: re.Pattern[str], repl: Callable[[re.Match[str
     return out
 
 
-def _drop_spaces(units: list[Unit], regex: re.Pattern[str]) -> list[Unit]:
-    """Remove the spaces inside each match, keeping every other character's own span."""
-    s = "".join(u[0] for u in units)
-    drop: set[int] = set()
-    for m in regex.finditer(s):
-        drop.update(i for i in range(m.start(), m.end()) if s[i] == " ")
-    return [u for i, u in enumerate(units) if i not in drop] if drop else units
-
-
-def _folded(text: str, units: list[Unit]) -> Folded:
-    return Folded(text, "".join(u[0] for u in units), tuple(u[1] for u in units), tuple(u[2] for u in units))
-
-
-def _fold_units(text: str) -> list[Unit]:
-    units = _units(text)
-    units = _sub(units, _SPACES, lambda m: " ")
-    return _sub(units, _AT_DOT, lambda m: "@" if m.group(1).lower() == "at" else ".")
-
-
-@lru_cache(maxsize=512)
 def fold(text: str) -> Folded:
-    """The view personal-data patterns run on (punctuation kept)."""
+    """``fold_text`` with, per character, the original span it came from. Building the spans
+    costs a Python loop over the text, so callers match ``fold_text`` first and come here only
+    when the folded text shows something the original does not."""
     if text.isascii() and not _ASCII_PLAIN.search(text):
         return Folded(text, text)
-    return _folded(text, _fold_units(text))
-
-
-@lru_cache(maxsize=512)
-def fold_words(text: str) -> Folded:
-    """The view phrase and keyword rules run on: ``fold`` plus separators between letters read
-    as spaces and spaced-out characters joined again."""
-    if text.isascii() and not _ASCII_PLAIN.search(text) and not _ASCII_WORDS.search(text):
-        return Folded(text, text)
-    units = _fold_units(text)
-    units = _sub(units, _WORD_SEP, lambda m: " ")
-    units = _drop_spaces(units, _CJK_GAP)
-    units = _drop_spaces(units, _SPACED_RUN)
-    return _folded(text, units)
+    units = _sub(_units(text), _SPACES, lambda m: " ")
+    units = _sub(units, _AT_DOT, _at_dot)
+    return Folded(text, "".join(u[0] for u in units), tuple(u[1] for u in units), tuple(u[2] for u in units))
 
 
 def compile_rule(pattern: str) -> list[re.Pattern[str]]:
@@ -189,7 +207,7 @@ def rule_hit(rules: list[re.Pattern[str]], texts: list[str]) -> bool:
 def views(text: str) -> list[str]:
     """The texts a deny rule is matched against: the original, then its folded views."""
     out = [text]
-    for v in (fold(text).text, fold_words(text).text):
+    for v in (fold_text(text), fold_words(text)):
         if v not in out:
             out.append(v)
     return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from guard.checks.pii import find_pii, mask_pii
-from guard.text.fold import fold, fold_words, views
+from guard.text.fold import fold, fold_text, fold_words, views
 
 
 def test_folded_offsets_point_at_the_original_characters():
@@ -25,5 +25,11 @@ def test_masking_keeps_everything_but_the_finding():
 
 def test_genuine_non_latin_text_still_matches_its_own_rules():
     assert views("это секрет")[0] == "это секрет"  # the original view is always matched
-    assert fold_words("Straße").text == "Straße"
+    assert fold_words("Straße") == "Straße"
     assert fold("plain ascii text").text == "plain ascii text"
+
+
+def test_the_string_views_and_the_offset_view_agree():
+    samples = ["a\u200bb  c\n\nd", "ｊｏｈｎ＠ｅｘａｍｐｌｅ．ｃｏｍ", "x [at] y [dot] z", "保證\u3000收益", "ﬁne\u00adly", "plain"]
+    for t in samples:
+        assert fold(t).text == fold_text(t), t
