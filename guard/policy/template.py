@@ -113,7 +113,7 @@ def _denied(policy: InputPolicy, texts: list[str]) -> bool:
     if not policy.deny_patterns or not texts:
         return False
     joined = "\n".join(texts)
-    candidates = views(joined) + ([v for t in texts for v in views(t)] if len(texts) > 1 else [])
+    candidates = views(joined) + (texts if len(texts) > 1 else [])  # each alone too: anchored rules
     return any(rule_hit(compile_rule(p), candidates) for p in policy.deny_patterns)
 
 
@@ -172,8 +172,9 @@ def template_variables(template: Template) -> set[str]:
     return {m.group(1) for p in parts if p for m in _VAR.finditer(p)}
 
 
-def _check_limits(policy: InputPolicy, texts: list[str], n_messages: int, extra_chars: int = 0, joined: tuple[str, ...] = ()) -> None:
-    """``joined``: more text to match deny patterns on (the user turns run together), not counted."""
+def _check_limits(policy: InputPolicy, texts: list[str], n_messages: int, extra_chars: int = 0, also: tuple[list[str], ...] = ()) -> None:
+    """``also``: more groups of text to match deny patterns on, each group joined (the tool
+    definitions, the user turns run together); they do not count towards ``max_input_chars``."""
     if policy.max_messages is not None and n_messages > policy.max_messages:
         raise PolicyViolation(
             f"{n_messages} messages; the policy allows at most {policy.max_messages}",
@@ -187,7 +188,7 @@ def _check_limits(policy: InputPolicy, texts: list[str], n_messages: int, extra_
             param="messages",
             code="input_too_long",
         )
-    if _denied(policy, texts) or (joined and _denied(policy, list(joined))):
+    if _denied(policy, texts) or any(_denied(policy, group) for group in also):
         raise PolicyViolation("the input matches a pattern this policy denies", param="messages", code="input_denied")
 
 
@@ -235,17 +236,18 @@ def prepare_chat(policy: InputPolicy, body: dict[str, Any]) -> Prepared:
     system_texts = [text_of(m.get("content")) for m in messages if m.get("role") in ("system", "developer")]
     user_msgs = [m for m in messages if m.get("role") == "user"]
     question = text_of(user_msgs[-1].get("content")) if user_msgs else ""
-    written = [t for m in messages for t in message_texts(m)] + tool_texts(body)
-    # the user's turns run together, so a phrase split across them with replies between still hits
-    user_turns = ("\n".join(t for m in user_msgs for t in message_texts(m)),) if len(user_msgs) > 1 else ()
+    written = [t for m in messages for t in message_texts(m)]
+    # the tool definitions, and the user's turns run together (a phrase split across them with
+    # replies between still hits)
+    also = ([t for m in user_msgs for t in message_texts(m)], tool_texts(body))
     if policy.mode == "off":
-        _check_limits(policy, written, len(messages), joined=user_turns)
+        _check_limits(policy, written, len(messages), also=also)
         return Prepared(question=question)
 
     variables = checked_variables(policy, body) if policy.mode == "wrap" else request_variables(body)
     used = template_variables(policy.template) | {"style"}
     var_chars = sum(len(v) for k, v in variables.items() if k in used) if policy.mode == "wrap" else 0
-    _check_limits(policy, written, len(messages), var_chars, user_turns)
+    _check_limits(policy, written, len(messages), var_chars, also)
     if system_texts and policy.client_system == "forbid":
         raise PolicyViolation(
             "this policy does not accept a system prompt from the client", param="messages", code="system_prompt_forbidden"
