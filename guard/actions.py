@@ -32,7 +32,9 @@ async def apply(call: "Call", decision: Any, report: CheckReport, answer: str, r
             # No queue configured: nobody could ever release it, so holding means withholding.
             reasons.append("hold requested but no review queue is configured")
             return Verdict("block", decision.confidence, report, policy.decision.block_message, "content_filter", reasons=reasons)
-        review_id, final = await review.hold(call, decision, report, text, reasoning)
+        # the reviewer sees the reasoning as checked (masked) when it was checked
+        shown = report.reasoning if report.reasoning is not None else reasoning
+        review_id, final = await review.hold(call, decision, report, text, shown)
         if final is not None:
             return Verdict(final.action, decision.confidence, report, final.text, "stop", review_id=review_id, review_status=final.status, reasons=reasons)
         message = policy.hold.message.replace("{review_id}", review_id)

@@ -106,8 +106,23 @@ def fold_char(ch: str) -> str:
 
 def fold_pattern(pattern: str) -> str:
     """A deny rule written with traditional characters or look-alike letters, folded the same
-    way as the text (ASCII, and so every regular-expression operator, is left alone)."""
-    return "".join(c if c.isascii() else (fold_char(c) or c) for c in pattern)
+    way as the text. ASCII, and so every regular-expression operator, is left alone, and so is
+    the inside of a character class: folding ``[а-я]`` to ``[a-я]`` would match Latin text."""
+    out: list[str] = []
+    in_class = escaped = False
+    for c in pattern:
+        if escaped:
+            out.append(c)
+            escaped = False
+            continue
+        if c == "\\":
+            escaped = True
+        elif c == "[" and not in_class:
+            in_class = True
+        elif c == "]" and in_class:
+            in_class = False
+        out.append(c if c.isascii() or in_class else (fold_char(c) or c))
+    return "".join(out)
 
 
 def _needs_char_fold(ch: str) -> bool:

@@ -33,3 +33,11 @@ def test_the_string_views_and_the_offset_view_agree():
     samples = ["a\u200bb  c\n\nd", "ｊｏｈｎ＠ｅｘａｍｐｌｅ．ｃｏｍ", "x [at] y [dot] z", "保證\u3000收益", "ﬁne\u00adly", "plain"]
     for t in samples:
         assert fold(t).text == fold_text(t), t
+
+
+def test_rules_are_folded_outside_character_classes_only():
+    from guard.text.fold import fold_pattern
+
+    assert fold_pattern("保證收益") == "保证收益"
+    assert fold_pattern("[а-я]{5}") == "[а-я]{5}"  # a Cyrillic class must not start matching Latin
+    assert fold_pattern(r"\[保證]") == r"\[保证]"
