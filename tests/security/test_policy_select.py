@@ -54,3 +54,12 @@ def test_select_policy_matches_a_wildcard_entry_only_by_star():
     policies = {"default": Policy(name="default"), "loose": Policy.model_validate({"name": "loose", "match": {"models": ["?", "*-*", "*"]}})}
     assert select_policy(policies, model="*", tenant="t").name == "default"
     assert select_policy(policies, model="a-b", tenant="t").name == "loose"
+
+
+def test_the_choice_is_logged(fake_backend, tmp_path):
+    from structlog.testing import capture_logs
+
+    with run_guard(settings(fake_backend, tmp_path)) as base, capture_logs() as logs:
+        ask(base, "passthrough-x")
+    chosen = [e for e in logs if e.get("event") == "policy_selected"]
+    assert chosen and chosen[0]["model"] == "passthrough-x" and chosen[0]["matched_as"] == "*" and chosen[0]["policy"] == "default"

@@ -148,3 +148,31 @@ def test_unsupported_figures_in_reasoning_count_when_the_policy_grounds_reasonin
         got = received(base, {"messages": [{"role": "user", "content": "How many parameters does DeepSeek-V3 have?"}]})
     assert got["guard"]["decision"] == decision
     assert (FALSE in got["reasoning"]) == (decision == "pass")
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="ab </>thinkx.", max_size=40), cuts=st.lists(st.integers(1, 6), max_size=12), opened=st.booleans())
+def test_stream_splitter_and_whole_split_agree_on_any_text(text, cuts, opened):
+    """Whatever tags a model emits, where they are and however the stream cuts them, the stream
+    and non-stream paths take the same text as reasoning and the same as answer."""
+    from guard.reasoning import ThinkSplitter, split_think
+
+    pieces, i = [], 0
+    for c in cuts:
+        pieces.append(text[i : i + c])
+        i += c
+    pieces.append(text[i:])
+    s = ThinkSplitter(opened=opened)
+    r, a = "", ""
+    for p in pieces:
+        dr, da = s.feed(p)
+        r, a = r + dr, a + da
+    dr, da = s.flush()
+    r, a = r + dr, a + da
+    exp_r, exp_a = split_think(text, opened=opened)
+    assert r.strip() == (exp_r or "").strip()
+    assert a.strip() == exp_a.strip()
