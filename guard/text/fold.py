@@ -31,7 +31,7 @@ from guard.text.hanzi import t2s_table
 # Letters that look like Latin ones, from Cyrillic, Greek and a few other scripts (Unicode's
 # confusables list, restricted to the ones that pass for ASCII in ordinary fonts).
 _CONFUSABLE_PAIRS = (
-    "аa еe оo рp сc уy хx іi јj ѕs ԁd ԛq ԝw һh ӏl ɡg ӓa ёe ї i"
+    "аa еe оo рp сc уy хx іi јj ѕs ԁd ԛq ԝw һh ӏl ɡg ӓa ёe їi"
     " АA ВB ЕE КK МM НH ОO РP СC ТT ХX УY ІI ЈJ ЅS ԚQ ԜW Ӏl"
     " οo ρp αa νv ιi κk τt υu χx ϲc ϳj"
     " ΑA ΒB ΕE ΖZ ΗH ΙI ΚK ΜM ΝN ΟO ΡP ΤT ΥY ΧX Ϲc"
