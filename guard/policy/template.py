@@ -236,6 +236,8 @@ def prepare_chat(policy: InputPolicy, body: dict[str, Any]) -> Prepared:
     system_texts = [text_of(m.get("content")) for m in messages if m.get("role") in ("system", "developer")]
     user_msgs = [m for m in messages if m.get("role") == "user"]
     question = text_of(user_msgs[-1].get("content")) if user_msgs else ""
+    if policy.mode == "off" and not (policy.deny_patterns or policy.max_input_chars or policy.max_messages):
+        return Prepared(question=question)  # nothing to check: the common relay case stays cheap
     written = [t for m in messages for t in message_texts(m)]
     # the tool definitions, and the user's turns run together (a phrase split across them with
     # replies between still hits)
