@@ -166,6 +166,17 @@ def fold_words(text: str) -> str:
     return _SPACED_RUN.sub(lambda m: m.group(0).replace(" ", ""), s)
 
 
+@lru_cache(maxsize=256)
+def fold_glued(text: str) -> str:
+    """``fold_words`` with separators between letters removed instead (``ig-nore``, ``ig.nore``
+    read as ``ignore``): a third view, since ``guaranteed-returns`` needs the space."""
+    if text.isascii() and not _ASCII_WORDS.search(text):
+        return fold_words(text)
+    s = _WORD_SEP.sub("", fold_text(text))
+    s = _CJK_GAP.sub("", s)
+    return _SPACED_RUN.sub(lambda m: m.group(0).replace(" ", ""), s)
+
+
 # ---------------------------------------------------------------- with offsets (slower, on demand)
 
 
@@ -222,7 +233,7 @@ def rule_hit(rules: list[re.Pattern[str]], texts: list[str]) -> bool:
 def views(text: str) -> list[str]:
     """The texts a deny rule is matched against: the original, then its folded views."""
     out = [text]
-    for v in (fold_text(text), fold_words(text)):
+    for v in (fold_text(text), fold_words(text), fold_glued(text)):
         if v not in out:
             out.append(v)
     return out

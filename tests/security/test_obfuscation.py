@@ -25,6 +25,7 @@ DISGUISED_PHRASES = {
     "nbsp": "We offer guaranteed\u00a0returns on this fund.",
     "newlines": "We offer guaranteed \n\n   returns on this fund.",
     "hyphen": "We offer guaranteed-returns on this fund.",
+    "hyphen_inside": "We offer guaran-teed re.turns on this fund.",
     "spaced": "We offer g u a r a n t e e d returns on this fund.",
     "traditional": "本基金保證收益。",
     "spaced_cjk": "本基金保 证 收 益。",
