@@ -25,7 +25,8 @@ async def apply(call: "Call", decision: Any, report: CheckReport, answer: str, r
     reasons = list(getattr(decision, "reasons", []) or [])
     text = report.answer if report.answer is not None else answer
     if action in ("pass", "annotate"):
-        return Verdict(action, decision.confidence, report, text, reasons=reasons)
+        # the reasoning as checked (masked); a replaced answer never ships its reasoning
+        return Verdict(action, decision.confidence, report, text, reasons=reasons, reasoning=report.reasoning)
     language = getattr(call, "accept_language", None)
     if action == "fallback":
         fallback = end_user_message(policy, "fallback_message", language, call.question)
@@ -38,7 +39,9 @@ async def apply(call: "Call", decision: Any, report: CheckReport, answer: str, r
             reasons.append("hold requested but no review queue is configured")
             blocked = end_user_message(policy, "block_message", language, call.question)
             return Verdict("block", decision.confidence, report, blocked, "content_filter", reasons=reasons)
-        review_id, final = await review.hold(call, decision, report, text, reasoning)
+        # the reviewer sees the reasoning as checked (masked) when it was checked
+        shown = report.reasoning if report.reasoning is not None else reasoning
+        review_id, final = await review.hold(call, decision, report, text, shown)
         if final is not None:
             return Verdict(final.action, decision.confidence, report, final.text, "stop", review_id=review_id, review_status=final.status, reasons=reasons)
         message = hold_message(policy, review_id, language, call.question)

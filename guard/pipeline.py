@@ -18,11 +18,12 @@ from guard.checks.base import CheckInput, CheckReport
 from guard.checks.citations import label_citations
 from guard.errors import InvalidRequest, PolicyViolation
 from guard.evidence import gather, retriever_for
+from guard.policy.params import forbidden_param
 from guard.policy.sampling import Change, apply_sampling
 from guard.policy.schema import Policy
 from guard.policy.select import select_policy
 from guard.policy.template import prepare_chat, prepare_prompt
-from guard.responses import CHAT, choice_text, separate_reasoning, set_choice_text
+from guard.responses import CHAT, choice_text, deliver_reasoning, separate_reasoning, set_choice_text
 from guard.settings import ModelConfig
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class Verdict:
     review_id: str | None = None
     review_status: str | None = None
     reasons: list[str] = field(default_factory=list)
+    reasoning: str | None = None  # the reasoning the client may receive (checked), if any
 
     def as_dict(self, annotate: bool) -> dict[str, Any]:
         from guard.decision import annotation
@@ -116,12 +118,15 @@ class Pipeline:
         """``select_policy``, remembered: the policy set never changes while guard runs, and
         matching globs on every request shows in the proxy's overhead. Bounded, since model
         names come from clients."""
-        key = (name, caller.tenant, model.policy, caller.policies)
+        # A model served by a `*` entry is matched as "*", never by the name the client made up:
+        # otherwise `model: "passthrough-x"` would pick the passthrough policy (docs/security.md).
+        matched_as = name if model.name == name else model.name
+        key = (matched_as, caller.tenant, model.policy, caller.policies)
         policy = self._policies.get(key)
         if policy is None:
             policy = select_policy(
                 self.rt.policies,
-                model=name,
+                model=matched_as,
                 tenant=caller.tenant,
                 pinned=model.policy,
                 allowed=list(caller.policies) or None,
@@ -130,6 +135,7 @@ class Pipeline:
             if len(self._policies) >= 4096:
                 self._policies.clear()
             self._policies[key] = policy
+            log.info("policy_selected", model=name, matched_as=matched_as, tenant=caller.tenant, pinned=model.policy, policy=policy.name)
         return policy
 
     # ------------------------------------------------------------------ input
@@ -140,9 +146,9 @@ class Pipeline:
             raise InvalidRequest("model is required", param="model", code="missing_model")
         model = self.rt.router.model(name)
         policy = self._policy(name, caller, model)
-        for param in policy.input.forbid_params:
-            if param in body:
-                raise PolicyViolation(f"the parameter {param!r} is not allowed by this policy", param=param, code="param_forbidden")
+        param = forbidden_param(policy.input.forbid_params, body)
+        if param is not None:
+            raise PolicyViolation(f"the parameter {param!r} is not allowed by this policy", param=param, code="param_forbidden")
         documents = gather(body, policy, self.rt.settings.limits, model.backend.pass_documents) if endpoint == CHAT else []
         prepared = prepare_chat(policy.input, body) if endpoint == CHAT else prepare_prompt(policy.input, body)
         changes = apply_sampling(policy.sampling, body)
@@ -175,7 +181,7 @@ class Pipeline:
         body["model"] = call.public_model
         call.response_id = body.get("id") if isinstance(body.get("id"), str) else None
         keep = call.policy.reasoning.client == "keep"
-        reasonings = separate_reasoning(call.endpoint, body, keep)
+        reasonings = separate_reasoning(call.endpoint, body, keep, call.model.think_opened_in_prompt)
         headers = call.headers()
         guard = call.guard_field()
         if served_by != call.model.name:
@@ -185,6 +191,7 @@ class Pipeline:
             for choice, reasoning in zip(body.get("choices") or [], reasonings):
                 verdict = await self.judge(call, choice_text(call.endpoint, choice), reasoning)
                 set_choice_text(call.endpoint, choice, verdict.text)
+                deliver_reasoning(call.endpoint, choice, verdict.reasoning if keep else None)
                 if verdict.finish_reason:
                     choice["finish_reason"] = verdict.finish_reason
                 verdicts.append(verdict)
@@ -217,7 +224,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------ checks
 
-    async def check(self, call: Call, answer: str, reasoning: str | None) -> CheckReport:
+    async def check(self, call: Call, answer: str, reasoning: str | None, prior: str = "") -> CheckReport:
         retriever = None
         if call.policy.checks.grounding:
             # indexing a request's documents (on a cache miss) is CPU work: off the event loop
@@ -229,6 +236,8 @@ class Pipeline:
             reasoning=reasoning,
             retriever=retriever,
             response_format=response_format if isinstance(response_format, dict) else None,
+            check_reasoning=call.policy.reasoning.check if call.policy.reasoning.client == "keep" else "none",
+            prior=prior,
         )
         report = await self.rt.checker.run(call.policy, inp)
         if call.documents and retriever is not None:
@@ -236,12 +245,13 @@ class Pipeline:
         self.rt.metrics.check(call.policy.name, report.latency_ms / 1000)
         return report
 
-    async def judge(self, call: Call, answer: str, reasoning: str | None) -> Verdict:
-        """Check one answer and turn the decision into the text the client receives."""
+    async def judge(self, call: Call, answer: str, reasoning: str | None, prior: str = "") -> Verdict:
+        """Check one answer (or, streaming by sentence, the next piece of one after the
+        ``prior`` text already released) and turn the decision into the text the client receives."""
         from guard import actions
         from guard.decision import decide
 
-        report = await self.check(call, answer, reasoning)
+        report = await self.check(call, answer, reasoning, prior)
         decision = decide(report, call.policy)
         return await actions.apply(call, decision, report, answer, reasoning, self.rt.review)
 

@@ -3,8 +3,11 @@
 DeepSeek-R1 and its distills either put the thinking in a ``reasoning_content`` field (vLLM and
 SGLang with a reasoning parser) or inline as ``<think>...</think>`` at the start of the content.
 Some chat templates open ``<think>`` in the prompt, so the output starts mid-thought and only the
-closing tag appears. Checks look at the answer only; the policy decides whether the client sees
-the reasoning (always as ``reasoning_content``, the field clients already understand).
+closing tag appears; the model config says so (``think_opened_in_prompt``), because a bare
+``</think>`` in any other answer is answer text: taking everything before it as reasoning would
+let a model (or a prompt injection) hide text from the answer's checks. Stream and non-stream
+split the same way. The policy decides whether the client sees the reasoning (always as
+``reasoning_content``, the field clients already understand) and how it is checked.
 """
 
 from __future__ import annotations
@@ -12,8 +15,17 @@ from __future__ import annotations
 OPEN, CLOSE = "<think>", "</think>"
 
 
-def split_think(content: str) -> tuple[str | None, str]:
-    """(reasoning, answer) from a complete message content."""
+def split_think(content: str, *, opened: bool = False) -> tuple[str | None, str]:
+    """(reasoning, answer) from a complete message content.
+
+    Reasoning is a leading ``<think>...</think>`` block or, when the prompt ``opened`` the
+    block, everything up to the first ``</think>``. Nothing else is.
+    """
+    if opened:
+        if CLOSE in content:
+            reasoning, answer = content.split(CLOSE, 1)
+            return reasoning.strip(), answer.lstrip()
+        return content.strip(), ""  # cut off while thinking, as the stream would read it
     stripped = content.lstrip()
     if stripped.startswith(OPEN):
         rest = stripped[len(OPEN):]
@@ -21,9 +33,6 @@ def split_think(content: str) -> tuple[str | None, str]:
             reasoning, answer = rest.split(CLOSE, 1)
             return reasoning.strip(), answer.lstrip()
         return rest.strip(), ""  # cut off while thinking: no answer yet
-    if CLOSE in content and OPEN not in content:
-        reasoning, answer = content.split(CLOSE, 1)
-        return reasoning.strip(), answer.lstrip()
     return None, content
 
 
@@ -58,11 +67,8 @@ class ThinkSplitter:
                     continue
                 if OPEN.startswith(s):
                     return reasoning, answer  # could still become <think>
-                if CLOSE in self._buf:  # prompt opened <think>; output starts mid-thought
-                    self._state = "thinking"
-                    continue
-                # no tag at the start: this is an answer (unless a closing tag comes later,
-                # which we cannot know; a model that thinks without tags needs a reasoning parser)
+                # no tag at the start: this is an answer, whatever tags come later (a model whose
+                # prompt opens <think> is configured with think_opened_in_prompt)
                 self._state = "answer"
                 continue
             if self._state == "thinking":

@@ -31,7 +31,7 @@ def set_choice_text(endpoint: str, choice: dict[str, Any], text: str, *, stream:
         choice.setdefault("delta" if stream else "message", {})["content"] = text
 
 
-def separate_reasoning(endpoint: str, body: dict[str, Any], keep: bool) -> list[str | None]:
+def separate_reasoning(endpoint: str, body: dict[str, Any], keep: bool, opened: bool = False) -> list[str | None]:
     """Move inline ``<think>`` reasoning out of each choice's answer; return it per choice.
 
     With ``keep`` the client still gets the reasoning, as ``reasoning_content``; otherwise it
@@ -43,7 +43,7 @@ def separate_reasoning(endpoint: str, body: dict[str, Any], keep: bool) -> list[
             found.append(None)
             continue
         text = choice_text(endpoint, choice)
-        reasoning, answer = split_think(text) if text else (None, text)
+        reasoning, answer = split_think(text, opened=opened) if text else (None, text)
         message = choice.get("message") if endpoint == CHAT else None
         if isinstance(message, dict):
             field = message.get("reasoning_content") or message.get("reasoning")
@@ -58,6 +58,18 @@ def separate_reasoning(endpoint: str, body: dict[str, Any], keep: bool) -> list[
             set_choice_text(endpoint, choice, answer)
         found.append(reasoning)
     return found
+
+
+def deliver_reasoning(endpoint: str, choice: dict[str, Any], reasoning: str | None) -> None:
+    """Put the checked reasoning on a non-stream choice, or take it off (blocked, replaced,
+    stripped, or checks that failed)."""
+    message = choice.get("message") if endpoint == CHAT else None
+    if not isinstance(message, dict):
+        return
+    if reasoning:
+        message["reasoning_content"] = reasoning
+    else:
+        message.pop("reasoning_content", None)
 
 
 def new_id(endpoint: str) -> str:

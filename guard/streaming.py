@@ -152,7 +152,7 @@ async def open_stream(pipeline: "Pipeline", call: "Call") -> tuple[dict[str, str
         verdict = await pipeline.judge(call, body["answer"], thought)
         headers["x-guard-decision"] = verdict.action
         headers["x-guard-confidence"] = f"{verdict.confidence:.3f}"
-        return headers, _replay(pipeline, call, body, verdict, thought if reasoning.keep else None)
+        return headers, _replay(pipeline, call, body, verdict, verdict.reasoning if reasoning.keep else None)
     if mode == "sentence":
         return headers, _by_sentence(pipeline, call, source, reasoning)
     return headers, _observe(pipeline, call, source, reasoning)
@@ -276,12 +276,23 @@ async def _by_sentence(pipeline: "Pipeline", call: "Call", source: AsyncGenerato
     finish_reason = "stop"
     usage = None
     verdict = None
+    # Reasoning the policy checks is held back and judged with the first piece of answer after
+    # it (or alone at the end), then sent, masked, just before that piece: nothing unchecked
+    # reaches the client. Unchecked reasoning (reasoning.check: none) streams as it comes.
+    hold_thought = reasoning.keep and call.policy.reasoning.check != "none"
+    thought_held: list[str] = []
 
     async def release(text: str) -> tuple[bytes | None, "Verdict"]:
-        v = await pipeline.judge(call, text, None)
+        thought = "".join(thought_held) or None
+        thought_held.clear()
+        # prior: checks.max_chars and deny rules see the whole answer, not each sentence alone
+        v = await pipeline.judge(call, text, thought, prior="".join(released))
         if v.action in ("pass", "annotate"):
             released.append(v.text)
-            return sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, v.text, None, stream=True)])), v
+            out = _thought_chunk(call, first, v.reasoning) if v.reasoning and ep == CHAT else b""
+            if text:
+                out += sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, v.text, None, stream=True)]))
+            return out, v
         return None, v
 
     try:
@@ -293,7 +304,9 @@ async def _by_sentence(pipeline: "Pipeline", call: "Call", source: AsyncGenerato
             for choice in event.get("choices") or ():
                 pending += choice_text(ep, choice, stream=True)
                 thought = (choice.get("delta") or {}).get("reasoning_content") if ep == CHAT else None
-                if thought:  # only present when the policy keeps reasoning
+                if thought and hold_thought:
+                    thought_held.append(thought)
+                elif thought:  # only present when the policy keeps reasoning
                     yield _thought_chunk(call, first, thought)
                 finish_reason = choice.get("finish_reason") or finish_reason
             ends = [e for e in sentence_ends(pending) if e < len(pending)]
@@ -303,11 +316,12 @@ async def _by_sentence(pipeline: "Pipeline", call: "Call", source: AsyncGenerato
                 if out is None:
                     await source.aclose()  # stop generating: the rest will not be sent
                     break
-                yield out
+                if out:
+                    yield out
         else:
-            if pending.strip():
-                out, verdict = await release(pending)
-                if out is not None:
+            if pending.strip() or thought_held:
+                out, verdict = await release(pending if pending.strip() else "")
+                if out:
                     yield out
     except GuardError as e:
         pipeline.log(call, status=e.status)

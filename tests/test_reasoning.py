@@ -14,7 +14,9 @@ from tests.support import run_guard, settings_for, write_policies
 def test_split_think_variants():
     assert split_think("<think>a b</think>\n\nAnswer.") == ("a b", "Answer.")
     assert split_think("  <think>\nhm\n</think>Yes") == ("hm", "Yes")
-    assert split_think("mid-thought</think>The answer") == ("mid-thought", "The answer")
+    # a bare closing tag is answer text unless the model's prompt opened the block
+    assert split_think("mid-thought</think>The answer") == (None, "mid-thought</think>The answer")
+    assert split_think("mid-thought</think>The answer", opened=True) == ("mid-thought", "The answer")
     assert split_think("Plain answer") == (None, "Plain answer")
     assert split_think("<think>cut off") == ("cut off", "")
 

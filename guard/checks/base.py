@@ -54,6 +54,12 @@ class CheckInput:
     reasoning: str | None = None
     retriever: Retriever | None = None
     response_format: dict[str, Any] | None = None  # the request's response_format, if any
+    # Which checks also run on the reasoning (policy reasoning.check; "none" when the client
+    # does not receive it): none, patterns (pii, deny rules, length) or all (and grounding).
+    check_reasoning: str = "none"
+    # The same answer's text already released before this piece (sentence streaming), so the
+    # length limit bounds the whole answer and a denied phrase split across pieces still hits.
+    prior: str = ""
 
 
 @dataclass(slots=True)
@@ -85,10 +91,14 @@ class CheckReport:
     error: str | None = None  # set when a check raised or timed out
     # (check name, start, end) in epoch nanoseconds, for trace spans recorded after the fact
     timings: list[tuple[str, int, int]] = field(default_factory=list)
+    # The reasoning as it may be delivered (masked when checked); None: none, or not deliverable
+    # (a report that failed as a whole carries none, so reasoning is never sent unchecked).
+    reasoning: str | None = None
+    reasoning_outcomes: list[CheckOutcome] = field(default_factory=list)
 
     @property
     def violations(self) -> list[str]:
-        return [v for o in self.outcomes for v in o.violations]
+        return [v for o in [*self.outcomes, *self.reasoning_outcomes] for v in o.violations]
 
     @property
     def sentences(self) -> list[SentenceScore]:

@@ -3,6 +3,10 @@ bank card numbers, found and masked.
 
 ID and card numbers are only reported when their check digit is valid (GB 11643 for the ID,
 Luhn for cards), so order numbers and long numeric codes in the knowledge base are left alone.
+
+Detection also runs on the folded view of the text (``guard.text.fold``), so ``john.doe＠example.com``,
+``john [at] example [dot] com``, fullwidth digits and zero-width characters inside a number are
+found; the mask is applied to the original characters the finding came from.
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from guard.checks.base import CheckInput, CheckOutcome
+from guard.text.fold import fold, fold_text
 
 _EMAIL_RE = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _CN_ID_RE = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
-_CARD_RE = re.compile(r"(?<![\d+-])\d(?:[ -]?\d){12,18}(?![\d-])")  # 13-19 digits, any grouping
+_CARD_RE = re.compile(r"(?<![\d+.-])\d(?:[ .-]?\d){12,18}(?![\d-]|\.\d)")  # 13-19 digits, any grouping
 _PHONE_RES = [
     re.compile(r"(?<![\d+])(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)"),  # Chinese mobile
     re.compile(r"(?<![\d+])0\d{2,3}-\d{7,8}(?!\d)"),  # Chinese landline 010-12345678
@@ -56,6 +61,8 @@ class Found:
 
 
 def _mask_email(text: str) -> str:
+    if "@" not in text:  # written around the sign (fullwidth, [at]): hide all but the first letter
+        return _mask_keep(text, 1, 0)
     local, _, domain = text.partition("@")
     return f"{local[:1]}***@{domain}"
 
@@ -75,33 +82,44 @@ _MASKS: dict[str, Callable[[str], str]] = {
 }
 
 
-def find_pii(text: str, kinds: list[str]) -> list[Found]:
-    """Non-overlapping findings, IDs and cards before phones so a card is not read as a phone."""
-    found: list[Found] = []
-
-    def free(start: int, end: int) -> bool:
-        return all(end <= f.start or start >= f.end for f in found)
-
-    def add(kind: str, m: re.Match[str]) -> None:
-        if free(m.start(), m.end()):
-            found.append(Found(kind, m.start(), m.end(), m.group(0)))
-
+def _detect(text: str, kinds: list[str]) -> list[tuple[str, int, int]]:
+    """(kind, start, end) of each finding in ``text``, IDs and cards before phones so a card is
+    not read as a phone; overlapping ones are resolved by ``find_pii``."""
+    out: list[tuple[str, int, int]] = []
     if "email" in kinds:
-        for m in _EMAIL_RE.finditer(text):
-            add("email", m)
+        out += [("email", m.start(), m.end()) for m in _EMAIL_RE.finditer(text)]
     if "cn_id" in kinds:
-        for m in _CN_ID_RE.finditer(text):
-            if cn_id_valid(m.group(0)):
-                add("cn_id", m)
+        out += [("cn_id", m.start(), m.end()) for m in _CN_ID_RE.finditer(text) if cn_id_valid(m.group(0))]
     if "bank_card" in kinds:
         for m in _CARD_RE.finditer(text):
-            digits = re.sub(r"[ -]", "", m.group(0))
+            digits = re.sub(r"[ .-]", "", m.group(0))
             if 13 <= len(digits) <= 19 and luhn_valid(digits):
-                add("bank_card", m)
+                out.append(("bank_card", m.start(), m.end()))
     if "phone" in kinds:
         for pattern in _PHONE_RES:
-            for m in pattern.finditer(text):
-                add("phone", m)
+            out += [("phone", m.start(), m.end()) for m in pattern.finditer(text)]
+    return out
+
+
+def find_pii(text: str, kinds: list[str]) -> list[Found]:
+    """Non-overlapping findings in the original text, then those only the folded view shows
+    (their spans mapped back to the original characters)."""
+    found: list[Found] = []
+
+    def add(kind: str, start: int, end: int) -> None:
+        if end > start and all(end <= f.start or start >= f.end for f in found):
+            found.append(Found(kind, start, end, text[start:end]))
+
+    for kind, start, end in _detect(text, kinds):
+        add(kind, start, end)
+    folded_text = fold_text(text)
+    if folded_text != text:
+        seen = {f.text for f in found}
+        extra = [d for d in _detect(folded_text, kinds) if folded_text[d[1] : d[2]] not in seen]
+        if extra:  # only now pay for the offsets back into the original
+            folded = fold(text)
+            for kind, start, end in _detect(folded.text, kinds):
+                add(kind, *folded.span(start, end))
     return sorted(found, key=lambda f: f.start)
 
 

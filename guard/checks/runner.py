@@ -4,6 +4,11 @@ Order matters: personal data is masked first, so every later check (and the clie
 the masked answer and sentence offsets point into the text that is delivered. A check that
 raises does not stop the others; the report carries the error and ``guard.decision`` applies
 the policy's ``on_error``.
+
+Reasoning the client receives is checked after the answer (``reasoning.check``): personal data
+masked, deny rules (not require rules) and the length limit, and grounding with ``all``. Its
+violations count like the answer's, prefixed ``reasoning:``, so a denied phrase in the thinking
+blocks the response the same way.
 """
 
 from __future__ import annotations
@@ -102,7 +107,8 @@ def run_checks(checks: Sequence[Check], inp: CheckInput) -> CheckReport:
         outcomes.append(outcome)
         if outcome.answer is not None:
             answer = outcome.answer
-    graded = [o.confidence for o in outcomes if o.confidence is not None]
+    reasoning, reasoning_outcomes = _check_reasoning(checks, inp, errors)
+    graded = [o.confidence for o in [*outcomes, *reasoning_outcomes] if o.confidence is not None]
     version = next((o.details.get("index_version") for o in outcomes if o.details.get("index_version")), None)
     if version is None and inp.retriever is not None:
         version = getattr(inp.retriever, "version", None)
@@ -114,4 +120,41 @@ def run_checks(checks: Sequence[Check], inp: CheckInput) -> CheckReport:
         latency_ms=(time.perf_counter() - started) * 1000,
         error="; ".join(errors) or None,
         timings=timings,
+        reasoning=reasoning,
+        reasoning_outcomes=reasoning_outcomes,
     )
+
+
+# Which of a policy's checks run on the reasoning, per ``reasoning.check``.
+REASONING_CHECKS: dict[str, frozenset[str]] = {
+    "none": frozenset(),
+    "patterns": frozenset({"pii", "patterns", "length"}),
+    "all": frozenset({"pii", "patterns", "length", "grounding"}),
+}
+
+
+def _check_reasoning(checks: Sequence[Check], inp: CheckInput, errors: list[str]) -> tuple[str | None, list[CheckOutcome]]:
+    """The reasoning as it may be delivered, and what its checks found."""
+    names = REASONING_CHECKS.get(inp.check_reasoning, REASONING_CHECKS["all"])
+    if not inp.reasoning or not names:
+        return inp.reasoning, []
+    text = inp.reasoning
+    outcomes: list[CheckOutcome] = []
+    for check in checks:
+        if check.name not in names:
+            continue
+        if isinstance(check, PatternCheck):
+            check = check.deny_only()
+        try:
+            outcome = check.run(replace(inp, answer=text, reasoning=None, response_format=None, prior=""))
+        except Exception as e:  # noqa: BLE001 - as for the answer's checks
+            log.exception("check.failed", check=check.name, part="reasoning")
+            errors.append(f"reasoning.{check.name}: {type(e).__name__}: {e}")
+            continue
+        outcome.name = f"reasoning.{outcome.name}"
+        outcome.violations = [f"reasoning: {v}" for v in outcome.violations]
+        outcome.sentences = []  # their offsets point into the reasoning, not the answer
+        outcomes.append(outcome)
+        if outcome.answer is not None:
+            text = outcome.answer
+    return text, outcomes

@@ -65,7 +65,7 @@ class LengthCheck:
         self.max_chars = max_chars
 
     def run(self, inp: CheckInput) -> CheckOutcome:
-        n = len(inp.answer)
+        n = len(inp.prior) + len(inp.answer)
         if n <= self.max_chars:
             return CheckOutcome(self.name, passed=True, details={"chars": n})
         return CheckOutcome(

@@ -62,8 +62,12 @@ class InputPolicy(Strict):
     max_input_chars: int | None = Field(default=None, gt=0)
     max_messages: int | None = Field(default=None, gt=0)
     deny_patterns: list[str] = []
-    # Extra (backend-specific) body parameters this policy refuses, e.g. guided_json.
+    # Extra (backend-specific) body parameters this policy refuses, e.g. guided_json. A name
+    # ending in * is a prefix (guided_*); see guard.policy.params for the families a name covers.
     forbid_params: list[str] = []
+    # A template variable (from metadata or an extra body field) is client text written into
+    # the prompt: at most this many characters, on one line, checked like the messages.
+    max_variable_chars: int = Field(default=200, gt=0)
 
     @field_validator("deny_patterns")
     @classmethod
@@ -129,6 +133,10 @@ class Sampling(Strict):
 class ReasoningPolicy(Strict):
     # keep: the client receives the reasoning (as `reasoning_content`); strip: it does not.
     client: Literal["keep", "strip"] = "keep"
+    # How reasoning the client receives is checked. patterns: personal data masked, deny rules
+    # and the length limit applied, as to the answer; all: grounding too; none: sent unchecked.
+    # A blocked or replaced answer never ships its reasoning, whatever this says.
+    check: Literal["patterns", "all", "none"] = "patterns"
 
 
 # ---------------------------------------------------------------- output checks

@@ -1,4 +1,10 @@
-"""Choosing the policy for a request, by model name and the caller's tenant."""
+"""Choosing the policy for a request, by model name and the caller's tenant.
+
+The name matched is the operator's: a model's configured name (for a ``*`` model entry, ``*``
+itself), so a client cannot choose a policy by inventing a model name. ``*`` in a policy's
+``match`` is the weakest match; an exact name beats a glob; a pinned ``models[].policy`` beats
+both; the API key's ``policies`` list restricts the candidates.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +18,15 @@ def _specificity(patterns: list[str], value: str) -> int | None:
     """2 for an exact name, 1 for a glob, 0 for ``*``; None when nothing matches."""
     best: int | None = None
     for p in patterns:
-        if p == value:
+        if p == "*":
+            score = 0
+        elif p == value:
             return 2
-        if fnmatchcase(value, p):
-            score = 0 if p == "*" else 1
-            best = score if best is None else max(best, score)
+        elif value != "*" and fnmatchcase(value, p):  # a `*` model entry matches only `*`
+            score = 1
+        else:
+            continue
+        best = score if best is None else max(best, score)
     return best
 
 
