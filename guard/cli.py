@@ -46,3 +46,7 @@ def _register() -> None:
 
 
 _register()
+
+
+if __name__ == "__main__":  # python -m guard.cli, as python -m guard
+    main()
