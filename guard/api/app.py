@@ -46,12 +46,16 @@ def create_app(settings: Settings, *, upstreams: dict[str, Upstream] | None = No
                 syncing.cancel()
             await runtime.close()
 
-    app = GuardApp(title="guard", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app = GuardApp(title="guard", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.runtime = runtime
     app.state.pipeline = Pipeline(runtime)
     app.state.keys = key_table(settings.auth.keys)
     app.state.limiter = KeyLimiter()
     errors.install(app)
+    if settings.server.docs:
+        from guard.api.docs import install_docs
+
+        install_docs(app)
     app.include_router(completions.router)
     app.include_router(models.router)
     app.include_router(health.router)

@@ -43,6 +43,7 @@ class CheckInput:
     reasoning: str | None = None
     retriever: Retriever | None = None
     response_format: dict[str, Any] | None = None  # the request's response_format, if any
+    deadline: float | None = None  # time.monotonic() after which the remaining checks are skipped
 
 
 @dataclass(slots=True)

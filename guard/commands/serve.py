@@ -20,6 +20,7 @@ from guard.settings import (
     ModelConfig,
     ServerConfig,
     Settings,
+    is_loopback,
     load_settings,
 )
 
@@ -51,6 +52,49 @@ def quick_settings(backend: str, policy: str | None, host: str, port: int, model
     )
 
 
+def uvicorn_options(settings: Settings) -> dict:
+    """How guard runs uvicorn (also used by the tests that attack it on loopback).
+
+    The HTTP protocol is httptools with a deadline and a size cap for the request line and
+    headers (guard.api.slow_clients); forwarded headers are believed only from
+    ``server.forwarded_allow_ips``, which is also what makes the reviewer cookie ``Secure``
+    behind a TLS-terminating proxy (X-Forwarded-Proto: https).
+    """
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from guard.api.slow_clients import header_deadline_protocol
+
+    limits, server = settings.limits, settings.server
+    return dict(
+        host=server.host,
+        port=server.port,
+        http=header_deadline_protocol(HttpToolsProtocol, limits.header_timeout_s),
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=int(limits.shutdown_grace_s) or None,
+        server_header=False,
+        proxy_headers=bool(server.forwarded_allow_ips),
+        forwarded_allow_ips=",".join(server.forwarded_allow_ips) or None,
+    )
+
+
+def sample_password_problem(settings: Settings) -> str | None:
+    """Refuse to listen beyond loopback while a reviewer still has the sample password."""
+    review = settings.review
+    if not review.store_url or review.allow_sample_password or is_loopback(settings.server.host):
+        return None
+    from review_queue.auth import SAMPLE_PASSWORD, check_password
+
+    users = [r.username for r in review.reviewers if check_password(SAMPLE_PASSWORD, r.password_hash)]
+    if not users:
+        return None
+    return (
+        f"reviewers {users} still have the sample password 'change-me' and server.host {settings.server.host!r} "
+        "is reachable from other machines: set real hashes (guard review hash-password), listen on 127.0.0.1, "
+        "or set review.allow_sample_password: true if you really mean it"
+    )
+
+
 def run_server(settings: Settings, *, warm: bool = True) -> None:
     import uvicorn
 
@@ -58,6 +102,10 @@ def run_server(settings: Settings, *, warm: bool = True) -> None:
     from guard.logging import configure
 
     configure(settings.server.log_format, settings.server.log_level)
+    problem = sample_password_problem(settings)
+    if problem:
+        _fail([problem])
+        return
     try:
         app = create_app(settings, warm=warm)
         if warm:
@@ -66,18 +114,7 @@ def run_server(settings: Settings, *, warm: bool = True) -> None:
         _fail(e.problems)
         return
     _tune_gc()
-    uvicorn.run(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.limits.shutdown_grace_s) or None,
-        server_header=False,
-        proxy_headers=False,  # guard never reads the client address: no middleware for it
-    )
+    uvicorn.run(app, loop="uvloop", **uvicorn_options(settings))
 
 
 def _tune_gc() -> None:

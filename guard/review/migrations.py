@@ -106,6 +106,20 @@ STEPS: list[Step] = [
             "CREATE INDEX review_items_request ON review_items (request_id)",
         ],
     ),
+    Step(
+        4,
+        "server-side reviewer sessions, so log-out and the idle timeout end every copy of a cookie",
+        common=[
+            """CREATE TABLE review_sessions (
+                sid_hash TEXT PRIMARY KEY,
+                username TEXT NOT NULL,
+                created_at {float} NOT NULL,
+                seen_at {float} NOT NULL,
+                ended_at {float}
+            )""",
+            "CREATE INDEX review_sessions_user ON review_sessions (username)",
+        ],
+    ),
 ]
 
 LATEST = STEPS[-1].version
