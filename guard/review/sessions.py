@@ -66,7 +66,7 @@ class ReviewerSessions:
         if now - row["seen_at"] > self.idle_s or now - row["created_at"] > self.max_age_s:
             self._end(sid)
             return None
-        if now - row["seen_at"] > TOUCH_EVERY_S:
+        if now - row["seen_at"] > min(TOUCH_EVERY_S, self.idle_s / 4):
             with self._db.write() as conn:
                 conn.execute("UPDATE review_sessions SET seen_at = :now WHERE sid_hash = :h AND ended_at IS NULL", {"now": now, "h": h})
         return str(row["username"])
