@@ -70,24 +70,41 @@ class LoginBusy(Exception):
 
 
 class PasswordChecker:
-    """bcrypt in a pool of its own, with a bounded queue.
+    """bcrypt in a pool of its own, with a bounded queue and a CPU budget.
 
-    One worker by default: a flood of guesses then costs at most one core, and everything else
-    (chat requests, the store) keeps the rest. Past ``max_waiting`` queued checks a new one is
-    refused instead of queued, so a flood cannot build a backlog of minutes.
+    One worker, busy at most ``duty`` of the time: after each check it rests as long again
+    (duty 0.5), so a flood of guesses, from however many addresses, costs at most half a core
+    and chat requests and the store keep the rest. Past ``max_waiting`` queued checks a new one
+    is refused instead of queued, so a flood cannot build a backlog of minutes. A reviewer
+    logging in meets the rest only during a flood.
     """
 
-    def __init__(self, workers: int = 1, max_waiting: int = 8) -> None:
+    def __init__(self, workers: int = 1, max_waiting: int = 8, duty: float = 0.5) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="guard-bcrypt")
         self._limit = workers + max_waiting
         self._pending = 0
+        self._rest = max(0.0, 1.0 / duty - 1.0) if duty > 0 else 0.0
+        self._free_at = 0.0  # when the worker has rested enough for its last check
+
+    def _check(self, password: str, hashed: str) -> bool:
+        """In the worker: rest first if the last check was recent, so its answer was not delayed."""
+        wait = self._free_at - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        started = time.monotonic()
+        try:
+            return check_password(password, hashed)
+        finally:
+            ended = time.monotonic()
+            self._free_at = ended + (ended - started) * self._rest
 
     async def check(self, password: str, hashed: str) -> bool:
         if self._pending >= self._limit:
             raise LoginBusy()
         self._pending += 1
+        work = self._pool.submit(self._check, password, hashed)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, check_password, password, hashed)
+            return await asyncio.wrap_future(work)
         finally:
             self._pending -= 1
 

@@ -6,6 +6,7 @@ tenants, and is recorded in the store's audit trail.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import math
 import time
@@ -55,11 +56,11 @@ async def login(page: PageDep) -> Response:
     throttle, address = page.web.throttle, page.client_address
     wait = throttle.retry_after(address, username)
     if wait > 0:
-        return _too_many(page, username, wait)
+        return await _too_many(page, username, wait)
     try:
         reviewer = await page.web.accounts.authenticate(username, str(form.get("password", ""))[:1024])
     except LoginBusy:
-        return _too_many(page, username, 1.0)
+        return await _too_many(page, username, 1.0)
     if reviewer is None:
         throttle.failed(address, username)
         await page.web.store.add_event(None, username or "?", "login_failed", {"address": address})
@@ -70,7 +71,13 @@ async def login(page: PageDep) -> Response:
     return page.redirect("/")
 
 
-def _too_many(page: Page, username: str, wait: float) -> Response:
+# A refused attempt is answered after this pause (a sleeping coroutine costs nothing), so a
+# guesser that waits for each answer sends about one a second instead of hundreds.
+REFUSAL_PAUSE_S = 1.0
+
+
+async def _too_many(page: Page, username: str, wait: float) -> Response:
+    await asyncio.sleep(min(wait, REFUSAL_PAUSE_S))
     response = page.render("login.html", status=429, error=True, error_key="login_throttled", username=username,
                            sample_warning=_sample_warning(page))
     response.headers["retry-after"] = str(max(1, math.ceil(wait)))

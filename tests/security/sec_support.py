@@ -105,3 +105,32 @@ def chat(base: str, key: str | None = None, timeout: float = 10, **body: Any) ->
     headers = {"authorization": f"Bearer {key}"} if key else {}
     payload = {"model": "test-model", "messages": [{"role": "user", "content": "Hello?"}], **body}
     return httpx.post(f"{base}/v1/chat/completions", json=payload, headers=headers, timeout=timeout)
+
+
+def attack_logins(base: str, clients: int, seconds: float, results: Any) -> None:
+    """In a process of its own: ``clients`` guessers posting wrong passwords to /review/login,
+    each waiting for its answer before the next, for ``seconds``; puts the statuses counted."""
+    import asyncio
+    import collections
+
+    async def guesser(i: int, client: httpx.AsyncClient, token: str, until: float, counts: collections.Counter) -> None:
+        n = 0
+        while time.monotonic() < until:
+            user = USER if i % 2 == 0 else f"guess-{i}-{n}"  # half guess a real name, half probe names
+            r = await client.post(f"{base}/review/login", data={"username": user, "password": f"wrong-{n}", "csrf": token})
+            counts[r.status_code] += 1
+            n += 1
+
+    async def main() -> dict[int, int]:
+        counts: collections.Counter = collections.Counter()
+        # made before the clock starts: an httpx client costs a few hundred ms of CPU to build
+        guessers = [httpx.AsyncClient(timeout=30, verify=False) for _ in range(clients)]
+        tokens = [csrf_of((await c.get(f"{base}/review/login")).text) for c in guessers]
+        until = time.monotonic() + seconds
+        results.put("posting")
+        await asyncio.gather(*(guesser(i, c, t, until, counts) for i, (c, t) in enumerate(zip(guessers, tokens))))
+        for c in guessers:
+            await c.aclose()
+        return dict(counts)
+
+    results.put(asyncio.run(main()))
