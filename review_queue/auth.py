@@ -130,10 +130,22 @@ class Accounts:
 
     def sample_password_users(self) -> list[str]:
         """Reviewers whose password is still the sample ``change-me`` (checked once, at start)."""
-        return [r.username for r in self._by_name.values() if check_password(SAMPLE_PASSWORD, r.password_hash)]
+        return sample_password_users(list(self._by_name.values()))
 
 
 SAMPLE_PASSWORD = "change-me"
+# The hash shipped in the sample guard.yaml: recognised without hashing.
+SAMPLE_HASHES = frozenset({"$2b$10$RfslMEEKCJhVmjLY9RXTvu5qrRZ0k6f.Yfs269qIIwtltsXfFiPDG"})
+# Beyond this many reviewers only the shipped hash is recognised: each bcrypt check costs up to
+# half a second, and start-up should not take minutes.
+SAMPLE_CHECK_MAX = 10
+
+
+def sample_password_users(reviewers: list[Reviewer]) -> list[str]:
+    """The reviewers whose password is the sample ``change-me``."""
+    if len(reviewers) > SAMPLE_CHECK_MAX:
+        return [r.username for r in reviewers if r.password_hash in SAMPLE_HASHES]
+    return [r.username for r in reviewers if r.password_hash in SAMPLE_HASHES or check_password(SAMPLE_PASSWORD, r.password_hash)]
 
 
 def tenant_scope(reviewer: Reviewer) -> list[str] | None:

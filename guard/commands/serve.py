@@ -83,9 +83,9 @@ def sample_password_problem(settings: Settings) -> str | None:
     review = settings.review
     if not review.store_url or review.allow_sample_password or is_loopback(settings.server.host):
         return None
-    from review_queue.auth import SAMPLE_PASSWORD, check_password
+    from review_queue.auth import sample_password_users
 
-    users = [r.username for r in review.reviewers if check_password(SAMPLE_PASSWORD, r.password_hash)]
+    users = sample_password_users(review.reviewers)
     if not users:
         return None
     return (

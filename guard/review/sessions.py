@@ -18,6 +18,7 @@ from guard.review.db import Database
 
 # A use is recorded at most this often per session (a page view is not worth a write each).
 TOUCH_EVERY_S = 30.0
+PURGE_AFTER_S = 7 * 86400.0
 
 
 def _digest(sid: str) -> str:
@@ -47,6 +48,9 @@ class ReviewerSessions:
     def _start(self, sid: str, username: str) -> None:
         now = self._clock()
         with self._db.write() as conn:
+            # one row per log-in: rows long past any lifetime go as new ones come
+            conn.execute("DELETE FROM review_sessions WHERE seen_at < :cutoff",
+                         {"cutoff": now - max(PURGE_AFTER_S, self.max_age_s)})
             conn.execute(
                 "INSERT INTO review_sessions (sid_hash, username, created_at, seen_at) VALUES (:h, :u, :now, :now)",
                 {"h": _digest(sid), "u": username, "now": now},
@@ -87,12 +91,3 @@ class ReviewerSessions:
         with self._db.write() as conn:
             return conn.execute("UPDATE review_sessions SET ended_at = :now WHERE username = :u AND ended_at IS NULL",
                                 {"now": self._clock(), "u": username})
-
-    async def purge(self, older_than_s: float = 7 * 86400) -> int:
-        """Delete sessions that ended or expired long ago (housekeeping)."""
-        return await self._run(self._purge, older_than_s)  # type: ignore[return-value]
-
-    def _purge(self, older_than_s: float) -> int:
-        cutoff = self._clock() - max(older_than_s, self.max_age_s)
-        with self._db.write() as conn:
-            return conn.execute("DELETE FROM review_sessions WHERE seen_at < :cutoff", {"cutoff": cutoff})

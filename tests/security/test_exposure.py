@@ -67,3 +67,13 @@ def test_the_sample_password_is_warned_about_at_start_and_on_the_log_in_page(fak
         assert "change-me" not in httpx.get(f"{base}/review/login").text  # loopback: the log line is enough
         web.exposed = True  # as if listening on 0.0.0.0
         assert "change-me" in httpx.get(f"{base}/review/login").text
+
+
+def test_the_shipped_sample_config_is_refused_beyond_loopback():
+    from guard.commands.serve import sample_password_problem
+    from guard.settings import load_settings
+
+    s = load_settings(REPO / "guard.yaml")
+    assert sample_password_problem(s) is None  # 127.0.0.1: the start-up warning only
+    s.server.host = "0.0.0.0"
+    assert "admin" in (sample_password_problem(s) or "")
