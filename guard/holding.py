@@ -24,6 +24,7 @@ from guard.review import ItemFilter, NewItem, open_store
 from guard.review.housekeeping import housekeeping_loop
 from guard.review.models import Item
 from guard.review.webhook import WebhookSender
+from guard.settings import is_loopback
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -254,7 +255,8 @@ async def start_review(app: "FastAPI", runtime: "Runtime") -> ReviewService | No
     sender = WebhookSender()
     service = ReviewService(runtime, store, sender)
     runtime.review = service
-    app.mount("/review", create_review_app(store, config, service.add_to_knowledge, webhooks=sender))
+    exposed = not is_loopback(runtime.settings.server.host)
+    app.mount("/review", create_review_app(store, config, service.add_to_knowledge, webhooks=sender, exposed=exposed))
     service.start()
     log.info("review_queue_started", store=config.store_url.split("@")[-1], reviewers=len(config.reviewers))
     return service

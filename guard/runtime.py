@@ -15,7 +15,7 @@ import structlog
 
 from guard.backend.base import Upstream
 from guard.backend.router import Router
-from guard.checking import Checker
+from guard.checking import Checker, CheckPool
 from guard.errors import ConfigError
 from guard.metrics import Metrics
 from guard.policy.loader import load_policies
@@ -46,7 +46,8 @@ class Runtime:
         self.documents = DocumentIndexes(self.embedder)  # per-request evidence, by content hash
         self.corrections = CorrectionSet(self.embedder)  # reviewed corrections (guard.corrections)
         self.correction_sync: Any = None  # the replay loop, when a review store is configured
-        self.checker = Checker(self.index, self.embedder, self.ask)
+        limits = settings.limits
+        self.checker = Checker(self.index, self.embedder, self.ask, CheckPool(limits.check_workers, limits.check_queue))
         self.loop: asyncio.AbstractEventLoop | None = None
         self.review: Any = None  # the review service, when a store is configured (guard.holding)
         self.metrics = Metrics()  # this proxy's own Prometheus registry
@@ -159,3 +160,4 @@ class Runtime:
         await self.router.close()
         if self.review is not None:
             await self.review.close()
+        self.checker.pool.close()

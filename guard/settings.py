@@ -51,6 +51,9 @@ class BackendConfig(Strict):
     # Forward the request's ``documents`` field to this backend (vLLM's chat templates for RAG
     # models read it); otherwise guard keeps it for the checks and strips it from the request.
     pass_documents: bool = False
+    # Send the backend's own error messages to clients. Off by default: they can name internal
+    # hosts, paths or keys. Guard always logs them (event backend_error_body).
+    expose_errors: bool = False
 
     @model_validator(mode="after")
     def _openai_needs_base(self) -> "BackendConfig":
@@ -120,6 +123,17 @@ class LimitsConfig(Strict):
         if self.store_url and not re.match(r"(redis|rediss|unix)://", self.store_url):
             raise ValueError(f"limits.store_url {self.store_url!r} is not a redis:// URL")
         return self
+    # Every route but the two completion routes (feedback, reviewer forms, look-ups).
+    max_other_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
+    # A client must send its request line and headers within header_timeout_s of connecting
+    # (or of its previous response), and its whole body within body_timeout_s.
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    # Feedback reports per API key per minute (POST /v1/guard/feedback), on top of the key's own limits.
+    feedback_per_minute: int = Field(default=60, gt=0)
+    # Output checks run in a pool of their own, never in the one the review store uses.
+    check_workers: int = Field(default=4, ge=1, le=64)
+    check_queue: int = Field(default=64, ge=0)  # waiting checks beyond the workers; more fail at once
 
 
 class KnowledgeConfig(Strict):
@@ -161,6 +175,15 @@ class ReviewConfig(Strict):
     language: Literal["en", "zh"] = "en"
     # The request documents kept with a held item for the reviewer, at most this many characters.
     max_document_chars: int = Field(default=100_000, ge=0)
+    session_max_age_s: float = Field(default=12 * 3600, gt=0)
+    idle_timeout_s: float = Field(default=1800, gt=0)  # a session unused this long ends
+    # The cookie's Secure flag. None: when the request came over https, which behind a
+    # TLS-terminating proxy needs server.forwarded_allow_ips (so X-Forwarded-Proto is believed).
+    cookie_secure: bool | None = None
+    login_attempts_per_user: int = Field(default=5, ge=1)  # failures before the back-off starts
+    login_attempts_per_address: int = Field(default=20, ge=1)
+    # guard refuses to listen beyond loopback while a reviewer's password is the sample "change-me".
+    allow_sample_password: bool = False
 
 
 class ServerConfig(Strict):
@@ -169,6 +192,11 @@ class ServerConfig(Strict):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "info"
     workers: int = Field(default=1, ge=1, le=64)  # worker processes on one port (guard serve --workers)
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs, "*"
+    # for any). Empty: none, the socket's peer is the client and the scheme is what it spoke.
+    forwarded_allow_ips: list[str] = []
+    # The interactive API docs (/docs, Swagger UI served from guard itself, no CDN).
+    docs: bool = False
 
 
 class TelemetryConfig(Strict):
@@ -184,6 +212,18 @@ class TelemetryConfig(Strict):
         if self.otlp_endpoint and not re.match(r"https?://[^/?#]+", self.otlp_endpoint):
             raise ValueError(f"otlp_endpoint {self.otlp_endpoint!r} is not an http:// or https:// URL")
         return self
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only listens on this machine (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: assume it can be reached from elsewhere
 
 
 class Settings(Strict):

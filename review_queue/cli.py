@@ -51,12 +51,21 @@ def serve(config_path: str, host: str | None, port: int, sweep_s: float) -> None
         sys.exit(2)
     if not settings.review.reviewers:
         click.echo("warning: review.reviewers is empty, nobody can log in", err=True)
+    from guard.commands.serve import sample_password_problem, uvicorn_options
+    from guard.settings import is_loopback
+
+    settings.server.host, settings.server.port = host or settings.server.host, port
+    problem = sample_password_problem(settings)
+    if problem:
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
     store = open_store(settings.review.store_url)
     # "Add to knowledge" only records the event here: the store is the record of corrections,
     # and every proxy replica replays it within one sync (guard.corrections).
-    app = create_review_app(store, settings.review, lambda text, provenance: None,
-                            webhooks=WebhookSender(), housekeeping_s=sweep_s)
+    app = create_review_app(store, settings.review, lambda text, provenance: None, webhooks=WebhookSender(),
+                            housekeeping_s=sweep_s, exposed=not is_loopback(settings.server.host))
+    options = {**uvicorn_options(settings), "log_level": settings.server.log_level}
     try:
-        uvicorn.run(app, host=host or settings.server.host, port=port, log_level=settings.server.log_level)
+        uvicorn.run(app, **options)  # the same header deadline and forwarded-header trust as guard serve
     finally:
         store.close()

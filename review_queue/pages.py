@@ -6,6 +6,8 @@ tenants, and is recorded in the store's audit trail.
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
 from urllib.parse import urlencode
 from typing import Annotated, Any
@@ -14,6 +16,7 @@ import structlog
 from fastapi import APIRouter, Depends
 from starlette.responses import JSONResponse, Response
 
+from review_queue.auth import LoginBusy
 from guard.review.models import KINDS, STATUSES, ItemFilter
 from review_queue.groups import group_rows
 from review_queue.web import Page, get_page
@@ -31,22 +34,51 @@ STATUS_CHOICES = ("open",) + STATUSES + ("all",)
 # ---------------------------------------------------------------------- log-in
 
 
+def _sample_warning(page: Page) -> bool:
+    """Warn on the log-in page while a sample password works on a server others can reach."""
+    return bool(page.web.sample_password_users) and page.web.exposed
+
+
 @router.get("/login", name="login")
 async def login_form(page: PageDep) -> Response:
-    return page.render("login.html")
+    return page.render("login.html", sample_warning=_sample_warning(page))
 
 
 @router.post("/login")
 async def login(page: PageDep) -> Response:
+    """One bcrypt check per attempt, off the event loop; past a few failures per address or
+    user name, attempts wait (429 with retry-after) and cost no hashing at all."""
     form = await page.form()
     username = str(form.get("username", ""))[:100]
-    reviewer = page.web.accounts.authenticate(username, str(form.get("password", "")))
+    throttle, address = page.web.throttle, page.client_address
+    wait = throttle.retry_after(address, username)
+    if wait > 0:
+        return await _too_many(page, username, wait)
+    try:
+        reviewer = await page.web.accounts.authenticate(username, str(form.get("password", ""))[:1024])
+    except LoginBusy:
+        return await _too_many(page, username, 1.0)
     if reviewer is None:
-        await page.web.store.add_event(None, username or "?", "login_failed", {})
-        return page.render("login.html", status=401, error=True, username=username)
-    page.start_session(reviewer.username)
+        throttle.failed(address, username)
+        await page.web.store.add_event(None, username or "?", "login_failed", {"address": address})
+        return page.render("login.html", status=401, error=True, username=username, sample_warning=_sample_warning(page))
+    throttle.succeeded(address, username)
+    await page.start_session(reviewer.username)
     await page.web.store.add_event(None, reviewer.username, "login", {})
     return page.redirect("/")
+
+
+# A refused attempt is answered after this pause (a sleeping coroutine costs nothing), so a
+# guesser that waits for each answer sends about one a second instead of hundreds.
+REFUSAL_PAUSE_S = 1.0
+
+
+async def _too_many(page: Page, username: str, wait: float) -> Response:
+    await asyncio.sleep(min(wait, REFUSAL_PAUSE_S))
+    response = page.render("login.html", status=429, error=True, error_key="login_throttled", username=username,
+                           sample_warning=_sample_warning(page))
+    response.headers["retry-after"] = str(max(1, math.ceil(wait)))
+    return response
 
 
 @router.post("/logout")
@@ -54,7 +86,7 @@ async def logout(page: PageDep) -> Response:
     await page.form()
     if page.reviewer is not None:
         await page.web.store.add_event(None, page.reviewer.username, "logout", {})
-    page.start_session(None)
+    await page.start_session(None)
     return page.redirect("/login")
 
 
@@ -90,7 +122,7 @@ def _sort(chosen: dict[str, str]) -> Any:
 async def queue(page: PageDep) -> Response:
     page.require_reviewer()
     filters, chosen = queue_filter(page)
-    number = max(1, _int(page.request.query_params.get("page"), 1))
+    number = _page_number(page)
     store = page.web.store
     items = await store.list_items(filters, sort=_sort(chosen), limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE)
     return page.render(
@@ -123,7 +155,7 @@ async def counts(page: PageDep) -> Response:
 @router.get("/audit", name="audit")
 async def audit(page: PageDep) -> Response:
     reviewer = page.require_reviewer()
-    number = max(1, _int(page.request.query_params.get("page"), 1))
+    number = _page_number(page)
     actor = page.request.query_params.get("actor") or None
     events = await page.web.store.audit_log(
         actor=actor, tenants=page.scope, items_only=reviewer.role != "admin",
@@ -151,6 +183,14 @@ def _query(page: Page) -> str:
     """The queue's filters as a query string, to carry from page to page (not paging, notices, language)."""
     keep = [(k, v) for k, v in page.request.query_params.multi_items() if k not in ("page", "msg", "lang")]
     return urlencode(keep)
+
+
+MAX_PAGE = 100_000  # 5 million rows in; the offset stays a small integer on every database
+
+
+def _page_number(page: Page) -> int:
+    """``?page=`` as 1..MAX_PAGE: a huge number once overflowed the database's integer (a 500)."""
+    return min(MAX_PAGE, max(1, _int(page.request.query_params.get("page"), 1)))
 
 
 def _int(value: str | None, default: int) -> int:

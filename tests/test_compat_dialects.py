@@ -81,7 +81,9 @@ def guard_url(_fake_backend_session, tmp_path_factory) -> str:
             {"name": "sentence-model", "backend": backend, "policy": "sentence"},
             {"name": "observe-model", "backend": backend, "policy": "observe"},
             # error tests fail on purpose: a breaker that never opens keeps them independent
-            {"name": "error-model", "backend": {**backend, "breaker": {"failures": 1_000_000}}},
+            # expose_errors: these tests read each dialect's error message back (issue 12 keeps
+            # them from clients by default; tests/security/test_error_bodies.py checks that)
+            {"name": "error-model", "backend": {**backend, "breaker": {"failures": 1_000_000}, "expose_errors": True}},
         ],
         "policies_dir": str(policies),
     })

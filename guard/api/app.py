@@ -49,7 +49,7 @@ def create_app(settings: Settings, *, upstreams: dict[str, Upstream] | None = No
             await app.state.limits.close()
             await runtime.close()
 
-    app = GuardApp(title="guard", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app = GuardApp(title="guard", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.runtime = runtime
     app.state.pipeline = Pipeline(runtime)
     app.state.keys = key_table(settings.auth.keys)
@@ -58,6 +58,10 @@ def create_app(settings: Settings, *, upstreams: dict[str, Upstream] | None = No
         settings.limits, settings.server.workers, on_state=lambda up: runtime.metrics.limits_store_up.set(1 if up else 0)
     )
     errors.install(app)
+    if settings.server.docs:
+        from guard.api.docs import install_docs
+
+        install_docs(app)
     app.include_router(completions.router)
     app.include_router(models.router)
     app.include_router(health.router)

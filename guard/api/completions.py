@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from guard.api.admission import Admitted
+from guard.api.client_gone import unless_client_leaves
 from guard.api.bodies import ChatRequest, CompletionRequest, read_json, validate
 from guard.api.deps import CallerDep, RequestId, RuntimeDep
 from guard.api.openapi import request_body
@@ -33,10 +34,10 @@ async def handle(request: Request, runtime: RuntimeDep, caller: CallerDep, rid: 
         pipeline = request.app.state.pipeline
         call = pipeline.prepare(caller, endpoint, body, rid)
         call.accept_language = request.headers.get("accept-language")
-        if call.stream:
-            headers, events = await open_stream(pipeline, call)
+        if call.stream:  # buffer mode reads the whole answer in open_stream: the client may leave
+            headers, events = await unless_client_leaves(request.receive, open_stream(pipeline, call))
             return EventStream(contained(call, events), {**_SSE_HEADERS, **headers})
-        data, headers = await pipeline.complete(call)
+        data, headers = await unless_client_leaves(request.receive, pipeline.complete(call))
     except GuardError as e:
         runtime.metrics.call_failed(call, e.status, started)
         raise

@@ -9,6 +9,9 @@ same steps the dependencies would run (request id, authentication, per-key admis
 calls and the same error mapping. Everything else goes to FastAPI as usual. The routes stay
 declared on the FastAPI app (``guard.api.completions``) for the OpenAPI document and for any
 caller that reaches them there.
+
+Every request, on either path, first passes ``BodyGuard`` (guard.api.slow_clients): the body must
+arrive within ``limits.body_timeout_s`` and stay under the route's size limit.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from guard.api.admission import lease_for
 from guard.api.completions import handle
 from guard.api.deps import authenticate, request_id
 from guard.api.errors import failed_request, internal_error
+from guard.api.slow_clients import BodyGuard
 from guard.errors import GuardError
 from guard.responses import CHAT, COMPLETIONS
 
@@ -32,7 +36,25 @@ ROUTES = {"/v1/chat/completions": CHAT, "/v1/completions": COMPLETIONS}
 class GuardApp(FastAPI):
     """FastAPI with the completion routes served before its middleware stack."""
 
+    _guarded: BodyGuard | None = None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        if self._guarded is None:
+            self._guarded = BodyGuard(self._dispatch, self._body_timeout_s, self._body_limit)
+        await self._guarded(scope, receive, send)
+
+    def _body_timeout_s(self) -> float:
+        return self.state.runtime.settings.limits.body_timeout_s
+
+    def _body_limit(self, path: str) -> int | None:
+        """None on the completion routes: ``read_json`` applies ``limits.max_body_bytes`` there,
+        with the request id and metrics of a completion."""
+        return None if path in ROUTES else self.state.runtime.settings.limits.max_other_body_bytes
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = ROUTES.get(scope.get("path", "")) if scope["type"] == "http" and scope["method"] == "POST" else None
         if endpoint is None:
             await super().__call__(scope, receive, send)

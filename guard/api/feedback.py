@@ -9,14 +9,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from guard.api.deps import CallerDep, RecentResponses, Store
 from guard.errors import InvalidRequest
+from guard.limits import KeyLimiter
 from guard.review.models import NewItem
+from guard.settings import LimitsConfig
 
 router = APIRouter()
+
+
+async def feedback_admitted(request: Request, caller: CallerDep) -> None:
+    """``limits.feedback_per_minute`` reports per API key (per client address without keys),
+    so one client cannot fill the review queue. The body's size and read time are bounded
+    before this by ``BodyGuard`` (``limits.max_other_body_bytes``, ``limits.body_timeout_s``)."""
+    state = request.app.state
+    limiter: KeyLimiter | None = getattr(state, "limiter", None)
+    if limiter is None:  # an app built without the proxy's runtime (the routes alone)
+        limiter = state.limiter = KeyLimiter()
+    runtime = getattr(state, "runtime", None)
+    limits = runtime.settings.limits if runtime is not None else LimitsConfig()
+    who = caller.key_id
+    if who == "none":
+        who += ":" + (request.client.host if request.client else "?")
+    limiter.admit("feedback:" + who, limits.feedback_per_minute, None).release()
 
 
 class FeedbackBody(BaseModel):
@@ -30,7 +48,7 @@ class FeedbackBody(BaseModel):
     model: str | None = Field(default=None, max_length=200)
 
 
-@router.post("/v1/guard/feedback", status_code=202)
+@router.post("/v1/guard/feedback", status_code=202, dependencies=[Depends(feedback_admitted)])
 async def post_feedback(body: FeedbackBody, caller: CallerDep, store: Store, recent_responses: RecentResponses) -> dict[str, Any]:
     original = await store.find_by_response_id(body.response_id, tenant=caller.tenant)
     if original is None:

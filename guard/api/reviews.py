@@ -34,9 +34,10 @@ def review_view(item: Item) -> dict[str, Any]:
 @router.get("/v1/guard/reviews")
 async def find_review(request_id: str, caller: CallerDep, store: Store) -> dict[str, Any]:
     """A caller whose wait was cut off (a restart, a dropped connection) finds its review by the
-    ``x-request-id`` it sent."""
-    item = await store.find_by_request_id(request_id, tenant=caller.tenant)
-    if item is None or item.key_id != caller.key_id:
+    ``x-request-id`` it sent. Ids are the client's choice, so they are looked up within the
+    caller's key: another key of the tenant reusing the id cannot shadow this key's review."""
+    item = await store.find_by_request_id(request_id, tenant=caller.tenant, key_id=caller.key_id)
+    if item is None:
         raise ReviewNotFound(f"no review for request {request_id!r}", param="request_id")
     return review_view(item)
 

@@ -12,9 +12,13 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
+import structlog
+
 from guard.backend.base import Batch
 from guard.errors import BackendError, BackendTimeout, GuardError, InvalidRequest, RateLimited
 from guard.settings import BackendConfig
+
+log = structlog.get_logger()
 
 
 def _to_dict(obj: Any) -> dict[str, Any]:
@@ -52,7 +56,7 @@ class LitellmUpstream:
             else:
                 resp = await litellm.acompletion(**self._kwargs(body, headers))
         except Exception as e:  # noqa: BLE001 - translated at the seam
-            raise translate(self.name, e) from e
+            raise translate(self.name, e, expose=self.config.expose_errors) from e
         return _to_dict(resp)
 
     async def stream(self, endpoint: str, body: dict[str, Any], headers: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
@@ -69,7 +73,7 @@ class LitellmUpstream:
         except GuardError:
             raise
         except Exception as e:  # noqa: BLE001
-            raise translate(self.name, e) from e
+            raise translate(self.name, e, expose=self.config.expose_errors) from e
 
     async def stream_batches(self, endpoint: str, body: dict[str, Any], headers: dict[str, str]) -> AsyncIterator[Batch]:
         """One event per batch and no raw bytes: litellm hands over objects, not the wire."""
@@ -92,14 +96,18 @@ def _litellm():
     return litellm
 
 
-def translate(name: str, e: Exception) -> GuardError:
+def translate(name: str, e: Exception, *, expose: bool = False) -> GuardError:
+    """litellm's exception as the client should see it; the provider's message goes to the log
+    (``backend_error_body``), and to the client only with the backend's ``expose_errors``."""
     status = getattr(e, "status_code", None)
     message = str(getattr(e, "message", None) or e)[:1000]
     kind = type(e).__name__
+    log.warning("backend_error_body", backend=name, status=status, kind=kind, message=message)
+    said = f": {message}" if expose else f" ({kind}; details are in guard's log)"
     if "Timeout" in kind or status == 408:
         return BackendTimeout(f"backend {name!r} did not answer in time")
     if status == 429 or "RateLimit" in kind:
-        return RateLimited(f"the backend is rate limiting: {message}")
+        return RateLimited(f"the backend is rate limiting{said if expose else ''}")
     if status in (400, 422) or kind == "BadRequestError":
-        return InvalidRequest(f"the backend rejected the request: {message}", code="backend_rejected")
-    return BackendError(f"backend {name!r} failed: {message}")
+        return InvalidRequest(f"the backend rejected the request{said}", code="backend_rejected")
+    return BackendError(f"backend {name!r} failed{said}")

@@ -15,6 +15,7 @@ from contextlib import aclosing
 from typing import Any
 
 import orjson
+import structlog
 
 from guard import __version__
 from guard.backend.base import Batch
@@ -23,6 +24,7 @@ from guard.backend.shape import check_body, check_event
 from guard.backend.wire import ConnectFailed, Disconnected, Pool, Response, Timeouts
 from guard.settings import BackendConfig
 
+log = structlog.get_logger()
 
 class RelayUpstream:
     def __init__(self, name: str, config: BackendConfig) -> None:
@@ -48,7 +50,8 @@ class RelayUpstream:
         resp = await self._pool.request(method, endpoint, body, headers)
         if resp.status >= 400:
             async with resp:
-                raise status_error(self.name, resp.status, await resp.read(), resp.headers.get("retry-after"))
+                raise status_error(self.name, resp.status, await resp.read(), resp.headers.get("retry-after"),
+                                   expose=self.config.expose_errors)
         return resp
 
     async def complete(self, endpoint: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
@@ -59,7 +62,7 @@ class RelayUpstream:
         except GuardError:
             raise
         except Exception as e:  # noqa: BLE001 - every transport error is translated here
-            raise transport_error(self.name, e) from e
+            raise transport_error(self.name, e, expose=self.config.expose_errors) from e
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -76,12 +79,12 @@ class RelayUpstream:
         try:
             resp = await self._send("POST", endpoint, orjson.dumps(body), headers)
             async with resp:  # a stream left before its end closes the connection: the backend stops
-                async for batch in _sse_batches(self.name, endpoint, resp.chunks()):
+                async for batch in _sse_batches(self.name, endpoint, resp.chunks(), self.config.expose_errors):
                     yield batch
         except GuardError:
             raise
         except Exception as e:  # noqa: BLE001
-            raise transport_error(self.name, e) from e
+            raise transport_error(self.name, e, expose=self.config.expose_errors) from e
 
     async def models(self) -> list[dict[str, Any]]:
         try:
@@ -91,7 +94,7 @@ class RelayUpstream:
         except GuardError:
             raise
         except Exception as e:  # noqa: BLE001
-            raise transport_error(self.name, e) from e
+            raise transport_error(self.name, e, expose=self.config.expose_errors) from e
         return data.get("data", []) if isinstance(data, dict) else []
 
 
@@ -118,14 +121,14 @@ class _DataLines:
         return [pending[5:].strip()] if pending.startswith(b"data:") else []
 
 
-async def _sse_batches(name: str, endpoint: str, body: AsyncIterator[bytes]) -> AsyncIterator[Batch]:
+async def _sse_batches(name: str, endpoint: str, body: AsyncIterator[bytes], expose: bool = False) -> AsyncIterator[Batch]:
     """Parse each read's events; stop at ``[DONE]``. A stream that ends without a finish is an error.
 
     A bad event raises once the events before it in the same read were handed over, as they
     would have been had they arrived one by one.
     """
     lines = _DataLines()
-    parse = _Parse(name, endpoint)
+    parse = _Parse(name, endpoint, expose)
     reads = aiter(body)
     while not parse.done:
         data = await anext(reads, None)
@@ -145,10 +148,10 @@ async def _sse_batches(name: str, endpoint: str, body: AsyncIterator[bytes]) -> 
 class _Parse:
     """One stream's events, parsed and checked a read at a time."""
 
-    __slots__ = ("name", "endpoint", "finished", "done", "error")
+    __slots__ = ("name", "endpoint", "expose", "finished", "done", "error")
 
-    def __init__(self, name: str, endpoint: str) -> None:
-        self.name, self.endpoint = name, endpoint
+    def __init__(self, name: str, endpoint: str, expose: bool = False) -> None:
+        self.name, self.endpoint, self.expose = name, endpoint, expose
         self.finished = False  # a choice has a finish reason
         self.done = False  # [DONE] arrived
         self.error: GuardError | None = None  # a bad event, raised after the good ones before it
@@ -161,7 +164,7 @@ class _Parse:
                 self.done = True
                 break
             try:
-                event = _event(self.name, self.endpoint, payload)
+                event = _event(self.name, self.endpoint, payload, self.expose)
             except GuardError as e:
                 self.error = e
                 break
@@ -172,13 +175,13 @@ class _Parse:
         return Batch(events, done=self.done)
 
 
-def _event(name: str, endpoint: str, payload: bytes) -> dict[str, Any]:
+def _event(name: str, endpoint: str, payload: bytes, expose: bool = False) -> dict[str, Any]:
     try:
         event = orjson.loads(payload)
     except orjson.JSONDecodeError:
         raise BackendError(f"backend {name!r} sent a malformed stream event") from None
     if isinstance(event, dict) and "error" in event and not event.get("choices"):
-        raise status_error(name, 502, payload, None)
+        raise status_error(name, 502, payload, None, expose=expose)
     return check_event(name, endpoint, event)
 
 
@@ -198,30 +201,40 @@ def _error_message(raw: bytes) -> str:
     return str(data)[:300]
 
 
-def status_error(name: str, status: int, raw: bytes, retry_after: str | None) -> GuardError:
-    """An error status from the backend, as the client should see it."""
+def status_error(name: str, status: int, raw: bytes, retry_after: str | None, *, expose: bool = False) -> GuardError:
+    """An error status from the backend, as the client should see it.
+
+    The backend's own message is logged (``backend_error_body``) and, unless the backend's
+    ``expose_errors`` is on, kept from the client: it can name internal hosts, file paths or
+    keys. The client gets the status and the request id to quote.
+    """
     message = _error_message(raw)
+    log.warning("backend_error_body", backend=name, status=status, message=message)
+    said = f": {message}" if expose else f" (HTTP {status}; details are in guard's log)"
     if status in (400, 422):
         # The backend refused the parameters: the client can fix that, so it is a 400.
-        return InvalidRequest(f"the backend rejected the request: {message}", code="backend_rejected")
+        return InvalidRequest(f"the backend rejected the request{said}", code="backend_rejected")
     if status == 429:
         headers = {"retry-after": retry_after} if retry_after else {}
-        return RateLimited(f"the backend is rate limiting: {message}", headers=headers)
+        return RateLimited(f"the backend is rate limiting{said if expose else ''}", headers=headers)
     if status == 404:
         # Ollama and LMDeploy answer 404 for a model they have not loaded.
-        return ModelNotFound(f"backend {name!r} does not know this model: {message}", param="model")
+        return ModelNotFound(f"backend {name!r} does not know this model{said}", param="model")
     if status == 408:
-        return BackendTimeout(f"backend {name!r} timed out: {message}")
-    return BackendError(f"backend {name!r} answered {status}: {message}")
+        return BackendTimeout(f"backend {name!r} timed out{said if expose else ''}")
+    return BackendError(f"backend {name!r} answered {status}" + (f": {message}" if expose else "; details are in guard's log"))
 
 
-def transport_error(name: str, e: BaseException) -> GuardError:
+def transport_error(name: str, e: BaseException, *, expose: bool = False) -> GuardError:
+    """A failure to talk to the backend; addresses and OS messages go to the log only."""
     if isinstance(e, (asyncio.TimeoutError, TimeoutError)):  # TimeoutError is an OSError: first
         return BackendTimeout(f"backend {name!r} did not answer in time")
+    detail = str(e.__cause__ or e) if isinstance(e, ConnectFailed) else f"{type(e).__name__}: {e}"
+    log.warning("backend_transport_error", backend=name, error=detail)
     if isinstance(e, ConnectFailed):
-        return BackendError(f"cannot connect to backend {name!r}: {e.__cause__ or e}", code="backend_unreachable")
+        return BackendError(f"cannot connect to backend {name!r}" + (f": {detail}" if expose else ""), code="backend_unreachable")
     if isinstance(e, (Disconnected, ConnectionError)):
         return BackendError(f"backend {name!r} dropped the connection")
     if isinstance(e, OSError):
-        return BackendError(f"backend {name!r} failed: {type(e).__name__}: {e}")
+        return BackendError(f"backend {name!r} failed: " + (detail if expose else type(e).__name__))
     return BackendError(f"backend {name!r} failed: {type(e).__name__}")

@@ -60,6 +60,7 @@ class CheckInput:
     # The same answer's text already released before this piece (sentence streaming), so the
     # length limit bounds the whole answer and a denied phrase split across pieces still hits.
     prior: str = ""
+    deadline: float | None = None  # time.monotonic() after which the remaining checks are skipped
 
 
 @dataclass(slots=True)

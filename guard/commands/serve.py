@@ -21,6 +21,7 @@ from guard.settings import (
     ModelConfig,
     ServerConfig,
     Settings,
+    is_loopback,
     load_settings,
 )
 
@@ -66,18 +67,48 @@ def build_app(settings: Settings, *, warm: bool) -> "Any":
     return app
 
 
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    return {
-        "host": settings.server.host,
-        "port": settings.server.port,
-        "loop": "uvloop",
-        "http": "httptools",
-        "log_level": "warning",
-        "access_log": False,
-        "timeout_graceful_shutdown": int(settings.limits.shutdown_grace_s) or None,
-        "server_header": False,
-        "proxy_headers": False,  # guard never reads the client address: no middleware for it
-    }
+def uvicorn_options(settings: Settings) -> dict:
+    """How guard runs uvicorn (also used by the tests that attack it on loopback).
+
+    The HTTP protocol is httptools with a deadline and a size cap for the request line and
+    headers (guard.api.slow_clients); forwarded headers are believed only from
+    ``server.forwarded_allow_ips``, which is also what makes the reviewer cookie ``Secure``
+    behind a TLS-terminating proxy (X-Forwarded-Proto: https).
+    """
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from guard.api.slow_clients import header_deadline_protocol
+
+    limits, server = settings.limits, settings.server
+    return dict(
+        host=server.host,
+        loop="uvloop",
+        port=server.port,
+        http=header_deadline_protocol(HttpToolsProtocol, limits.header_timeout_s),
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=int(limits.shutdown_grace_s) or None,
+        server_header=False,
+        proxy_headers=bool(server.forwarded_allow_ips),
+        forwarded_allow_ips=",".join(server.forwarded_allow_ips) or None,
+    )
+
+
+def sample_password_problem(settings: Settings) -> str | None:
+    """Refuse to listen beyond loopback while a reviewer still has the sample password."""
+    review = settings.review
+    if not review.store_url or review.allow_sample_password or is_loopback(settings.server.host):
+        return None
+    from review_queue.auth import sample_password_users
+
+    users = sample_password_users(review.reviewers)
+    if not users:
+        return None
+    return (
+        f"reviewers {users} still have the sample password 'change-me' and server.host {settings.server.host!r} "
+        "is reachable from other machines: set real hashes (guard review hash-password), listen on 127.0.0.1, "
+        "or set review.allow_sample_password: true if you really mean it"
+    )
 
 
 def run_server(settings: Settings, *, warm: bool = True) -> None:
@@ -86,6 +117,10 @@ def run_server(settings: Settings, *, warm: bool = True) -> None:
     from guard.logging import configure
 
     configure(settings.server.log_format, settings.server.log_level)
+    problem = sample_password_problem(settings)
+    if problem:
+        _fail([problem])
+        return
     if settings.server.workers > 1:
         run_workers(settings, warm=warm)
         return
@@ -118,7 +153,8 @@ def run_workers(settings: Settings, *, warm: bool) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="guard-metrics-")
     os.environ[WORKER_SETTINGS_ENV] = settings.model_dump_json()
     os.environ[WORKER_WARM_ENV] = "1" if warm else "0"
-    uvicorn.run("guard.commands.serve:worker_app", factory=True, workers=settings.server.workers, **uvicorn_options(settings))
+    options = {**uvicorn_options(settings), "http": "guard.commands.serve:WorkerProtocol"}  # a class cannot cross to a worker
+    uvicorn.run("guard.commands.serve:worker_app", factory=True, workers=settings.server.workers, **options)
 
 
 def worker_app() -> "Any":
@@ -145,6 +181,21 @@ def parse_workers(value: str) -> int:
     if not 1 <= n <= 64:
         raise click.BadParameter("must be between 1 and 64, or 'auto'", param_hint="--workers")
     return n
+
+
+def __getattr__(name: str) -> Any:
+    """``WorkerProtocol``: each worker's HTTP protocol with the header deadline, built in the
+    worker from its settings (PEP 562), since uvicorn can only pass a protocol to a worker by name."""
+    if name == "WorkerProtocol":
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+        from guard.api.slow_clients import header_deadline_protocol
+
+        settings = Settings.model_validate_json(os.environ[WORKER_SETTINGS_ENV])
+        protocol = header_deadline_protocol(HttpToolsProtocol, settings.limits.header_timeout_s)
+        globals()["WorkerProtocol"] = protocol
+        return protocol
+    raise AttributeError(name)
 
 
 def _tune_gc() -> None:

@@ -7,7 +7,6 @@ deletes), inside the same transaction as the change they record where there is o
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +21,9 @@ class AuditTrail:
     clock: Callable[[], float]
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Blocking database work off the event loop (sqlite3 and psycopg here are synchronous)."""
-        return await asyncio.to_thread(fn, *args)
+        """Blocking database work off the event loop (sqlite3 and psycopg here are synchronous),
+        in the database's own threads, so it never queues behind checks or other CPU work."""
+        return await self.db.run(fn, *args)
 
     async def add_event(self, item_id: str | None, actor: str, action: str, detail: dict[str, Any] | None = None) -> None:
         """Record an action that changes no item state (log in, knowledge added, webhook sent)."""

@@ -2,7 +2,9 @@
 
 SQL uses ``:name`` placeholders (sqlite3's style); they are rewritten to ``%(name)s`` for psycopg.
 Rows come back as plain dicts. Connections live in a small thread-safe pool because the async
-store runs each call in a worker thread (``asyncio.to_thread``).
+store runs each call in a worker thread: ``Database.run``, a thread pool of the database's own.
+Not asyncio's default pool, which anything may fill (checks that outlived their deadline once
+held every default worker and a review look-up waited 13 s behind them).
 
 URL forms:
 - ``sqlite:///relative/or/absolute/path.sqlite3`` (``sqlite:////abs`` also works), ``sqlite://:memory:``
@@ -13,12 +15,14 @@ URL forms:
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import re
 import sqlite3
 import time
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,12 +164,20 @@ def _to_pyformat(sql: str) -> str:
 class Database:
     """A pool of connections to one database. ``read()`` for queries, ``write()`` for a transaction."""
 
-    def __init__(self, target: Target, max_idle: int = 8) -> None:
+    def __init__(self, target: Target, max_idle: int = 8, workers: int = 8) -> None:
         self.target = target
         self.dialect: Dialect = target.dialect
         self._idle: queue.LifoQueue[_SqliteConn | _PgConn] = queue.LifoQueue(maxsize=max_idle)
         self._closed = False
         self._lock = threading.Lock()
+        self._workers = workers
+        self._executor: ThreadPoolExecutor | None = None  # made on first use, in the loop's thread
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in this database's own worker threads, off the event loop."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="guard-store")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     def _connect(self) -> _SqliteConn | _PgConn:
         if self.dialect == "sqlite":
@@ -210,6 +222,8 @@ class Database:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
         while True:
             try:
                 self._idle.get_nowait().close()

@@ -111,6 +111,20 @@ STEPS: list[Step] = [
         "the request documents a held answer was checked against",
         common=["ALTER TABLE review_items ADD COLUMN documents_json TEXT"],
     ),
+    Step(
+        5,
+        "server-side reviewer sessions, so log-out and the idle timeout end every copy of a cookie",
+        common=[
+            """CREATE TABLE review_sessions (
+                sid_hash TEXT PRIMARY KEY,
+                username TEXT NOT NULL,
+                created_at {float} NOT NULL,
+                seen_at {float} NOT NULL,
+                ended_at {float}
+            )""",
+            "CREATE INDEX review_sessions_user ON review_sessions (username)",
+        ],
+    ),
 ]
 
 LATEST = STEPS[-1].version

@@ -126,17 +126,23 @@ class ReviewStore(AuditTrail):
         """The newest item for a response (a response can be audited and later get feedback)."""
         return await self._run(self._find_by, "response_id", response_id, tenant)
 
-    async def find_by_request_id(self, request_id: str, tenant: str | None = None) -> Item | None:
-        """The newest item held for a request, for a caller whose connection was cut."""
-        return await self._run(self._find_by, "request_id", request_id, tenant)
+    async def find_by_request_id(self, request_id: str, tenant: str | None = None, key_id: str | None = None) -> Item | None:
+        """The newest item held for a request, for a caller whose connection was cut.
 
-    def _find_by(self, column: str, value: str, tenant: str | None) -> Item | None:
+        Request ids are chosen by clients, so a look-up for a caller passes its ``key_id``:
+        another key's item with the same id is never the answer (it could hide this one)."""
+        return await self._run(self._find_by, "request_id", request_id, tenant, key_id)
+
+    def _find_by(self, column: str, value: str, tenant: str | None, key_id: str | None = None) -> Item | None:
         assert column in ("response_id", "request_id")  # never from user input
         sql = f"SELECT * FROM review_items WHERE {column} = :rid"
         params: dict[str, Any] = {"rid": value}
         if tenant is not None:
             sql += " AND tenant = :tenant"
             params["tenant"] = tenant
+        if key_id is not None:
+            sql += " AND key_id = :key_id"
+            params["key_id"] = key_id
         with self.db.read() as conn:
             row = conn.fetchone(sql + " ORDER BY created_at DESC LIMIT 1", params)
         return to_item(row) if row else None
