@@ -66,3 +66,22 @@ def test_a_bare_yes_to_a_yes_no_question_asserts_the_question():
 def test_figures_are_always_claims():
     assert classify("I'm sorry, the fee is 30 dollars")[0] == "claim"
     assert classify("I love that it has 405B parameters")[0] == "claim"
+
+
+def test_claims_of_one_sentence_are_graded_together_unless_separate():
+    text = "The 7B model fits on one GPU, and the 70B model needs four."
+    assert [p.kind for p in split_answer(text, separate=True)] == ["claim", "claim"]
+    [joined] = split_answer(text, separate=False)
+    assert joined.text == text and not joined.sentence
+    # talk still splits off a claim when clauses are not separate
+    hedged = "I don't know about the history, but it is one of the major forms of throwing sports."
+    assert [p.kind for p in split_answer(hedged, separate=False)] == ["hedge", "claim"]
+    # a clause knows its sentence, whose words help find its evidence
+    first, second = split_answer(text, separate=True)
+    assert first.sentence == second.sentence == text
+
+
+def test_a_quoted_title_with_a_question_mark_is_not_a_question():
+    assert classify('Mudvayne released the single "Happy?"')[0] == "claim"
+    assert classify("Bonnie Wright was one of the cast members?")[0] == "claim"
+    assert classify("Which one do you need?")[0] == "question"

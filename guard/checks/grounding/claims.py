@@ -62,30 +62,18 @@ class ClaimSpan:
 # English: a semicolon; "but", "whereas", "while" after a comma; "and" before a new subject
 # (a pronoun or determiner), with or without a comma. The joint word stays with the right-hand
 # clause. "A, B and C are open models" is not cut: the pieces would state nothing alone.
-_EN_JOINT_CONTRAST = re.compile(
-    r";\s+"
-    r"|,\s+(?=(?:but|yet|whereas|while|though|however)\b)"
-    r"|\s+(?=but\s)",
-    re.IGNORECASE,
-)
-_EN_JOINT_AND = re.compile(
+_EN_JOINT = re.compile(
     r";\s+"
     r"|,\s+(?=(?:but|yet|whereas|while|though|however)\b)"
     r"|\s+(?=but\s)"
     r"|,?\s+(?=and\s+(?:it|he|she|they|we|i|you|this|that|these|those|there|its|his|her|their|the)\s)",
     re.IGNORECASE,
 )
-_EN_JOINT = _EN_JOINT_AND
-EN_AND_SPLIT = True
-# Chinese: a semicolon; a comma before a connective (而, 但, 不过, 并且...) or a new subject (它, 他,
-# 该...); 而 / 但 starting a clause without a comma. A comma alone mostly separates phrases of one
-# statement in Chinese ("该研究发表于2017年，提出了..." shares its subject), which stays whole.
-_ZH_CONTRAST = r"(?:而|但是|但|不过|然而|却|可是)"
-_ZH_SUBJECT = r"(?:并且|而且|同时|此外|另外|它们|它|他们|他|她们|她|其|该|这|此|我们|我|你)"
-_ZH_JOINT_CONTRAST = re.compile(r"；|[，,](?=" + _ZH_CONTRAST + r")")
-_ZH_JOINT_SUBJECT = re.compile(r"；|[，,](?=" + _ZH_CONTRAST + "|" + _ZH_SUBJECT + r")")
-_ZH_JOINT = _ZH_JOINT_CONTRAST
-ZH_SUBJECT_SPLIT = False
+# Chinese: a semicolon, and a comma before a connective of contrast (而, 但, 不过, 然而, 却). A comma
+# alone mostly separates phrases of one statement in Chinese ("该研究发表于2017年，提出了...") and
+# "X表示，..." frames the rest, so it does not cut (measured: cutting there too cost 0.005 AUROC
+# on the Chinese news development set).
+_ZH_JOINT = re.compile(r"；|[，,](?=(?:而|但是|但|不过|然而|却|可是))")
 _ZH_CONNECTIVE_PREFIX = ("而", "但", "但是", "不过", "然而", "却", "并且", "而且", "同时")
 # Words of an English clause that show it has a verb of its own (so "and" joins statements).
 _EN_VERB = re.compile(
@@ -112,7 +100,7 @@ def _states_something(text: str) -> bool:
 
 def _raw_clauses(sentence: Span) -> list[Span]:
     """Cut one sentence at clause joints; offsets stay those of the answer."""
-    joint = (_ZH_JOINT_SUBJECT if ZH_SUBJECT_SPLIT else _ZH_JOINT_CONTRAST) if cjk.has_cjk(sentence.text) else (_EN_JOINT_AND if EN_AND_SPLIT else _EN_JOINT_CONTRAST)
+    joint = _ZH_JOINT if cjk.has_cjk(sentence.text) else _EN_JOINT
     pieces: list[Span] = []
     start = 0
     text = sentence.text
@@ -242,7 +230,15 @@ _PREFIXES: list[tuple[str, Kind, re.Pattern[str]]] = [
     )),
 ]
 _ASKS_BACK = re.compile(r"^(?:did|do) you know(?: that)?[,\s]\s*\S|^你(?:知道|可知道|听说过)(?:吗)?[，,]\s*\S", re.IGNORECASE)
-_QUESTION_END = re.compile(r"[?？]\s*[\"'”’)）]*$|[吗呢吧嘛][\s。！!~]*$")
+# A question back to the user ends with a question mark outside quotes ('the single "Happy?"' is a
+# claim), and asks: a question word or "you" in English, a question particle or word in Chinese.
+_QUESTION_END = re.compile(r"[?？]\s*$|[吗呢嘛][\s。！!~]*$")
+_ASKS_EN = re.compile(
+    r"^(?:what|which|who|whom|whose|when|where|why|how|is|are|was|were|do|does|did|can|could|will|would|shall|should|"
+    r"may|might|have|has|had|isn't|aren't|don't|doesn't|didn't|won't|any|anything|or)\b|\byou\b|\byour\b",
+    re.IGNORECASE,
+)
+_ASKS_ZH = re.compile(r"[吗呢嘛][\s。！!？?~]*$|什么|哪|怎么|怎样|如何|多少|几|是否|为什么|为何|谁|你|您|要不要|能不能|可不可以|有没有")
 _POLAR_EN = re.compile(r"^\s*(?:is|are|was|were|do|does|did|can|could|will|would|has|have|had|should|may|might|must|isn't|aren't|wasn't|doesn't|didn't)\b", re.IGNORECASE)
 _POLAR_ZH = re.compile(r"(?:吗|是否|是不是|有没有|能不能|会不会|对不对|对吗)[\s？?]*$|是否")
 _BARE_YES = re.compile(r"^(?:yes|yeah|yep|yup|correct|that(?:'s| is) (?:right|correct|true)|true|right|exactly|indeed|absolutely|"
@@ -262,7 +258,7 @@ def _whole(text: str) -> tuple[str, Kind] | None:
     for why, kind, rx in _WHOLE:
         if rx.search(body):
             return why, kind
-    if _QUESTION_END.search(body):
+    if _QUESTION_END.search(body) and (_ASKS_ZH if cjk.has_cjk(body) else _ASKS_EN).search(body):
         return "question", "question"
     if is_refusal(body):
         return "hedge", "hedge"
@@ -313,16 +309,31 @@ def _join(a: ClaimSpan, b: ClaimSpan, answer: str) -> ClaimSpan:
     return ClaimSpan(answer[a.start : b.end], a.start, b.end, kind, why)
 
 
-def _in_sentence(pieces: list[ClaimSpan], sentence: Span) -> list[ClaimSpan]:
-    if len(pieces) < 2:
+def _in_sentence(pieces: list[ClaimSpan], answer: str) -> list[ClaimSpan]:
+    """Mark the claims of a sentence cut into several with the stretch that holds them all."""
+    claims = [p for p in pieces if p.checked]
+    if len(claims) < 2:
         return pieces
-    return [replace(p, sentence=sentence.text) if p.checked else p for p in pieces]
+    whole = answer[claims[0].start : claims[-1].end]
+    return [replace(p, sentence=whole) if p.checked else p for p in pieces]
 
 
-def _sentence_pieces(sentence: Span, answer: str, clauses: bool) -> list[ClaimSpan]:
+def _rejoin(pieces: list[ClaimSpan], answer: str) -> list[ClaimSpan]:
+    """Neighbouring claims of one sentence as one claim (talk between them still splits)."""
+    out: list[ClaimSpan] = []
+    for p in pieces:
+        if out and p.checked and out[-1].checked:
+            out[-1] = ClaimSpan(answer[out[-1].start : p.end], out[-1].start, p.end)
+        else:
+            out.append(p)
+    return out
+
+
+def _sentence_pieces(sentence: Span, answer: str, separate: bool) -> list[ClaimSpan]:
     """One sentence's pieces: clauses classified, talk split off, clauses that state nothing
-    joined to a claim of the same sentence, neighbouring talk of one kind joined."""
-    raw = _raw_clauses(sentence) if clauses else [sentence]
+    joined to a claim of the same sentence, neighbouring talk of one kind joined; with
+    ``separate`` off, neighbouring claims joined again."""
+    raw = _raw_clauses(sentence)
     pieces = [c for piece in raw for c in _strip_prefixes(piece)]
     if len(raw) > 1:
         pieces = [
@@ -351,7 +362,7 @@ def _sentence_pieces(sentence: Span, answer: str, clauses: bool) -> list[ClaimSp
         out.append(p)
     if pending is not None:
         out.append(pending)
-    return _in_sentence(out, sentence)
+    return _in_sentence(out, answer) if separate else _rejoin(out, answer)
 
 
 def _merge_fragments(sentences: list[list[ClaimSpan]], answer: str, min_chars: int) -> list[ClaimSpan]:
@@ -378,16 +389,18 @@ def _merge_fragments(sentences: list[list[ClaimSpan]], answer: str, min_chars: i
     return out
 
 
-def split_answer(answer: str, question: str = "", min_chars: int = 0, clauses: bool = True) -> list[ClaimSpan]:
+def split_answer(answer: str, question: str = "", min_chars: int = 0, separate: bool = True) -> list[ClaimSpan]:
     """Every piece of ``answer`` with its kind, in order, offsets into ``answer``.
 
     A sentence that is a refusal as a whole is one ``refusal`` piece; others are cut into
-    clauses (``clauses``), each classified, with leading talk split off. Claims shorter than
+    clauses, each classified, with leading talk split off. With ``separate``, every clause that
+    states something is its own claim; without, the claims of one sentence that are not parted
+    by talk are graded as one (the policy's ``checks.grounding.clauses``). Claims shorter than
     ``min_chars`` join a neighbouring claim; talk stands alone however short ("Yes.").
     """
     polar = is_polar_question(question)
     sentences = [
-        [ClaimSpan(s.text, s.start, s.end, "refusal", "refusal")] if is_refusal(s.text) else _sentence_pieces(s, answer, clauses)
+        [ClaimSpan(s.text, s.start, s.end, "refusal", "refusal")] if is_refusal(s.text) else _sentence_pieces(s, answer, separate)
         for s in split_sentences(answer)
     ]
     pieces = _merge_fragments(sentences, answer, min_chars)
