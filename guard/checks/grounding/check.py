@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 
 from guard.checks.base import CheckInput, CheckOutcome, Evidence, SentenceScore
 from guard.checks.grounding.evidence import EvidenceCache, EvidenceText
-from guard.checks.grounding.claims import ClaimSpan, split_answer
+from guard.checks.grounding.claims import ClaimSpan, fresh_coverage, question_units, split_answer
 from guard.checks.grounding.features import Claim, SupportFeatures, measure, reason_codes, reasons, rough_overlap, score
 from guard.checks.grounding.reasons import code, render
 from guard.knowledge.types import Hit, Retriever
@@ -226,6 +226,9 @@ class GroundingCheck:
             measure(c, ev, _similarity(row), p, [str(h.passage.metadata.get("heading", "")) for h in row])
             for c, ev, row, p in zip(claims, evidence, hits, parts)
         ]
+        given = question_units(question)  # words from the question are not support (claims.py)
+        for c, ev, f in zip(claims, evidence, features):
+            f.coverage = fresh_coverage(c, ev, given, f.coverage)
         verdicts = self._verdicts([(c.text, ev.text) for c, ev in zip(claims, evidence)])
         sentences: list[SentenceScore] = []
         for i, (span, f, row) in enumerate(zip(spans, features, hits)):

@@ -28,10 +28,18 @@ import re
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from guard.checks.grounding.evidence import EvidenceText
+from guard.checks.grounding.features import Claim
 from guard.checks.grounding.refusal import is_refusal
 from guard.text import cjk, tokens
 from guard.text.sentences import Span, split_sentences
 
+# How much a claim's words that also occur in the question count towards its coverage (1 = like
+# its own words). The question is not evidence: "Gerina Dunwich was born earlier", answering "Who
+# was born earlier, Gerina Dunwich or Erich Maria Remarque?", found every word of it in passages
+# retrieved *for the question*. Measured on the development sets, 0.3 (against 1) raised AUROC on
+# Chinese news whose question is the headline (0.845 -> 0.850) and cost English QA 0.001.
+QUESTION_WORD_WEIGHT = 0.3
 Kind = Literal["claim", "chitchat", "hedge", "question", "opinion", "refusal"]
 CHECKED: Kind = "claim"
 
@@ -408,3 +416,32 @@ def split_answer(answer: str, question: str = "", min_chars: int = 0, separate: 
         p = pieces[0]
         pieces = [ClaimSpan(p.text, p.start, p.end, "claim", "", checked_as=f"{p.text} {question.strip()}")]
     return pieces
+
+
+# ------------------------------------------------------------------ echoes of the question
+
+def question_units(question: str) -> frozenset[str]:
+    """The content units of the question (English stems, Chinese bigrams), as claims count them."""
+    return frozenset(tokens.content_stems(question)) | frozenset(cjk.content_ngrams(question, 2))
+
+
+def fresh_coverage(claim: Claim, ev: EvidenceText, given: frozenset[str], coverage: float) -> float:
+    """Coverage of ``claim`` in ``ev`` where units it shares with the question (``given``) weigh
+    ``QUESTION_WORD_WEIGHT``: an answer that echoes the question is judged on what it adds.
+
+    A claim made only of the question's words (an echo) keeps its plain ``coverage``: the words
+    still have to be in the evidence, and a bare pick among the question's options ("Erich Maria
+    Remarque") is all a right answer to a choice question has.
+    """
+    units = claim.stems + claim.cjk2
+    new = [u for u in units if u not in given]
+    if not given or not new or len(new) == len(units):
+        return coverage
+    have_stems, have_cjk = ev.stems, ev.cjk2
+    old = [u for u in units if u in given]
+
+    def found(u: str) -> bool:
+        return u in have_stems or u in have_cjk
+
+    hits = sum(1 for u in new if found(u)) + QUESTION_WORD_WEIGHT * sum(1 for u in old if found(u))
+    return hits / (len(new) + QUESTION_WORD_WEIGHT * len(old))
