@@ -85,3 +85,33 @@ def test_a_quoted_title_with_a_question_mark_is_not_a_question():
     assert classify('Mudvayne released the single "Happy?"')[0] == "claim"
     assert classify("Bonnie Wright was one of the cast members?")[0] == "claim"
     assert classify("Which one do you need?")[0] == "question"
+
+
+def test_words_from_the_question_are_not_support():
+    from guard.checks.grounding.claims import fresh_coverage, question_units
+    from guard.checks.grounding.evidence import EvidenceText
+    from guard.checks.grounding.features import Claim, overlap
+
+    ev = EvidenceText.of("Qwen2.5 is a family of dense models from the Qwen team at Alibaba Cloud.")
+    given = question_units("Who makes the Qwen2.5 dense models?")
+    echo_plus = Claim.of("Qwen2.5 dense models are built by Google engineers.")
+    plain = overlap(echo_plus, ev)
+    assert fresh_coverage(echo_plus, ev, given, plain) < plain - 0.2
+    # a claim of its own words, or one only echoing the question, keeps its coverage
+    own = Claim.of("Alibaba Cloud builds them.")
+    assert fresh_coverage(own, ev, given, overlap(own, ev)) == overlap(own, ev)
+    echo = Claim.of("The Qwen2.5 dense models.")
+    assert fresh_coverage(echo, ev, given, overlap(echo, ev)) == overlap(echo, ev)
+    assert fresh_coverage(echo_plus, ev, frozenset(), plain) == plain
+
+
+def test_initialisms_and_a_lower_case_next_word_do_not_end_a_claim():
+    texts = lambda t: [p.text for p in split_answer(t, min_chars=8)]  # noqa: E731
+    assert texts("She received a J.D. degree from Boston College in 1994. Then she moved.") == [
+        "She received a J.D. degree from Boston College in 1994.",
+        "Then she moved.",
+    ]
+    assert texts("He spoke at the Allen and Co. Sun Valley conference in 2018.") == [
+        "He spoke at the Allen and Co. Sun Valley conference in 2018."
+    ]
+    assert texts("Yahoo! is a web company. It is old.") == ["Yahoo! is a web company.", "It is old."]
