@@ -42,3 +42,4 @@ def test_split_claims_merges_short_fragments():
     assert split_claims("", 8) == []
     for c in split_claims("第一句话在这里。第二句。", 5):
         assert "第一句话在这里。第二句。"[c.start:c.end] == c.text
+

@@ -66,3 +66,41 @@ def test_a_bare_yes_to_a_yes_no_question_asserts_the_question():
 def test_figures_are_always_claims():
     assert classify("I'm sorry, the fee is 30 dollars")[0] == "claim"
     assert classify("I love that it has 405B parameters")[0] == "claim"
+
+
+def test_claims_of_one_sentence_are_graded_together_unless_separate():
+    text = "The 7B model fits on one GPU, and the 70B model needs four."
+    assert [p.kind for p in split_answer(text, separate=True)] == ["claim", "claim"]
+    [joined] = split_answer(text, separate=False)
+    assert joined.text == text and not joined.sentence
+    # talk still splits off a claim when clauses are not separate
+    hedged = "I don't know about the history, but it is one of the major forms of throwing sports."
+    assert [p.kind for p in split_answer(hedged, separate=False)] == ["hedge", "claim"]
+    # a clause knows its sentence, whose words help find its evidence
+    first, second = split_answer(text, separate=True)
+    assert first.sentence == second.sentence == text
+
+
+def test_a_quoted_title_with_a_question_mark_is_not_a_question():
+    assert classify('Mudvayne released the single "Happy?"')[0] == "claim"
+    assert classify("Bonnie Wright was one of the cast members?")[0] == "claim"
+    assert classify("Which one do you need?")[0] == "question"
+
+
+def test_words_from_the_question_are_not_support():
+    from guard.checks.grounding.claims import fresh_coverage, question_units
+    from guard.checks.grounding.evidence import EvidenceText
+    from guard.checks.grounding.features import Claim, overlap
+
+    ev = EvidenceText.of("Qwen2.5 is a family of dense models from the Qwen team at Alibaba Cloud.")
+    given = question_units("Who makes the Qwen2.5 dense models?")
+    echo_plus = Claim.of("Qwen2.5 dense models are built by Google engineers.")
+    plain = overlap(echo_plus, ev)
+    assert fresh_coverage(echo_plus, ev, given, plain) < plain - 0.2
+    # a claim of its own words, or one only echoing the question, keeps its coverage
+    own = Claim.of("Alibaba Cloud builds them.")
+    assert fresh_coverage(own, ev, given, overlap(own, ev)) == overlap(own, ev)
+    echo = Claim.of("The Qwen2.5 dense models.")
+    assert fresh_coverage(echo, ev, given, overlap(echo, ev)) == overlap(echo, ev)
+    assert fresh_coverage(echo_plus, ev, frozenset(), plain) == plain
+

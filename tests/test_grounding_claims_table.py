@@ -54,7 +54,7 @@ TABLE = [
     # talk cannot hide a wrong figure, and the weakest claim decides
     ("", "Thanks for asking! SmolLM2 was trained on 99 trillion tokens.", "hold", "chitchat+claim"),
     ("", "Llama 3.1 was released in July 2024. It was trained on 45 trillion tokens. I hope this helps!", "hold", "claim+claim+chitchat"),
-    ("", "Qwen2.5 supports more than 29 languages, and it was pre-trained on 3 trillion tokens.", "hold", "claim+claim"),
+    ("", "Qwen2.5 supports more than 29 languages, and it was pre-trained on 3 trillion tokens.", "hold", "claim"),
     ("", "Did you know that SmolLM2 has 9B parameters?", "hold", "question+claim"),
     # a bare "yes" to a yes/no question asserts the question's statement
     ("Was DeepSeek-V3 pre-trained on 99 trillion tokens?", "Yes.", "hold", "claim"),
@@ -125,12 +125,29 @@ def test_the_annotation_carries_each_pieces_kind(grade):
     assert sentences[0]["codes"] == [{"code": "greeting", "params": {}}]
 
 
+def _with(policy, **grounding):
+    g = policy.checks.grounding.model_copy(update=grounding)
+    return policy.model_copy(update={"checks": policy.checks.model_copy(update={"grounding": g})})
+
+
+def test_separate_clauses_grades_each_clause_and_still_catches_the_wrong_one(knowledge_index):
+    from guard.knowledge.index import KnowledgeIndex
+
+    policy = _with(load_policy(ROOT / "policies" / "default.yaml"), separate_clauses=True)
+    index = KnowledgeIndex.load(knowledge_index)
+    checks = build_checks(policy, index, index.embedder)
+    answer = "Qwen2.5 supports more than 29 languages, but it was pre-trained on 3 trillion tokens."
+    report = run_checks(checks, CheckInput(question="", answer=answer, retriever=index))
+    assert [s.kind for s in report.sentences] == ["claim", "claim"]
+    assert not report.sentences[0].unsupported and report.sentences[1].unsupported
+    assert SEVERITY[decide(report, policy).action] >= SEVERITY["hold"]
+
+
 def test_an_answer_with_nothing_to_check_is_graded_when_chitchat_safe_is_off(knowledge_index):
     from guard.knowledge.index import KnowledgeIndex
 
     policy = load_policy(ROOT / "policies" / "default.yaml")
-    grounding = policy.checks.grounding.model_copy(update={"chitchat_safe": False})
-    strict = policy.model_copy(update={"checks": policy.checks.model_copy(update={"grounding": grounding})})
+    strict = _with(policy, chitchat_safe=False)
     index = KnowledgeIndex.load(knowledge_index)
     for p, expect_safe in [(policy, True), (strict, False)]:
         report = run_checks(build_checks(p, index, index.embedder), CheckInput(question="", answer="I love that song!", retriever=index))

@@ -80,6 +80,7 @@ def build_checks(
                 retrieval=g.retrieval,
                 refusals_safe=g.refusals_safe,
                 chitchat_safe=g.chitchat_safe,
+                separate_clauses=g.separate_clauses,
                 min_sentence_chars=g.min_sentence_chars,
                 verifiers=verifiers,
             )

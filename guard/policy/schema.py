@@ -154,6 +154,10 @@ class GroundingCheck(Strict):
     # opinions, hedges) is safe: confidence 1.0. Off: such an answer is graded sentence by
     # sentence against the evidence, as claims (for deployments where every answer must be grounded).
     chitchat_safe: bool = True
+    # Grade every clause of a sentence that states something ("X has 671B parameters, but Y...")
+    # as its own claim. Off: talk is still split off, but the claims of one sentence are graded
+    # together (measured better on the development sets; see docs/checks.md).
+    separate_clauses: bool = False
     nli_model: str | None = None  # name or path of a CrossEncoder; None = off
     judge_model: str | None = None  # a public model name served by this guard; None = off
     min_sentence_chars: int = Field(default=8, ge=0)

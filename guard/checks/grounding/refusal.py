@@ -30,6 +30,8 @@ _ZH = [
 ]
 _REFUSAL_RE = re.compile("|".join(_EN + _ZH), re.IGNORECASE)
 _MAX_REFUSAL_CHARS = 160
+# Every pattern above contains one of these: a cheap test that spares most sentences the regex.
+_TRIGGERS = ("no", "n't", "dont", "unsure", "unable", "不", "无", "没", "缺", "未")
 _CLAUSE_BREAK_RE = re.compile(r",\s*(?:but|however|although)\b|[，,]\s*(?:但|不过|但是|然而)")
 
 
@@ -37,6 +39,9 @@ def is_refusal(sentence: str) -> bool:
     """A sentence that declines to answer and asserts nothing else."""
     text = sentence.strip()
     if not text or len(text) > _MAX_REFUSAL_CHARS:
+        return False
+    lower = text.lower()
+    if not any(t in lower for t in _TRIGGERS):
         return False
     if _CLAUSE_BREAK_RE.search(text):
         return False

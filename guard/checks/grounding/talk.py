@@ -1,0 +1,167 @@
+"""Talk: the pieces of an answer that state no fact (rules over one clause, English and Chinese).
+
+Greetings, thanks, apologies and sympathy, agreement, pleasantries, attributions, hedges,
+questions back to the user and first-person opinions, each as a whole clause (``classify``) or as
+a leading phrase (``PREFIXES``: "Well,", "I think", "Did you know that"). A clause must match from
+its start to its end, so "That is right next to the station" and "Thank You is a song by Dido"
+stay claims; a figure keeps an apology, hedge or opinion a claim. ``claims.py`` cuts answers into
+clauses and uses these rules.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from guard.checks.grounding.refusal import is_refusal
+from guard.text import cjk
+
+Kind = Literal["claim", "chitchat", "hedge", "question", "opinion", "refusal"]
+
+def _rx(*patterns: str) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
+
+_END = r"[\s.!?。！？~～…]*$"
+# Whole-clause talk, English and Chinese: (code, pattern). The clause must match from its start
+# to its end (modulo punctuation), so "That is right next to the station" is a claim.
+_WHOLE: list[tuple[str, Kind, re.Pattern[str]]] = [
+    ("greeting", "chitchat", _rx(
+        r"^(?:hi|hello|hey|greetings|good (?:morning|afternoon|evening|day)|welcome|howdy)\b(?:\s+(?:there|everyone|all|friend))?" + _END,
+        r"^(?:nice|pleased|glad) to (?:meet|see|hear from) you(?: too)?" + _END,
+        r"^how (?:are|is) (?:you|it going|your day)(?: doing)?(?: today)?" + _END,
+        r"^(?:你好|您好|大家好|嗨|哈喽|早上好|下午好|晚上好|很高兴(?:认识|见到)你|欢迎)(?:呀|啊|！)?" + _END,
+    )),
+    ("thanks", "chitchat", _rx(
+        r"^(?:thanks?|thank you|many thanks|cheers)(?: (?:so|very) much| a lot| again| kindly)?(?:\s*,?\s*(?:for|to)\b.{0,60})?" + _END,
+        r"^(?:i |we )?(?:really |truly )?appreciate (?:it|that|this|your \w+)" + _END,
+        r"^you(?:'re| are) (?:very |most )?welcome" + _END,
+        r"^(?:my pleasure|no problem|no worries|anytime|any time)" + _END,
+        r"^(?:谢谢|感谢|多谢)(?:你|您|大家)?(?:的|对)?(?:提问|耐心|支持|理解|关注|信任|夸奖|分享|帮助|反馈|关心)?(?:了)?(?:啊|呀)?" + _END,
+        r"^(?:不客气|不用谢|别客气|不用客气)" + _END,
+    )),
+    ("apology", "chitchat", _rx(
+        r"^(?:i'?m|i am|we'?re|we are)\s+(?:so |very |really |truly |terribly |deeply )?sorry(?:\s+(?:for|about|to|that|if)\b(?!.*\d).{0,60})?" + _END,
+        r"^(?:sorry|my apologies|apologies|i apologi[sz]e|we apologi[sz]e)(?:\s+(?:for|about|to|that|if)\b(?!.*\d).{0,60})?" + _END,
+        r"^(?:my|our) (?:deepest |sincere |heartfelt )?condolences\b.{0,40}$",
+        r"^(?:sorry to hear (?:that|about)\b.{0,40})$",
+        r"^(?:对不起|抱歉|很抱歉|非常抱歉|真抱歉|不好意思)(?:[，,]?(?:给(?:你|您)带来(?:了)?(?:不便|困扰)|让(?:你|您)久等了|打扰了))?" + _END,
+        r"^(?:我很遗憾|很遗憾|我很难过)(?:听到|得知)?[^0-9]{0,12}$",
+        r"^(?:请节哀|节哀顺变|深表同情|深表哀悼)" + _END,
+    )),
+    ("agreement", "chitchat", _rx(
+        r"^(?:yes|yeah|yep|yup|sure|ok|okay|right|exactly|indeed|absolutely|of course|certainly|correct|"
+        r"true|agreed|definitely|totally|precisely|definitely|sure thing|alright|all right)(?:\s+(?:sir|ma'am|indeed))?" + _END,
+        r"^(?:that|this|it)(?:'s| is| was)\s+(?:absolutely |quite |totally |exactly |so |very )?"
+        r"(?:right|correct|true|a (?:good|great|fair|valid|interesting|excellent) (?:point|question|one))" + _END,
+        r"^you(?:'re| are)\s+(?:absolutely |quite |totally |so )?(?:right|correct)" + _END,
+        r"^(?:good|great|excellent|interesting|fair) (?:point|question)" + _END,
+        r"^i (?:totally |completely |fully )?(?:agree|see|understand|get it|hear you)(?: with you)?" + _END,
+        r"^(?:got it|makes sense|fair enough|sounds good|will do|noted|i know|i know,? right)" + _END,
+        r"^(?:好的|好|是的|是啊|对|对的|对啊|没错|当然|确实|嗯|嗯嗯|行|可以|明白|明白了|了解|知道了|同意|"
+        r"你说得对|说得对|说的对|有道理|好问题|问得好|没问题)(?:的|呀|啊|呢|吧)?" + _END,
+    )),
+    ("pleasantry", "chitchat", _rx(
+        r"^(?:i )?hope (?:this|that|it) (?:helps|was helpful|answers your question)\b.{0,30}$",
+        r"^(?:let me know|feel free|don't hesitate|do not hesitate)\b.{0,80}$",
+        r"^(?:glad|happy|pleased) (?:i could|to) (?:help|assist)\b.{0,30}$",
+        r"^(?:good luck|have (?:a )?(?:nice|great|good) (?:day|one|time|weekend)|take care|enjoy|bye|goodbye|see you)\b.{0,30}$",
+        r"^(?:希望(?:这|以上|我的)?(?:回答|内容|信息)?(?:能)?(?:对你|对您)?(?:有所|有)帮助|如(?:果)?(?:你|您)?(?:还)?有(?:其他|任何)?(?:问题|疑问)|欢迎(?:随时|继续)?(?:提问|咨询)|祝你|祝您|再见|保重).{0,30}$",
+    )),
+    ("attribution", "chitchat", _rx(
+        r"^(?:据了解|据悉|据报道|据介绍|据统计|据称|据说|听说|众所周知)" + _END,
+        r"^(?:i (?:know|heard|read|learned)|i have (?:heard|read)|they say|it is said)" + _END,
+    )),
+    ("hedge", "hedge", _rx(
+        r"^(?:i'?m|i am)\s+(?:not (?:\w+ )?(?:sure|certain)|unsure|not an expert)\b(?!.*\d).{0,60}$",
+        r"^i (?:could|might|may) be (?:wrong|mistaken)\b.{0,30}$",
+        r"^(?:correct me if i'?m wrong|if i (?:remember|recall) (?:correctly|right)|as far as i (?:know|can tell|remember)|"
+        r"to (?:the best of )?my knowledge|from what i (?:know|remember|recall|understand)|i (?:think|believe|guess)(?: so)?|not sure(?: though)?)" + _END,
+        r"^i (?:do not|don't|dont) (?:really |quite )?(?:know|remember|recall)\b(?!.*\d).{0,60}$",
+        r"^(?:如果我没记错(?:的话)?|据我所知|我不是专家|仅供参考|可能不准确)" + _END,
+        r"^(?:我不太确定|我不确定|我记不清|我记得不太清楚|我不太了解|我不知道|我不清楚)[^0-9]{0,20}$",
+    )),
+    ("opinion", "opinion", _rx(
+        r"^i (?:really |absolutely |just |personally |also |totally |do |would )?(?:love|like|enjoy|adore|hate|dislike|prefer|miss|admire|"
+        r"feel|hope|wish|want|would love|'d love|can't wait|cannot wait)\b(?!.*\d).*$",
+        r"^i(?:'m| am) (?:a )?(?:huge |big |really big )?fan\b(?!.*\d).*$",
+        r"^i(?:'m| am) (?:so |really |very )?(?:glad|happy|excited|thrilled|jealous|impressed|sad|curious|interested)\b(?!.*\d).*$",
+        r"^(?:personally|in my (?:humble )?opinion|imo|my (?:personal )?favou?rite)\b(?!.*\d).*$",
+        r"^i (?:think|find|found) (?:it|that|this|they|them)(?:'s| is| was| are| were| would be| sounds| seems)?\s*(?:so |really |very |pretty |quite )?"
+        r"(?:great|good|nice|cool|awesome|amazing|interesting|fascinating|beautiful|wonderful|fun|funny|sad|scary|boring|a (?:good|great) idea)" + _END,
+        r"^(?:that|this|it)(?:'s| is| was| sounds| seems| looks)\s+(?:like\s+)?(?:a |an )?(?:so |really |very |pretty |quite |super )?"
+        r"(?:great|good|nice|cool|awesome|amazing|interesting|fascinating|wonderful|fun|funny|sad|terrible|too bad|a shame|"
+        r"good to know|unfortunate|impressive|lovely|exciting|incredible)" + _END,
+        r"^(?:how|what a) (?:interesting|cool|sad|nice|fun|great|lovely|wonderful)\b.{0,20}$",
+        r"^(?:wow|oh wow|awesome|cool|nice|great|amazing|interesting|lol|haha)" + _END,
+        r"^我(?:也|真的|非常|很|特别|挺|一直|就)?(?:喜欢|爱|讨厌|希望|期待|羡慕|佩服|想念|好奇)[^0-9]*$",
+        r"^我(?:也|真的)?(?:很|非常|特别|挺)?(?:高兴|开心|激动|难过|感兴趣)[^0-9]*$",
+        r"^(?:我个人(?:认为|觉得)|在我看来|我觉得(?:这|那|它)?(?:很|真|挺|非常)?(?:好|棒|不错|有意思|有趣|酷))[^0-9]*$",
+        r"^(?:太(?:棒|好|酷|厉害|有意思)了|真(?:棒|好|不错|有意思|有趣|厉害)|听起来(?:很|真|挺)?(?:不错|很棒|有意思|有趣)|挺(?:好|不错|有意思)的?|好(?:酷|棒|有趣)啊?|哇|哈哈+)" + r"[^0-9]{0,6}$",
+    )),
+]
+# Prefixes stripped off a clause before it is graded: ("code", kind, pattern). What follows is the
+# claim ("Well, I know it's the largest state" grades "it's the largest state").
+PREFIXES: list[tuple[str, Kind, re.Pattern[str]]] = [
+    ("agreement", "chitchat", _rx(
+        r"^(?:yes|yeah|yep|sure|ok|okay|well|oh|ah|hmm|so|actually|indeed|right|exactly|absolutely|of course|"
+        r"true|correct|great|cool|wow|haha|honestly|interesting|no|nope)\s*[,!.]\s+",
+        r"^(?:well|oh|ah|hmm|yes|yeah)\s+(?=i\b)",
+        r"^(?:好的|是的|对|没错|当然|嗯|哦|确实|其实|说实话|谢谢(?:你|您)?(?:的)?(?:提问)?)[，,！!。]\s*",
+    )),
+    ("attribution", "chitchat", _rx(
+        r"^(?:well,?\s+|oh,?\s+)?(?:i (?:know|heard|read|learned|recall|remember|have (?:heard|read))|they say|it is said)(?:\s+that)?[,\s]\s*",
+        r"^(?:我(?:听说|知道|记得)|听说|据了解|据悉|据报道|据介绍|据称|据说|众所周知)[，,]?\s*",
+    )),
+    ("hedge", "hedge", _rx(
+        r"^(?:i (?:think|believe|guess|suppose|feel like|reckon|assume)|i'?m (?:pretty |fairly |quite )?(?:sure|certain|confident)|"
+        r"if i (?:remember|recall) (?:correctly|right)|as far as i (?:know|can tell|remember)|to (?:the best of )?my knowledge|"
+        r"from what i (?:know|remember|recall|understand|read)|"
+        r"maybe|perhaps|probably|possibly|apparently|presumably|supposedly)(?:\s+that)?[,\s]\s*",
+        r"^(?:我(?:觉得|认为|猜|想|相信)|据我所知|如果我没记错(?:的话)?|也许|可能|大概|或许|好像|似乎)[，,]?\s*",
+    )),
+    ("question", "question", _rx(
+        r"^(?:did|do) you know(?: that)?[,\s]\s*",
+        r"^你(?:知道|可知道|听说过)(?:吗)?[，,]?\s*",
+    )),
+]
+ASKS_BACK = re.compile(r"^(?:did|do) you know(?: that)?[,\s]\s*\S|^你(?:知道|可知道|听说过)(?:吗)?[，,]\s*\S", re.IGNORECASE)
+# A question back to the user ends with a question mark outside quotes ('the single "Happy?"' is a
+# claim), and asks: a question word or "you" in English, a question particle or word in Chinese.
+_QUESTION_END = re.compile(r"[?？]\s*$|[吗呢嘛][\s。！!~]*$")
+_ASKS_EN = re.compile(
+    r"^(?:what|which|who|whom|whose|when|where|why|how|is|are|was|were|do|does|did|can|could|will|would|shall|should|"
+    r"may|might|have|has|had|isn't|aren't|don't|doesn't|didn't|won't|any|anything|or)\b|\byou\b|\byour\b",
+    re.IGNORECASE,
+)
+_ASKS_ZH = re.compile(r"[吗呢嘛][\s。！!？?~]*$|什么|哪|怎么|怎样|如何|多少|几|是否|为什么|为何|谁|你|您|要不要|能不能|可不可以|有没有")
+_POLAR_EN = re.compile(r"^\s*(?:is|are|was|were|do|does|did|can|could|will|would|has|have|had|should|may|might|must|isn't|aren't|wasn't|doesn't|didn't)\b", re.IGNORECASE)
+_POLAR_ZH = re.compile(r"(?:吗|是否|是不是|有没有|能不能|会不会|对不对|对吗)[\s？?]*$|是否")
+BARE_YES = re.compile(r"^(?:yes|yeah|yep|yup|correct|that(?:'s| is) (?:right|correct|true)|true|right|exactly|indeed|absolutely|"
+                       r"是的|是|对|对的|没错|正确|确实如此|确实)\W*$", re.IGNORECASE)
+
+
+def is_polar_question(question: str) -> bool:
+    """A yes/no question: its bare "Yes" asserts the question's statement."""
+    last = question.strip().splitlines()[-1] if question.strip() else ""
+    return bool(last) and bool(_POLAR_EN.search(last) or _POLAR_ZH.search(last))
+
+
+def whole_kind(text: str) -> tuple[str, Kind] | None:
+    body = text.strip().strip("\"'“”‘’()（）")
+    if not body:
+        return None
+    for why, kind, rx in _WHOLE:
+        if rx.match(body):
+            return why, kind
+    if _QUESTION_END.search(body) and (_ASKS_ZH if cjk.has_cjk(body) else _ASKS_EN).search(body):
+        return "question", "question"
+    if is_refusal(body):
+        return "hedge", "hedge"
+    return None
+
+
+def classify(text: str) -> tuple[Kind, str]:
+    """The kind of one clause and its reason code ("" for a claim)."""
+    found = whole_kind(text)
+    return (found[1], found[0]) if found else ("claim", "")
