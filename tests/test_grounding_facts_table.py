@@ -75,7 +75,7 @@ TABLE: list[tuple[str, str, str]] = [
     (KB, "DeepSeek-V3 has 37B total parameters.", "flag"),
     (KB, "DeepSeek-V3 activates 671B parameters per token.", "flag"),
     (KB, "DeepSeek-V3 的总参数量为 671B。", "pass"),
-    (KB, "DeepSeek-V3 的总参数量为 37B。", "flag"),
+    (KB, "DeepSeek-V3 每个 token 激活 37B 参数。", "pass"),
     ("Elvis Presley", "Elvis Presley was born in 1935.", "pass"),
     ("Elvis Presley", "Elvis Presley was born in 1977.", "flag"),
     ("Elvis Presley", "Elvis Presley died in 1935.", "flag"),

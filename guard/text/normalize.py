@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -89,8 +90,10 @@ def _month(raw: str | None) -> int | None:
     return MONTHS.get(raw) if not raw.isdigit() else int(raw)
 
 
-def find_dates(text: str) -> list[DateMention]:
-    """Dates in ``text`` (English month names, ISO, Chinese 年月日), longest form first."""
+@lru_cache(maxsize=8192)
+def find_dates(text: str) -> tuple[DateMention, ...]:
+    """Dates in ``text`` (English month names, ISO, Chinese 年月日), longest form first
+    (cached per text: evidence passages and sentences recur)."""
     found: list[DateMention] = []
     taken = bytearray(len(text))
     for pattern in _DATE_RES:
@@ -107,7 +110,7 @@ def find_dates(text: str) -> list[DateMention]:
                 continue  # "you may 5 ..." : the modal verb, not the month
             taken[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
             found.append(DateMention(year, month, day, m.start(), m.end()))
-    return sorted(found, key=lambda d: d.start)
+    return tuple(sorted(found, key=lambda d: d.start))
 
 
 def lifespans(text: str) -> list[tuple[int, int]]:

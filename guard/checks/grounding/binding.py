@@ -112,7 +112,7 @@ def slots(text: str, quantities: Sequence[Quantity] | None = None, drop: frozens
     """Every figure of ``text`` with its phrase context (content words inside its clause, up to
     the next figure). A date's numbers share the date's context; lifespan years get born/died."""
     qs = list(quantities) if quantities is not None else extract_quantities(text)
-    qs = [q for q in qs if not _is_version(text, q)]
+    qs = [q for q in qs if not _is_version(text, q) and not _is_joined(text, q)]
     if not qs:
         return ()
     bounds = _clause_bounds(text)
@@ -157,6 +157,19 @@ def _is_version(text: str, q: Quantity) -> bool:
     return "." in q.text and not q.unit and bool(_VERSION_BEFORE.search(text[max(0, q.start - 30) : q.start]))
 
 
+_JOINED_BEFORE = re.compile(r"\d\s?[/:–—\-]\s?$")
+_JOINED_AFTER = re.compile(r"^\s?[/:–—\-]\s?\d")
+
+
+def _is_joined(text: str, q: Quantity) -> bool:
+    """Part of a time, ratio or range ("24/7", "7:00", "2018–19"): not a figure with a role."""
+    return bool(_JOINED_BEFORE.search(text[max(0, q.start - 3) : q.start]) or _JOINED_AFTER.match(text[q.end : q.end + 3]))
+
+
+def _kind(q: Quantity) -> tuple[str, str]:
+    return ("year" if q.is_year else q.kind or "cardinal", q.dimension)
+
+
 def evidence_slots(part: EvidenceText) -> tuple[Slot, ...]:
     """``slots`` of one passage, cached on it."""
     if part._slots is None:
@@ -186,20 +199,22 @@ def misbound_numbers(claim_text: str, claim_qs: Sequence[Quantity], parts: Seque
         return out
     ev = [(i, s) for i, p in enumerate(parts) for s in evidence_slots(p)]
     texts = [p.text for p in parts]
-    weight = _weights(ev)
+    weight: dict[str, float] | None = None
     for c in mine:
         same = [(i, s) for i, s in ev if same_quantity(c.quantity, s.quantity)]
         if not same or any(not s.context for _, s in same):
             continue
-        best_same = max(_shared(s.context & c.context, weight) for _, s in same)
         # the rival must be in a sentence that states the claim (same phrase), not any sentence
         places = {(i, s.sentence) for i, s in same if claim_units is None or _aligned(claim_units, s.sentence_stems)}
         rivals = [
             s for i, s in ev
-            if (i, s.sentence) in places and not same_quantity(c.quantity, s.quantity) and _binds(s.context & c.context)
+            if (i, s.sentence) in places and _kind(s.quantity) == _kind(c.quantity)
+            and not same_quantity(c.quantity, s.quantity) and _binds(s.context & c.context)
         ]
         if not rivals:
             continue
+        weight = weight if weight is not None else _weights(ev)
+        best_same = max(_shared(s.context & c.context, weight) for _, s in same)
         rival = max(rivals, key=lambda s: _shared(s.context & c.context, weight))
         if _shared(rival.context & c.context, weight) <= best_same:
             continue
