@@ -54,6 +54,7 @@ TABLE: list[tuple[str, str, str]] = [
     (KB, "TTFT 是模型训练所需的总时间。", "flag"),
     (KB, "DeepSeek-V3 activates 671B of its 37B parameters.", "flag"),
     ("Aurora X1", "The Aurora X1 chip has a clock speed of 9 GHz.", "flag"),
+    ("Alaska", "Well, I know it's the largest state in the US.", "pass"),
     ("Alaska", "It is the largest state in the US.", "pass"),
     ("Texas", "Texas is the 2nd largest state in the US by area.", "pass"),
     ("Elvis Presley", "He died in 1977.", "pass"),
