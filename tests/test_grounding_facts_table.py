@@ -121,7 +121,7 @@ TABLE: list[tuple[str, str, str]] = [
     ("Elvis Presley", "Elvis Presley died on August 16, 1977.", "pass"),
     ("Elvis Presley", "Elvis Presley died on 16 August 1977.", "pass"),
     ("Elvis Presley", "Elvis Presley died on 1977-08-16.", "pass"),
-    ("Elvis Presley", "Elvis Presley died in September 1977.", "flag"),
+    ("Elvis Presley", "Elvis Presley died on September 16, 1977.", "flag"),
     ("埃尔维斯·普雷斯利", "埃尔维斯·普雷斯利于1977年去世。", "pass"),
     ("埃尔维斯·普雷斯利", "埃尔维斯·普雷斯利于1977年8月16日去世。", "pass"),
     ("埃尔维斯·普雷斯利", "埃尔维斯·普雷斯利于1977年9月16日去世。", "flag"),

@@ -52,6 +52,7 @@ _CJK_NEG_WINDOW = 2  # characters: the bigram right after the negation (不*公�
 _FUNCTION = set("的了是在和与及或也就都而并但又被把将对于为以之其这那此有个着过中上下")
 _YES_NO = {"no": False, "no.": False, "no,": False, "yes": True, "不": False, "不是": False, "否": False,
            "没有": False, "是的": True, "可以": True, "对": True}
+_ROLE_ALIGNMENT = 0.6  # roles are compared in the best sentence only, when it matches this well
 _ROLE_GAP = 4  # words between the two names for a relation to count ("was acquired by")
 _BE = re.compile(r"\b(?:was|were|is|are|been|be|being|got|gets)\b")
 
@@ -320,8 +321,12 @@ def _neighbours(term: str, lower: str) -> set[str]:
 
 def _same_slot(mine: str, claim_lower: str, theirs: str, evidence_lower: str) -> bool:
     """The two words fill the same slot: the word before or after them is the same ("sales
-    *increased* by" / "sales *decreased* by"; 营收*增长* / 营收*下降*)."""
-    return bool(_neighbours(mine, claim_lower) & _neighbours(theirs, evidence_lower) - {"<", ">"})
+    *increased* by" / "sales *decreased* by"); for Chinese, the characters on both sides
+    (营收*增长*了 / 营收*下降*了), since news repeats one frame for many subjects (指数上涨 / 指数下跌)."""
+    shared = _neighbours(mine, claim_lower) & _neighbours(theirs, evidence_lower) - {"<", ">"}
+    if mine.isascii():
+        return bool(shared)
+    return any(x.startswith("<") for x in shared) and any(x.startswith(">") for x in shared)
 
 
 def _lexical_conflict(claim: str, s: Sentence) -> Conflict | None:
@@ -405,7 +410,9 @@ def find_conflict(
     for s, aligned in ranked[:_CANDIDATES]:
         if aligned < max(MIN_ALIGNMENT, best - _NEAR_BEST):
             break
-        found = _polarity_conflict(claim, s) or _lexical_conflict(claim, s) or _role_conflict(claim, names, s)
+        found = _polarity_conflict(claim, s) or _lexical_conflict(claim, s)
+        if not found and s is ranked[0][0] and aligned >= _ROLE_ALIGNMENT:
+            found = _role_conflict(claim, names, s)
         if found:
             return found, best
     return None, best

@@ -278,8 +278,8 @@ def _wrong_dates(claim: Claim, phrase: Sequence[DateMention], anywhere: Sequence
     (``anywhere``) is compatible with: the year alone would match."""
     out = []
     for d in claim.dates:
-        if d.year is None or d.month is None:
-            continue
+        if d.year is None or d.month is None or d.day is None:
+            continue  # month-level dates ("May 2018") misfired on web pages full of other dates
         same_year = [e for e in phrase if e.year == d.year and e.month is not None]
         if same_year and not any(d.compatible(e) for e in anywhere):
             out.append(claim.text[d.start : d.end])
