@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from guard.checks.grounding.evidence import EvidenceText
 from guard.text import cjk, tokens
@@ -46,7 +47,7 @@ class Slot:
     quantity: Quantity
     context: frozenset[str]
     sentence: int  # which sentence of the text it is in
-    sentence_stems: frozenset[str] = frozenset()  # that sentence's content stems and bigrams
+    sentence_text: str = ""  # that sentence (its units are computed only when compared)
 
 
 def anchor(text: str, names: Sequence[str] = ()) -> str | None:
@@ -132,10 +133,6 @@ def slots(text: str, quantities: Sequence[Quantity] | None = None, drop: frozens
         lifespan_ctx[m.start("died")] = "died"
     sentence_ends = [m.end() for m in re.finditer(r"[.!?。！？]\s|[。！？]|\n", text)]
     cuts = [0] + sentence_ends + [len(text)]
-    units = [
-        frozenset(tokens.content_stems(text[a:b])) | frozenset(cjk.char_ngrams(text[a:b], 2))
-        for a, b in zip(cuts, cuts[1:])
-    ]
     out = []
     for q, (s, e) in zip(qs, spans):
         lo = max([b1 for b0, b1 in bounds if b1 <= s] + [x for x in edges if x <= s and x != s] + [0])
@@ -145,7 +142,7 @@ def slots(text: str, quantities: Sequence[Quantity] | None = None, drop: frozens
         if q.start in lifespan_ctx:
             ctx.add(lifespan_ctx[q.start])
         sentence = sum(1 for x in sentence_ends if x <= q.start)
-        out.append(Slot(q, frozenset(ctx), sentence, units[sentence]))
+        out.append(Slot(q, frozenset(ctx), sentence, text[cuts[sentence] : cuts[sentence + 1]]))
     return tuple(out)
 
 
@@ -205,7 +202,7 @@ def misbound_numbers(claim_text: str, claim_qs: Sequence[Quantity], parts: Seque
         if not same or any(not s.context for _, s in same):
             continue
         # the rival must be in a sentence that states the claim (same phrase), not any sentence
-        places = {(i, s.sentence) for i, s in same if claim_units is None or _aligned(claim_units, s.sentence_stems)}
+        places = {(i, s.sentence) for i, s in same if claim_units is None or _aligned(claim_units, s.sentence_text)}
         rivals = [
             s for i, s in ev
             if (i, s.sentence) in places and _kind(s.quantity) == _kind(c.quantity)
@@ -228,8 +225,13 @@ def misbound_numbers(claim_text: str, claim_qs: Sequence[Quantity], parts: Seque
 ALIGNED = 0.5  # share of the claim's units a sentence must hold to state the same fact
 
 
-def _aligned(claim_units: frozenset[str], sentence_units: frozenset[str]) -> bool:
-    return bool(claim_units) and len(claim_units & sentence_units) / len(claim_units) >= ALIGNED
+@lru_cache(maxsize=8192)
+def _units(sentence: str) -> frozenset[str]:
+    return frozenset(tokens.content_stems(sentence)) | frozenset(cjk.char_ngrams(sentence, 2))
+
+
+def _aligned(claim_units: frozenset[str], sentence: str) -> bool:
+    return bool(claim_units) and len(claim_units & _units(sentence)) / len(claim_units) >= ALIGNED
 
 
 def _weights(ev: Sequence[tuple[int, Slot]]) -> dict[str, float]:
