@@ -119,8 +119,7 @@ class SupportFeatures:
             "bound_coverage": round(self.coverage if self.bound_coverage is None else self.bound_coverage, 3),
             "unbound_names": [n for n, _, _ in self.unbound_names],
             "misbound_numbers": [v for v, _, _, _ in self.misbound_numbers],
-            "contradiction": self.contradiction,
-            "conflict_kind": self.conflict.kind if self.conflict else None,
+            "contradiction": self.contradiction,  # 0/1; the kind and words are in the reason code
             "alignment": round(self.alignment, 3),
         }
 
