@@ -194,7 +194,10 @@ def misbound_numbers(claim_text: str, claim_qs: Sequence[Quantity], parts: Seque
     mine = [s for s in slots(claim_text, claim_qs, drop) if s.context and s.quantity.checked]
     if not mine:
         return out
-    ev = [(i, s) for i, p in enumerate(parts) for s in evidence_slots(p)]
+    # only passages stating one of the claim's figures can bind it (rivals share its sentence)
+    figures = [c.quantity for c in mine]
+    stating = [i for i, p in enumerate(parts) if any(same_quantity(f, q) for f in figures for q in p.quantities)]
+    ev = [(i, s) for i in stating for s in evidence_slots(parts[i])]
     texts = [p.text for p in parts]
     weight: dict[str, float] | None = None
     for c in mine:
@@ -210,7 +213,8 @@ def misbound_numbers(claim_text: str, claim_qs: Sequence[Quantity], parts: Seque
         ]
         if not rivals:
             continue
-        weight = weight if weight is not None else _weights(ev)
+        if weight is None:  # over every passage, built only when a figure has a rival (rare)
+            weight = _weights([(i, s) for i, p in enumerate(parts) for s in evidence_slots(p)])
         best_same = max(_shared(s.context & c.context, weight) for _, s in same)
         rival = max(rivals, key=lambda s: _shared(s.context & c.context, weight))
         if _shared(rival.context & c.context, weight) <= best_same:

@@ -241,11 +241,16 @@ def alignment(stems: frozenset[str] | set[str], bigrams: frozenset[str] | set[st
 
 def ranked_sentences(stems: Sequence[str], bigrams: Sequence[str], parts: Sequence[EvidenceText]) -> list[tuple[Sentence, float]]:
     """Evidence sentences sharing at least two of the claim's content units, best first, with
-    the share of the claim's units each holds. Questions count only when the next sentence
-    answers them yes or no."""
+    the share of the claim's units each holds, from the passages that hold at least
+    ``MIN_ALIGNMENT`` of them. Questions count only when the next sentence answers them yes or no."""
     cs, cb = frozenset(stems), frozenset(bigrams)
+    units = len(cs) + len(cb)
     found: list[tuple[Sentence, float]] = []
     for part in parts:
+        # a sentence holds no more of the claim than its passage: skip passages (and the cost of
+        # splitting them) that cannot reach MIN_ALIGNMENT
+        if not units or (len(cs & part.stems) + len(cb & part.cjk2)) / units < MIN_ALIGNMENT:
+            continue
         for s in part.sentences:
             if _is_question(s.text) and _answered(s) is None:
                 continue
