@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from guard.checks.grounding.evidence import EvidenceText
 from guard.text import cjk, tokens
@@ -46,7 +47,7 @@ class Slot:
     quantity: Quantity
     context: frozenset[str]
     sentence: int  # which sentence of the text it is in
-    sentence_stems: frozenset[str] = frozenset()  # that sentence's content stems and bigrams
+    sentence_text: str = ""  # that sentence (its units are computed only when compared)
 
 
 def anchor(text: str, names: Sequence[str] = ()) -> str | None:
@@ -112,7 +113,7 @@ def slots(text: str, quantities: Sequence[Quantity] | None = None, drop: frozens
     """Every figure of ``text`` with its phrase context (content words inside its clause, up to
     the next figure). A date's numbers share the date's context; lifespan years get born/died."""
     qs = list(quantities) if quantities is not None else extract_quantities(text)
-    qs = [q for q in qs if not _is_version(text, q)]
+    qs = [q for q in qs if not _is_version(text, q) and not _is_joined(text, q)]
     if not qs:
         return ()
     bounds = _clause_bounds(text)
@@ -132,10 +133,6 @@ def slots(text: str, quantities: Sequence[Quantity] | None = None, drop: frozens
         lifespan_ctx[m.start("died")] = "died"
     sentence_ends = [m.end() for m in re.finditer(r"[.!?。！？]\s|[。！？]|\n", text)]
     cuts = [0] + sentence_ends + [len(text)]
-    units = [
-        frozenset(tokens.content_stems(text[a:b])) | frozenset(cjk.char_ngrams(text[a:b], 2))
-        for a, b in zip(cuts, cuts[1:])
-    ]
     out = []
     for q, (s, e) in zip(qs, spans):
         lo = max([b1 for b0, b1 in bounds if b1 <= s] + [x for x in edges if x <= s and x != s] + [0])
@@ -145,7 +142,7 @@ def slots(text: str, quantities: Sequence[Quantity] | None = None, drop: frozens
         if q.start in lifespan_ctx:
             ctx.add(lifespan_ctx[q.start])
         sentence = sum(1 for x in sentence_ends if x <= q.start)
-        out.append(Slot(q, frozenset(ctx), sentence, units[sentence]))
+        out.append(Slot(q, frozenset(ctx), sentence, text[cuts[sentence] : cuts[sentence + 1]]))
     return tuple(out)
 
 
@@ -155,6 +152,19 @@ _VERSION_BEFORE = re.compile(r"[A-Z][A-Za-z\-]*\s$")
 def _is_version(text: str, q: Quantity) -> bool:
     """A model or product version ("Llama 3.1", "Python 3.11"), part of a name, not a figure."""
     return "." in q.text and not q.unit and bool(_VERSION_BEFORE.search(text[max(0, q.start - 30) : q.start]))
+
+
+_JOINED_BEFORE = re.compile(r"\d\s?[/:–—\-]\s?$")
+_JOINED_AFTER = re.compile(r"^\s?[/:–—\-]\s?\d")
+
+
+def _is_joined(text: str, q: Quantity) -> bool:
+    """Part of a time, ratio or range ("24/7", "7:00", "2018–19"): not a figure with a role."""
+    return bool(_JOINED_BEFORE.search(text[max(0, q.start - 3) : q.start]) or _JOINED_AFTER.match(text[q.end : q.end + 3]))
+
+
+def _kind(q: Quantity) -> tuple[str, str]:
+    return ("year" if q.is_year else q.kind or "cardinal", q.dimension)
 
 
 def evidence_slots(part: EvidenceText) -> tuple[Slot, ...]:
@@ -184,22 +194,28 @@ def misbound_numbers(claim_text: str, claim_qs: Sequence[Quantity], parts: Seque
     mine = [s for s in slots(claim_text, claim_qs, drop) if s.context and s.quantity.checked]
     if not mine:
         return out
-    ev = [(i, s) for i, p in enumerate(parts) for s in evidence_slots(p)]
+    # only passages stating one of the claim's figures can bind it (rivals share its sentence)
+    figures = [c.quantity for c in mine]
+    stating = [i for i, p in enumerate(parts) if any(same_quantity(f, q) for f in figures for q in p.quantities)]
+    ev = [(i, s) for i in stating for s in evidence_slots(parts[i])]
     texts = [p.text for p in parts]
-    weight = _weights(ev)
+    weight: dict[str, float] | None = None
     for c in mine:
         same = [(i, s) for i, s in ev if same_quantity(c.quantity, s.quantity)]
         if not same or any(not s.context for _, s in same):
             continue
-        best_same = max(_shared(s.context & c.context, weight) for _, s in same)
         # the rival must be in a sentence that states the claim (same phrase), not any sentence
-        places = {(i, s.sentence) for i, s in same if claim_units is None or _aligned(claim_units, s.sentence_stems)}
+        places = {(i, s.sentence) for i, s in same if claim_units is None or _aligned(claim_units, s.sentence_text)}
         rivals = [
             s for i, s in ev
-            if (i, s.sentence) in places and not same_quantity(c.quantity, s.quantity) and _binds(s.context & c.context)
+            if (i, s.sentence) in places and _kind(s.quantity) == _kind(c.quantity)
+            and not same_quantity(c.quantity, s.quantity) and _binds(s.context & c.context)
         ]
         if not rivals:
             continue
+        if weight is None:  # over every passage, built only when a figure has a rival (rare)
+            weight = _weights([(i, s) for i, p in enumerate(parts) for s in evidence_slots(p)])
+        best_same = max(_shared(s.context & c.context, weight) for _, s in same)
         rival = max(rivals, key=lambda s: _shared(s.context & c.context, weight))
         if _shared(rival.context & c.context, weight) <= best_same:
             continue
@@ -213,8 +229,13 @@ def misbound_numbers(claim_text: str, claim_qs: Sequence[Quantity], parts: Seque
 ALIGNED = 0.5  # share of the claim's units a sentence must hold to state the same fact
 
 
-def _aligned(claim_units: frozenset[str], sentence_units: frozenset[str]) -> bool:
-    return bool(claim_units) and len(claim_units & sentence_units) / len(claim_units) >= ALIGNED
+@lru_cache(maxsize=8192)
+def _units(sentence: str) -> frozenset[str]:
+    return frozenset(tokens.content_stems(sentence)) | frozenset(cjk.char_ngrams(sentence, 2))
+
+
+def _aligned(claim_units: frozenset[str], sentence: str) -> bool:
+    return bool(claim_units) and len(claim_units & _units(sentence)) / len(claim_units) >= ALIGNED
 
 
 def _weights(ev: Sequence[tuple[int, Slot]]) -> dict[str, float]:

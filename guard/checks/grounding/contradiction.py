@@ -52,7 +52,8 @@ _CJK_NEG_WINDOW = 2  # characters: the bigram right after the negation (不*公�
 _FUNCTION = set("的了是在和与及或也就都而并但又被把将对于为以之其这那此有个着过中上下")
 _YES_NO = {"no": False, "no.": False, "no,": False, "yes": True, "不": False, "不是": False, "否": False,
            "没有": False, "是的": True, "可以": True, "对": True}
-_ROLE_GAP = 6  # words between the two names (their own words included) for a relation to count
+_ROLE_ALIGNMENT = 0.6  # roles are compared in the best sentence only, when it matches this well
+_ROLE_GAP = 4  # words between the two names for a relation to count ("was acquired by")
 _BE = re.compile(r"\b(?:was|were|is|are|been|be|being|got|gets)\b")
 
 
@@ -71,6 +72,8 @@ class Conflict:
 class Lexicon:
     opposites: dict[str, frozenset[str]]
     group_of: dict[str, int]
+    by_key: dict[str, tuple[str, ...]]  # English comparison key -> the listed words with it
+    cjk_re: re.Pattern[str] | None  # any listed Chinese word
 
     @classmethod
     def parse(cls, data: dict) -> "Lexicon":
@@ -80,7 +83,22 @@ class Lexicon:
             opposites.setdefault(a, set()).add(b)
             opposites.setdefault(b, set()).add(a)
         group_of = {str(w).lower(): i for i, g in enumerate(data.get("exclusive") or []) for w in g}
-        return cls({k: frozenset(v) for k, v in opposites.items()}, group_of)
+        listed = set(opposites) | set(group_of)
+        by_key: dict[str, list[str]] = {}
+        for w in listed:
+            if w.isascii():
+                by_key.setdefault(key(w), []).append(w)
+        chinese = sorted((w for w in listed if not w.isascii()), key=len, reverse=True)
+        cjk_re = re.compile("|".join(map(re.escape, chinese))) if chinese else None
+        return cls({k: frozenset(v) for k, v in opposites.items()}, group_of,
+                   {k: tuple(sorted(v)) for k, v in by_key.items()}, cjk_re)
+
+    def listed_in(self, words: frozenset[str], text: str) -> list[str]:
+        """The listed words a text has (``words``: its comparison keys)."""
+        found = [w for k in sorted(words) for w in self.by_key.get(k, ())]
+        if self.cjk_re is not None and cjk.has_cjk(text):
+            found += list(dict.fromkeys(self.cjk_re.findall(text)))
+        return found
 
 
 @lru_cache(maxsize=1)
@@ -185,8 +203,10 @@ def _clause_spans(text: str) -> list[tuple[int, str]]:
     return [(s, c) for s, c in out if c.strip()]
 
 
+@lru_cache(maxsize=8192)
 def polarity(text: str) -> tuple[set[str], set[str], dict[str, str]]:
-    """Units stated plainly and under a negation, English keys and Chinese bigrams together."""
+    """Units stated plainly and under a negation, English keys and Chinese bigrams together
+    (cached per text: callers must not change the sets)."""
     plain, negated, cues = _en_polarity(text)
     if cjk.has_cjk(text):
         p2, n2, c2 = _cjk_polarity(text)
@@ -221,11 +241,16 @@ def alignment(stems: frozenset[str] | set[str], bigrams: frozenset[str] | set[st
 
 def ranked_sentences(stems: Sequence[str], bigrams: Sequence[str], parts: Sequence[EvidenceText]) -> list[tuple[Sentence, float]]:
     """Evidence sentences sharing at least two of the claim's content units, best first, with
-    the share of the claim's units each holds. Questions count only when the next sentence
-    answers them yes or no."""
+    the share of the claim's units each holds, from the passages that hold at least
+    ``MIN_ALIGNMENT`` of them. Questions count only when the next sentence answers them yes or no."""
     cs, cb = frozenset(stems), frozenset(bigrams)
+    units = len(cs) + len(cb)
     found: list[tuple[Sentence, float]] = []
     for part in parts:
+        # a sentence holds no more of the claim than its passage: skip passages (and the cost of
+        # splitting them) that cannot reach MIN_ALIGNMENT
+        if not units or (len(cs & part.stems) + len(cb & part.cjk2)) / units < MIN_ALIGNMENT:
+            continue
         for s in part.sentences:
             if _is_question(s.text) and _answered(s) is None:
                 continue
@@ -270,40 +295,69 @@ def _shown(unit: str, text: str) -> str:
     return unit
 
 
-def _units(text: str) -> tuple[set[str], str]:
-    """English word keys (and whole words) and the raw lower text, for look-ups."""
+@lru_cache(maxsize=8192)
+def _keys(text: str) -> tuple[frozenset[str], str]:
+    """Comparison keys of a text's words, and its lower-cased text (cached: evidence sentences recur)."""
     lower = text.lower()
-    return {w for w in _WORD_RE.findall(lower)} | {key(w) for w in _WORD_RE.findall(lower)}, lower
+    return frozenset(key(w) for w in _WORD_RE.findall(lower)), lower
 
 
-def _has(term: str, words: set[str], lower: str) -> bool:
+def _has(term: str, keys: frozenset[str], lower: str) -> bool:
+    return term in lower if not term.isascii() else key(term) in keys
+
+
+def _neighbours(term: str, lower: str) -> set[str]:
+    """The tokens right before and after ``term`` in ``lower`` (characters for Chinese)."""
+    out: set[str] = set()
     if not term.isascii():
-        return term in lower
-    return term in words or key(term) in words
+        for m in re.finditer(re.escape(term), lower):
+            out.update({"<" + lower[m.start() - 1 : m.start()], ">" + lower[m.end() : m.end() + 1]})
+        return out
+    words = _WORD_RE.findall(lower)
+    k = key(term)
+    for i, w in enumerate(words):
+        if key(w) == k:
+            if i > 0:
+                out.add("<" + key(words[i - 1]))
+            if i + 1 < len(words):
+                out.add(">" + key(words[i + 1]))
+    return out
+
+
+def _same_slot(mine: str, claim_lower: str, theirs: str, evidence_lower: str) -> bool:
+    """The two words fill the same slot: the word before or after them is the same ("sales
+    *increased* by" / "sales *decreased* by"); for Chinese, the characters on both sides
+    (营收*增长*了 / 营收*下降*了), since news repeats one frame for many subjects (指数上涨 / 指数下跌)."""
+    shared = _neighbours(mine, claim_lower) & _neighbours(theirs, evidence_lower) - {"<", ">"}
+    if mine.isascii():
+        return bool(shared)
+    return any(x.startswith("<") for x in shared) and any(x.startswith(">") for x in shared)
 
 
 def _lexical_conflict(claim: str, s: Sentence) -> Conflict | None:
     lex = lexicon()
-    c_words, c_lower = _units(claim)
-    e_words, e_lower = _units(s.text)
-    candidates = [w for w in lex.opposites if _has(w, c_words, c_lower)]
-    for w in candidates:
-        if _has(w, e_words, e_lower):
+    c_keys, c_lower = _keys(claim)
+    e_keys, e_lower = _keys(s.text)
+    mine = lex.listed_in(c_keys, claim)
+    for w in mine:
+        if w not in lex.opposites or _has(w, e_keys, e_lower):
             continue
         for o in sorted(lex.opposites[w]):
-            if _has(o, e_words, e_lower) and not _has(o, c_words, c_lower):
+            if _has(o, e_keys, e_lower) and not _has(o, c_keys, c_lower) and _same_slot(w, c_lower, o, e_lower):
                 return Conflict("antonym", w, o, s.text)
-    groups = {}
-    for w, g in lex.group_of.items():
-        if _has(w, c_words, c_lower):
-            groups.setdefault(g, []).append(w)
-    for g, mine in groups.items():
-        if any(_has(w, e_words, e_lower) for w in mine):
+    groups: dict[int, list[str]] = {}
+    for w in mine:
+        if w in lex.group_of:
+            groups.setdefault(lex.group_of[w], []).append(w)
+    for g, words in groups.items():
+        if any(_has(w, e_keys, e_lower) for w in words):
             continue
-        others = [o for o, og in lex.group_of.items() if og == g and o not in mine and _has(o, e_words, e_lower)]
-        others = [o for o in others if not _has(o, c_words, c_lower)]
-        if others:
-            return Conflict("exclusive", mine[0], others[0], s.text)
+        theirs = [
+            o for o in lex.listed_in(e_keys, s.text)
+            if lex.group_of.get(o) == g and not _has(o, c_keys, c_lower) and _same_slot(words[0], c_lower, o, e_lower)
+        ]
+        if theirs:
+            return Conflict("exclusive", words[0], theirs[0], s.text)
     return None
 
 
@@ -313,7 +367,8 @@ def _direction(text: str, a: str, b: str, verb: str) -> bool | None:
     ia, ib = lower.find(a), lower.find(b)
     if ia < 0 or ib < 0 or ia == ib:
         return None
-    lo, hi = sorted((ia, ib))
+    lo = ia + len(a) if ia < ib else ib + len(b)
+    hi = max(ia, ib)
     between = lower[lo:hi]
     words = _WORD_RE.findall(between)
     if len(words) > _ROLE_GAP or not any(key(w) == verb for w in words):
@@ -360,7 +415,9 @@ def find_conflict(
     for s, aligned in ranked[:_CANDIDATES]:
         if aligned < max(MIN_ALIGNMENT, best - _NEAR_BEST):
             break
-        found = _polarity_conflict(claim, s) or _lexical_conflict(claim, s) or _role_conflict(claim, names, s)
+        found = _polarity_conflict(claim, s) or _lexical_conflict(claim, s)
+        if not found and s is ranked[0][0] and aligned >= _ROLE_ALIGNMENT:
+            found = _role_conflict(claim, names, s)
         if found:
             return found, best
     return None, best
