@@ -25,6 +25,7 @@ from guard.policy.select import select_policy
 from guard.policy.template import prepare_chat, prepare_prompt
 from guard.responses import CHAT, choice_text, deliver_reasoning, separate_reasoning, set_choice_text
 from guard.settings import ModelConfig
+from guard.telemetry import NO_TRACE
 
 if TYPE_CHECKING:
     from guard.runtime import Runtime
@@ -54,6 +55,7 @@ class Call:
     accept_language: str | None = None  # the request's Accept-Language: end-user messages' language
     started: float = field(default_factory=time.perf_counter)
     documents: list[Any] = field(default_factory=list)  # request evidence (guard.evidence.gather)
+    trace: Any = NO_TRACE  # the request's OpenTelemetry span (guard.telemetry), a no-op when off
 
     @property
     def public_model(self) -> str:
@@ -177,7 +179,8 @@ class Pipeline:
         reused = await self.reused(call)
         if reused is not None:
             return self._reused_body(call, reused)
-        body, served_by = await self.rt.router.complete(call.model, call.endpoint, call.body, {"x-request-id": call.request_id})
+        with call.trace.stage("guard.backend", **{"gen_ai.system": call.model.backend.kind, "guard.upstream_model": call.model.backend.model}):
+            body, served_by = await self.rt.router.complete(call.model, call.endpoint, call.body, {"x-request-id": call.request_id})
         body["model"] = call.public_model
         call.response_id = body.get("id") if isinstance(body.get("id"), str) else None
         keep = call.policy.reasoning.client == "keep"
@@ -240,6 +243,8 @@ class Pipeline:
             prior=prior,
         )
         report = await self.rt.checker.run(call.policy, inp)
+        for name, began, ended in report.timings:
+            call.trace.record(f"guard.check.{name}", began, ended)
         if call.documents and retriever is not None:
             label_citations(report, retriever)
         self.rt.metrics.check(call.policy.name, report.latency_ms / 1000)
@@ -252,8 +257,12 @@ class Pipeline:
         from guard.decision import decide
 
         report = await self.check(call, answer, reasoning, prior)
-        decision = decide(report, call.policy)
-        return await actions.apply(call, decision, report, answer, reasoning, self.rt.review)
+        with call.trace.stage("guard.decision") as span:
+            decision = decide(report, call.policy)
+            verdict = await actions.apply(call, decision, report, answer, reasoning, self.rt.review)
+            if span is not None:
+                span.set_attributes({"guard.decision": verdict.action, "guard.confidence": round(verdict.confidence, 4)})
+        return verdict
 
     # ------------------------------------------------------------------ log
 
@@ -272,3 +281,18 @@ class Pipeline:
             **{k: v for k, v in fields.items() if v is not None},
         )
         self.rt.metrics.call_done(call, status, fields.get("decision"), fields.get("usage"))
+        if call.trace.recording:
+            end_trace(call, status, fields)
+
+
+def end_trace(call: Call, status: int, fields: dict[str, Any]) -> None:
+    """The request span's closing attributes (GenAI conventions plus guard's verdict)."""
+    usage = fields.get("usage") if isinstance(fields.get("usage"), dict) else {}
+    call.trace.set(
+        gen_ai__response__model=call.model.backend.model,
+        gen_ai__usage__input_tokens=usage.get("prompt_tokens"),
+        gen_ai__usage__output_tokens=usage.get("completion_tokens"),
+        guard__decision=fields.get("decision"),
+        guard__served_by=fields.get("served_by"),
+    )
+    call.trace.end(status=status)

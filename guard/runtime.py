@@ -18,6 +18,7 @@ from guard.backend.router import Router
 from guard.checking import Checker, CheckPool
 from guard.errors import ConfigError
 from guard.metrics import Metrics
+from guard.telemetry import Telemetry
 from guard.policy.loader import load_policies
 from guard.policy.schema import Policy
 from guard.settings import Settings
@@ -51,6 +52,7 @@ class Runtime:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.review: Any = None  # the review service, when a store is configured (guard.holding)
         self.metrics = Metrics()  # this proxy's own Prometheus registry
+        self.telemetry = Telemetry(settings.telemetry)  # OpenTelemetry traces; a no-op without an endpoint
         self._check_review_configured()
         self._check_indexes()
 
@@ -157,6 +159,7 @@ class Runtime:
             self.index_for(tenant, policy)
 
     async def close(self) -> None:
+        self.telemetry.shutdown()
         await self.router.close()
         if self.review is not None:
             await self.review.close()

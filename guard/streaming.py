@@ -138,9 +138,11 @@ async def open_stream(pipeline: "Pipeline", call: "Call") -> tuple[dict[str, str
 
         return await open_relay(pipeline, call)
     router = pipeline.rt.router
-    first, events, served_by = await router.open_stream(
-        call.model, call.endpoint, call.body, {"x-request-id": call.request_id}
-    )
+    with call.trace.stage("guard.backend", **{"gen_ai.system": call.model.backend.kind, "guard.until": "first event"}):
+        first, events, served_by = await router.open_stream(
+            call.model, call.endpoint, call.body, {"x-request-id": call.request_id}
+        )
+    call.trace.first_token()
     headers = call.headers()
     call.response_id = first.get("id") if isinstance(first.get("id"), str) else None
     reasoning = _Reasoning(call.endpoint, call.policy.reasoning.client == "keep", call.model.think_opened_in_prompt)

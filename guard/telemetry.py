@@ -142,7 +142,7 @@ class Telemetry:
         self._propagator = TraceContextTextMapPropagator()
 
     def start(
-        self, operation: str, model: str, headers: Mapping[str, str] | None = None, **attributes: Any
+        self, operation: str, model: str, headers: Mapping[str, str] | None = None, start_time: int | None = None, **attributes: Any
     ) -> Trace | NoTrace:
         """The request span, named as the GenAI conventions name it ("chat smollm2")."""
         if not self.enabled:
@@ -151,7 +151,9 @@ class Telemetry:
 
         parent = self._propagator.extract(dict(headers)) if headers else None
         attrs = {"gen_ai.operation.name": operation, "gen_ai.request.model": model, **attributes}
-        span = self._tracer.start_span(f"{operation} {model}", context=parent, kind=SpanKind.SERVER, attributes=_clean(attrs))
+        span = self._tracer.start_span(
+            f"{operation} {model}", context=parent, kind=SpanKind.SERVER, attributes=_clean(attrs), start_time=start_time
+        )
         if not span.is_recording():
             span.end()
             return NO_TRACE

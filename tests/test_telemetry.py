@@ -115,3 +115,31 @@ def test_export_to_a_real_otlp_http_receiver():
     service = {a.key: a.value.string_value for a in resource.resource.attributes}["service.name"]
     names = {s.name for scope in resource.scope_spans for s in scope.spans}
     assert service == "guard-test" and names == {"chat smollm2", "guard.decision"}
+
+
+def test_a_request_through_the_proxy_is_one_trace(fake_backend, tmp_path):
+    """The app's own spans: request, policy, backend, each check and the decision."""
+    import httpx
+
+    from guard.api.app import create_app
+    from tests.support import serve_app, settings_for, write_policies
+
+    policies = write_policies(tmp_path / "p", {"name": "default", "checks": {"max_chars": 10_000, "pii": {"enabled": True}}})
+    app = create_app(settings_for(fake_backend.base_url, policies))
+    exporter = InMemorySpanExporter()
+    app.state.runtime.telemetry = Telemetry(TelemetryConfig(), exporter=exporter)
+    with serve_app(app) as base:
+        ask = {"model": "test-model", "messages": [{"role": "user", "content": "hi"}]}
+        assert httpx.post(base + "/v1/chat/completions", json=ask, timeout=15).status_code == 200
+        assert httpx.post(base + "/v1/chat/completions", json={**ask, "stream": True}, timeout=15).status_code == 200
+    spans = exporter.get_finished_spans()
+    roots = [s for s in spans if s.name == "chat test-model"]
+    assert len(roots) == 2
+    for root in roots:
+        children = {s.name for s in spans if s.parent is not None and s.parent.span_id == root.context.span_id}
+        assert {"guard.policy", "guard.backend", "guard.check.pii", "guard.check.length", "guard.decision"} <= children
+        assert root.attributes["guard.decision"] == "pass" and root.attributes["http.response.status_code"] == 200
+        assert root.attributes["gen_ai.response.model"] == "upstream-model"
+    non_stream = next(r for r in roots if "gen_ai.usage.input_tokens" in r.attributes)
+    assert non_stream.attributes["gen_ai.usage.output_tokens"] > 0
+    assert any("gen_ai.server.time_to_first_token" in r.attributes for r in roots)

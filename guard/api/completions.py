@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
@@ -32,7 +33,10 @@ async def handle(request: Request, runtime: RuntimeDep, caller: CallerDep, rid: 
         validate(ChatRequest if endpoint == CHAT else CompletionRequest, body)
         _check_limits(runtime, body)
         pipeline = request.app.state.pipeline
+        prepared_from = time.time_ns()
         call = pipeline.prepare(caller, endpoint, body, rid)
+        if runtime.telemetry.enabled:
+            call.trace = start_trace(runtime, request, call, prepared_from)
         call.accept_language = request.headers.get("accept-language")
         if call.stream:  # buffer mode reads the whole answer in open_stream: the client may leave
             headers, events = await unless_client_leaves(request.receive, open_stream(pipeline, call))
@@ -40,8 +44,22 @@ async def handle(request: Request, runtime: RuntimeDep, caller: CallerDep, rid: 
         data, headers = await unless_client_leaves(request.receive, pipeline.complete(call))
     except GuardError as e:
         runtime.metrics.call_failed(call, e.status, started)
+        if call is not None:
+            call.trace.end(status=e.status, error=e.message)
         raise
     return Response(orjson.dumps(data), media_type="application/json", headers=headers)
+
+
+def start_trace(runtime: RuntimeDep, request: Request, call: Any, prepared_from: int) -> Any:
+    """The request's span (from before the policy stage, which is recorded as its first child)."""
+    trace = runtime.telemetry.start(
+        "chat" if call.endpoint == CHAT else "text_completion", call.public_model, request.headers, start_time=prepared_from,
+        **{"guard.request_id": call.request_id, "guard.policy": call.policy.name, "guard.tenant": call.caller.tenant,
+           "gen_ai.system": call.model.backend.kind, "gen_ai.request.temperature": call.body.get("temperature"),
+           "gen_ai.request.top_p": call.body.get("top_p"), "gen_ai.request.max_tokens": call.body.get("max_tokens")},
+    )
+    trace.record("guard.policy", prepared_from, time.time_ns(), **{"guard.policy": call.policy.name, "guard.changes": len(call.changes)})
+    return trace
 
 
 def _check_limits(runtime: RuntimeDep, body: dict) -> None:
