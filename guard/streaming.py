@@ -10,8 +10,10 @@ Four ways to stream, chosen by the policy:
   policy's notice and finish with ``content_filter``;
 - ``observe``: stream at once, check at the end, and send the verdict as a final chunk.
 
-Whatever the mode, the client learns the decision from a final chunk with ``choices: []`` and a
-``guard`` object, a shape the official SDKs accept (the usage chunk has the same shape). A
+Whatever the mode, the client learns the decision from a ``guard`` object on the last chunk that
+has a choice, beside its ``finish_reason``. A chunk with ``choices: []`` comes only when the client
+asked for ``stream_options.include_usage``, and carries only the usage, as OpenAI sends it: the
+most common client code (``chunk.choices[0].delta.content``) must never meet an empty list. A
 backend that fails mid-stream yields an OpenAI-style ``error`` event and a closed stream.
 """
 
@@ -206,17 +208,24 @@ async def _buffer_events(call: "Call", source: AsyncIterator[dict[str, Any]], re
     return body
 
 
-def _finish(pipeline: "Pipeline", call: "Call", template: dict[str, Any], verdict: "Verdict | None", usage: Any, annotate: bool, pieces: int = 0) -> list[bytes]:
+def _finish(pipeline: "Pipeline", call: "Call", final: dict[str, Any], verdict: "Verdict | None", usage: Any, annotate: bool, pieces: int = 0) -> list[bytes]:
+    """The stream's end: ``final`` (the chunk that carries the finish reason) with the verdict
+    beside it, the usage chunk if the client asked for usage, and ``[DONE]``."""
     guard = call.guard_field()
     if verdict is not None:
         guard.update(verdict.as_dict(annotate=annotate))
-    out = [sse(chunk(call.endpoint, template, model=call.public_model, choices=[], guard=guard))]
+    final.pop("usage", None)
+    out = [sse({**final, "model": call.public_model, "guard": guard})]
     if wants_usage(call):
         usage = usage or estimated_usage(call, pieces)
-        out.append(sse(chunk(call.endpoint, template, model=call.public_model, choices=[], usage=usage)))
+        out.append(sse(chunk(call.endpoint, final, model=call.public_model, choices=[], usage=usage)))
     out.append(DONE)
     pipeline.log(call, status=200, decision=verdict.action if verdict else None)
     return out
+
+
+def _finish_chunk(call: "Call", template: dict[str, Any], text: str, finish_reason: str) -> dict[str, Any]:
+    return chunk(call.endpoint, template, model=call.public_model, choices=[replacement_choice(call.endpoint, 0, text, finish_reason, stream=True)])
 
 
 def _thought_chunk(call: "Call", first: dict[str, Any], thought: str) -> bytes:
@@ -231,14 +240,17 @@ async def _replay(pipeline: "Pipeline", call: "Call", body: dict[str, Any], verd
         yield _thought_chunk(call, first, thought)
     yield sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, verdict.text, None, stream=True)]))
     finish = verdict.finish_reason or body["finish_reason"]
-    yield sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, "", finish, stream=True)]))
-    for b in _finish(pipeline, call, first, verdict, body["usage"], verdict.action in ("annotate", "hold"), body.get("pieces", 0)):
+    final = _finish_chunk(call, first, "", finish)
+    for b in _finish(pipeline, call, final, verdict, body["usage"], verdict.action in ("annotate", "hold"), body.get("pieces", 0)):
         yield b
 
 
 async def _observe(pipeline: "Pipeline", call: "Call", source: AsyncIterator[dict[str, Any]], reasoning: _Reasoning) -> AsyncIterator[bytes]:
+    """Stream at once, but keep the chunk with the finish reason until the check is done: the
+    verdict travels on it."""
     parts: list[str] = []
     first: dict[str, Any] = {}
+    final: dict[str, Any] | None = None
     usage = None
     try:
         async for event in source:
@@ -246,11 +258,18 @@ async def _observe(pipeline: "Pipeline", call: "Call", source: AsyncIterator[dic
             event["model"] = call.public_model
             reasoning.apply(event)
             if event.get("usage"):
-                usage = event.pop("usage")  # some servers put it on the finish chunk
-                if not event.get("choices"):
-                    continue  # sent after the verdict, where OpenAI puts it: last
-            for choice in event.get("choices") or ():
+                usage = event["usage"]  # some servers put it on the finish chunk
+            event.pop("usage", None)  # sent after the verdict, where OpenAI puts it: last
+            choices = event.get("choices") or ()
+            if not choices:
+                continue
+            for choice in choices:
                 parts.append(choice_text(call.endpoint, choice, stream=True))
+            if any(c.get("finish_reason") for c in choices):
+                if final is not None:
+                    yield sse(final)
+                final = event
+                continue
             yield sse(event)
     except GuardError as e:
         pipeline.log(call, status=e.status)
@@ -262,9 +281,11 @@ async def _observe(pipeline: "Pipeline", call: "Call", source: AsyncIterator[dic
     decision = decide(report, call.policy)
     from guard.pipeline import Verdict
 
-    # The answer is already out: observe can only report. Hold still files it for review.
+    # The answer is already out: observe can only report.
     verdict = Verdict(decision.action, decision.confidence, report, "".join(parts), reasons=list(getattr(decision, "reasons", []) or []))
-    for b in _finish(pipeline, call, first, verdict, usage, decision.action != "pass", reasoning.pieces):
+    if final is None:
+        final = _finish_chunk(call, first, "", "stop")
+    for b in _finish(pipeline, call, final, verdict, usage, decision.action != "pass", reasoning.pieces):
         yield b
 
 
@@ -314,9 +335,8 @@ async def _by_sentence(pipeline: "Pipeline", call: "Call", source: AsyncGenerato
         yield error_event(call, e)
         return
     if verdict is not None and verdict.action not in ("pass", "annotate"):
-        notice = call.policy.streaming.notice
-        yield sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, ("\n\n" if released else "") + notice, "content_filter", stream=True)]))
+        final = _finish_chunk(call, first, ("\n\n" if released else "") + call.policy.streaming.notice, "content_filter")
     else:
-        yield sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, "", finish_reason, stream=True)]))
-    for b in _finish(pipeline, call, first, verdict, usage, verdict is not None and verdict.action != "pass", reasoning.pieces):
+        final = _finish_chunk(call, first, "", finish_reason)
+    for b in _finish(pipeline, call, final, verdict, usage, verdict is not None and verdict.action != "pass", reasoning.pieces):
         yield b

@@ -73,6 +73,8 @@ class Exchange:
     reply: Reply
     prompt_tokens: int
     include_usage: bool
+    n: int = 1
+    limit: int | None = None
 
 
 class FakeBackend:
@@ -199,6 +201,8 @@ class FakeBackend:
             reply=build_reply(config, limit if isinstance(limit, int) else None),
             prompt_tokens=count_prompt_tokens(body),
             include_usage=isinstance(options, dict) and bool(options.get("include_usage")),
+            n=body["n"] if isinstance(body.get("n"), int) else 1,
+            limit=limit if isinstance(limit, int) else None,
         )
 
     async def _answer(self, request: web.Request, ex: Exchange, started: float) -> web.StreamResponse:
@@ -256,7 +260,7 @@ async def _whole(request: web.Request, ex: Exchange, started: float) -> web.Stre
     steps = max(0, len(ex.reply.pieces) - 1)
     await _sleep_until(started + (config.ttft_ms + steps * config.tpot_ms) / 1000)
     render = shapes.chat_completion if ex.kind == "chat" else shapes.text_completion
-    body = orjson.dumps(render(ex.dialect, ex.meta, ex.reply, _usage(ex)))
+    body = orjson.dumps(_with_choices(ex, render(ex.dialect, ex.meta, ex.reply, _usage(ex))))
     headers = {"x-request-id": ex.meta.id}
     if config.fault == "garbage":
         return web.Response(body=body[: len(body) // 2], content_type="application/json", headers=headers)
@@ -268,6 +272,21 @@ async def _whole(request: web.Request, ex: Exchange, started: float) -> web.Stre
         await resp.write(body[: len(body) // 2])
         _abort(request)
     return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+def _with_choices(ex: Exchange, whole: dict[str, Any]) -> dict[str, Any]:
+    """``n`` choices when the request asks for them, answering ``choice_texts`` in turn."""
+    n, texts = ex.n, ex.config.choice_texts
+    if n <= 1 and not texts:
+        return whole
+    render = shapes.chat_completion if ex.kind == "chat" else shapes.text_completion
+    choices = []
+    for i in range(max(1, n)):
+        text = texts[i % len(texts)] if texts else ex.config.text
+        reply = build_reply(ex.config.model_copy(update={"text": text, "choice_texts": None}), ex.limit)
+        choice = render(ex.dialect, ex.meta, reply, None)["choices"][0]
+        choices.append({**choice, "index": i})
+    return {**whole, "choices": choices}
 
 
 def _stream_events(ex: Exchange) -> list[tuple[float, bytes]]:
