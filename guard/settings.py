@@ -126,11 +126,26 @@ class ReviewConfig(Strict):
     language: Literal["en", "zh"] = "en"
 
 
+class CorsConfig(Strict):
+    """Cross-origin access for browser clients (openai-node with ``dangerouslyAllowBrowser``,
+    LobeChat's client mode, Chatbox web). Off unless configured: a browser page from any listed
+    origin can then call guard with whatever key its user holds. No cookies are involved (keys
+    travel in ``Authorization``), so credentials are never allowed."""
+
+    allow_origins: list[str] = Field(min_length=1)  # exact origins (https://chat.example.com) or "*"
+    allow_headers: list[str] = ["*"]  # the SDKs send authorization, content-type and x-stainless-*
+    allow_methods: list[str] = ["GET", "POST", "OPTIONS"]
+    # what browser code may read: the decision headers and the request id
+    expose_headers: list[str] = ["x-request-id", "x-guard-decision", "x-guard-confidence", "x-guard-policy", "x-guard-changes", "retry-after"]
+    max_age: int = Field(default=600, ge=0)  # seconds a browser may cache a preflight answer
+
+
 class ServerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "info"
+    cors: CorsConfig | None = None  # off by default
 
 
 class Settings(Strict):

@@ -259,3 +259,9 @@ def test_a_stream_that_breaks_ends_with_an_error_event(guard_url, backend, model
 def test_model_list(guard_url) -> None:
     r = httpx.get(f"{guard_url}/v1/models", headers={"authorization": f"Bearer {KEY}"}, timeout=10)
     validate("ListModelsResponse", r.json())
+
+
+def test_health_is_served_where_vllm_and_sglang_serve_it(guard_url) -> None:
+    """Load tools (guidellm, aiperf) probe GET /health before they start."""
+    r = httpx.get(f"{guard_url}/health", timeout=10)
+    assert r.status_code == 200 and r.json() == {"status": "ok"}

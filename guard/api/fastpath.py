@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from guard.api.admission import lease_for
 from guard.api.completions import handle
@@ -25,14 +25,40 @@ from guard.api.deps import authenticate, request_id
 from guard.api.errors import failed_request, internal_error
 from guard.errors import GuardError
 from guard.responses import CHAT, COMPLETIONS
+from guard.settings import CorsConfig
 
 ROUTES = {"/v1/chat/completions": CHAT, "/v1/completions": COMPLETIONS}
 
 
 class GuardApp(FastAPI):
-    """FastAPI with the completion routes served before its middleware stack."""
+    """FastAPI with the completion routes served before its middleware stack.
+
+    With ``server.cors`` configured, CORS wraps everything, the fast routes included: a
+    browser's preflight ``OPTIONS`` is answered, and every answer to an allowed origin carries
+    the CORS headers (streams too).
+    """
+
+    cors: ASGIApp | None = None
+
+    def enable_cors(self, config: CorsConfig) -> None:
+        from starlette.middleware.cors import CORSMiddleware
+
+        self.cors = CORSMiddleware(
+            self._dispatch,
+            allow_origins=config.allow_origins,
+            allow_methods=config.allow_methods,
+            allow_headers=config.allow_headers,
+            expose_headers=config.expose_headers,
+            max_age=config.max_age,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.cors is not None and scope["type"] == "http":
+            await self.cors(scope, receive, send)
+            return
+        await self._dispatch(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = ROUTES.get(scope.get("path", "")) if scope["type"] == "http" and scope["method"] == "POST" else None
         if endpoint is None:
             await super().__call__(scope, receive, send)
