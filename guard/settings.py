@@ -30,6 +30,13 @@ class BreakerConfig(Strict):
 
     failures: int = Field(default=5, ge=1)
     cooldown_s: float = Field(default=30.0, gt=0)
+    # The ``retry-after`` guard's 503 carries while the circuit is open. The SDKs obey it (up to
+    # a minute) on each of their ``max_retries`` (2 by default): the remaining cool-down (up to
+    # 30 s) made one call to a dead backend take 30 s. A short value lets the caller fail over
+    # or give up quickly; None sends the remaining cool-down. docs/clients.md has the arithmetic.
+    retry_after_s: float | None = Field(default=1.0, ge=0)
+    # False also sends ``x-should-retry: false``: the openai SDKs then do not retry at all.
+    client_retry: bool = True
 
 
 class BackendConfig(Strict):
@@ -48,6 +55,19 @@ class BackendConfig(Strict):
     retries: int = Field(default=1, ge=0, le=5)
     breaker: BreakerConfig = BreakerConfig()
     extra_headers: dict[str, str] = {}
+    # Join a message's ``content`` given as text parts (``[{"type": "text", "text": ...}]``, as
+    # guidellm and many SDK helpers send it) into one string before it reaches the backend: some
+    # chat templates (llama.cpp's SmolLM2) render parts as nothing and answer an empty stream.
+    # Messages with any non-text part are left as they are.
+    flatten_text_parts: bool = False
+    # Ask for usage on every stream (``stream_options.include_usage``), whatever the client asked;
+    # guard drops it again for a client that did not ask. Off for a backend that rejects the field.
+    stream_usage: bool = True
+    # Where prompt tokens are counted when the backend sends no usage in a stream: the backend's
+    # tokenize endpoint over the rendered chat template (llama.cpp's server: /apply-template and
+    # /tokenize; llama-cpp-python: /extras/tokenize/count; vLLM and SGLang: /tokenize). "none"
+    # estimates from characters, and the usage says ``estimated``.
+    tokenize: Literal["none", "llama.cpp", "llama-cpp-python", "vllm", "sglang"] = "none"
 
     @model_validator(mode="after")
     def _openai_needs_base(self) -> "BackendConfig":

@@ -50,7 +50,7 @@ def model_token(name: str) -> bytes:
 class Relay:
     """One stream's state: reasoning split, counts for estimated usage, metrics, model rename."""
 
-    __slots__ = ("call", "public", "reasoning", "meter", "template", "_public_token", "_renamed")
+    __slots__ = ("call", "public", "reasoning", "meter", "template", "client_usage", "_public_token", "_renamed")
 
     def __init__(self, call: "Call", reasoning: _Reasoning, meter: "StreamMeter") -> None:
         self.call = call
@@ -58,6 +58,9 @@ class Relay:
         self.reasoning = reasoning
         self.meter = meter
         self.template: dict[str, Any] = {}  # the first event: ids for a usage chunk of guard's own
+        # guard asks the backend for usage on every stream (metrics, billing); a client that did
+        # not ask gets none, as from OpenAI: no ``choices: []`` chunk it did not expect
+        self.client_usage = wants_usage(call)
         self._public_token = model_token(self.public)
         self._renamed: tuple[str, bytes] = ("", b"")  # the backend's name and its token, once seen
 
@@ -71,6 +74,12 @@ class Relay:
         return b"".join(out)
 
     def _one(self, raw: bytes | None, event: dict[str, Any]) -> bytes:
+        if not self.client_usage and event.get("usage"):
+            self.reasoning.usage_seen = True
+            if not event.get("choices"):
+                return b""
+            del event["usage"]
+            raw = None  # the usage rode on a chunk with a choice: re-encoded without it
         if raw is not None:
             renamed = self._named(raw, event.get("model"))
             if renamed is not None and self.reasoning.untouched(event):

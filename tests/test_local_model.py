@@ -107,3 +107,24 @@ def test_probe_against_smollm2_through_guard(llama_url, knowledge_index, tmp_pat
     assert sum(tally["decisions"].values()) == tally["probes"] and "error" not in tally["decisions"]
     # every probe got a guard decision from a real check of SmolLM2's answer
     assert set(tally["decisions"]) <= {"pass", "annotate", "block"}
+
+
+def test_four_streams_at_once_all_complete(proxy):
+    """llama-cpp-python cuts the stream in flight short when a request arrives (its default
+    ``interrupt_requests``); ``guard up`` starts it so requests queue instead."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int) -> tuple[int, str | None]:
+        stream = proxy.chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": f"Count from {i} to {i + 20}, one number per line."}], stream=True
+        )
+        pieces, finish = 0, None
+        for c in stream:
+            pieces += bool(c.choices[0].delta.content)
+            finish = c.choices[0].finish_reason or finish
+        return pieces, finish
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(one, range(4)))
+    assert all(pieces > 1 for pieces, _ in results), results
+    assert all(finish in ("stop", "length") for _, finish in results), results

@@ -143,13 +143,19 @@ def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen |
 
 
 def start_llama_server(port: int, log_path: Path | None = None) -> subprocess.Popen:
-    """llama.cpp's OpenAI-compatible server (llama-cpp-python) serving SmolLM2-135M."""
+    """llama.cpp's OpenAI-compatible server (llama-cpp-python) serving SmolLM2-135M.
+
+    ``--interrupt_requests False``: by default the server ends the stream in flight (with a
+    bare ``[DONE]``) as soon as another request arrives, so at concurrency 4 every answer was
+    about one token long. With it off, requests wait for the model in turn.
+    """
     cmd = [
         sys.executable, "-m", "llama_cpp.server",
         "--model", str(smollm2_path()),
         "--model_alias", "smollm2",
         "--host", "127.0.0.1", "--port", str(port),
         "--n_ctx", "2048", "--n_threads", "2",
+        "--interrupt_requests", "False",
     ]
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
     return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
