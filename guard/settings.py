@@ -68,6 +68,9 @@ class BackendConfig(Strict):
     # /tokenize; llama-cpp-python: /extras/tokenize/count; vLLM and SGLang: /tokenize). "none"
     # estimates from characters, and the usage says ``estimated``.
     tokenize: Literal["none", "llama.cpp", "llama-cpp-python", "vllm", "sglang"] = "none"
+    # The model's chat template (Jinja), for counting on a backend that tokenizes but cannot
+    # render (llama-cpp-python); ``guard up`` reads it from the GGUF file. None: ChatML, estimated.
+    chat_template: str | None = None
 
     @model_validator(mode="after")
     def _openai_needs_base(self) -> "BackendConfig":

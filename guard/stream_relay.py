@@ -23,7 +23,7 @@ import orjson
 from guard.backend.base import Batch
 from guard.errors import GuardError
 from guard.responses import chunk
-from guard.streaming import DONE, LastBytes, _Reasoning, error_event, estimated_usage, sse, wants_usage
+from guard.streaming import DONE, LastBytes, _Reasoning, counted_usage, error_event, estimated_usage, sse, wants_usage
 
 if TYPE_CHECKING:
     from guard.metrics import StreamMeter
@@ -101,12 +101,21 @@ class Relay:
             return None  # spaced JSON, or the name also inside the text: re-encode
         return raw.replace(token, self._public_token)
 
-    def tail(self) -> bytes:
+    def owes_usage(self) -> bool:
+        """The client asked for usage and the backend sent none: guard counts it."""
+        return self.client_usage and not self.reasoning.usage_seen
+
+    def tail(self, usage: dict[str, Any] | None = None) -> bytes:
         """What guard adds after the backend's last event: usage if owed, and ``[DONE]``."""
-        if self.reasoning.usage_seen or not wants_usage(self.call):
+        if not self.owes_usage():
             return DONE
-        usage = estimated_usage(self.call, self.reasoning.pieces)
+        usage = usage or estimated_usage(self.call, self.reasoning.pieces)
         return sse(chunk(self.call.endpoint, self.template, model=self.public, choices=[], usage=usage)) + DONE
+
+    async def counted_tail(self, pipeline: "Pipeline") -> bytes:
+        if not self.owes_usage():
+            return DONE
+        return self.tail(await counted_usage(pipeline, self.call, self.reasoning.pieces))
 
 
 async def _run(pipeline: "Pipeline", call: "Call", relay: Relay, first: Batch, batches: AsyncIterator[Batch]) -> AsyncIterator[bytes]:
@@ -116,12 +125,12 @@ async def _run(pipeline: "Pipeline", call: "Call", relay: Relay, first: Batch, b
         while batch is not None:
             data = relay.encode(batch)
             if batch.done:
-                yield LastBytes(data + relay.tail())
+                yield LastBytes(data + await relay.counted_tail(pipeline))
                 return
             if data:
                 yield data
             batch = await anext(batches, None)
-        yield LastBytes(relay.tail())  # the backend closed after its finish without [DONE], or litellm ended
+        yield LastBytes(await relay.counted_tail(pipeline))  # the backend closed after its finish without [DONE], or litellm ended
     except GuardError as e:
         status = e.status
         yield error_event(call, e)

@@ -114,19 +114,41 @@ def wants_usage(call: "Call") -> bool:
     return bool((call.body.get("stream_options") or {}).get("include_usage"))
 
 
-def estimated_usage(call: "Call", pieces: int) -> dict[str, Any]:
+def estimated_usage(call: "Call", pieces: int, counted: tuple[int, bool] | None = None) -> dict[str, Any]:
     """For backends that never send usage in a stream (llama.cpp's Python server, some Ollama
-    versions) when the client asked for it: completion tokens counted from the chunks, prompt
-    tokens estimated from characters, and marked ``estimated`` so nobody bills by it."""
+    versions) when the client asked for it: completion tokens counted from the chunks (one token
+    each on those servers), prompt tokens from the backend's tokenizer when it has one
+    (``counted``: the count and whether it is exact), else estimated from characters. Marked
+    ``estimated``, with ``estimated_fields`` naming what was not counted exactly."""
     from guard.policy.template import text_of
 
-    if call.endpoint == CHAT:
-        chars = sum(len(text_of(m.get("content"))) for m in call.body.get("messages") or [])
+    if counted is not None:
+        prompt_tokens, exact = counted
     else:
-        prompt = call.body.get("prompt")
-        chars = len(prompt) if isinstance(prompt, str) else sum(len(p) for p in prompt or [] if isinstance(p, str))
-    prompt_tokens = max(1, chars // 4)
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": pieces, "total_tokens": prompt_tokens + pieces, "estimated": True}
+        exact = False
+        if call.endpoint == CHAT:
+            chars = sum(len(text_of(m.get("content"))) for m in call.body.get("messages") or [])
+        else:
+            prompt = call.body.get("prompt")
+            chars = len(prompt) if isinstance(prompt, str) else sum(len(p) for p in prompt or [] if isinstance(p, str))
+        prompt_tokens = max(1, chars // 4)
+    fields = ["completion_tokens"] if exact else ["prompt_tokens", "completion_tokens"]
+    return {
+        "prompt_tokens": prompt_tokens, "completion_tokens": pieces, "total_tokens": prompt_tokens + pieces,
+        "estimated": True, "estimated_fields": fields,
+    }
+
+
+async def counted_usage(pipeline: "Pipeline", call: "Call", pieces: int) -> dict[str, Any]:
+    """``estimated_usage`` with the prompt counted by the backend's tokenizer where it has one."""
+    upstream = pipeline.rt.router.upstreams.get(call.model.name)
+    count = getattr(upstream, "count_prompt_tokens", None)
+    counted = None
+    if count is not None:
+        model = call.model.backend.model
+        body = call.body if model in ("*", call.public_model) else {**call.body, "model": model}
+        counted = await count(call.endpoint, body)
+    return estimated_usage(call, pieces, counted)
 
 
 async def open_stream(pipeline: "Pipeline", call: "Call") -> tuple[dict[str, str], AsyncIterator[bytes]]:
@@ -208,7 +230,7 @@ async def _buffer_events(call: "Call", source: AsyncIterator[dict[str, Any]], re
     return body
 
 
-def _finish(pipeline: "Pipeline", call: "Call", final: dict[str, Any], verdict: "Verdict | None", usage: Any, annotate: bool, pieces: int = 0) -> list[bytes]:
+async def _finish(pipeline: "Pipeline", call: "Call", final: dict[str, Any], verdict: "Verdict | None", usage: Any, annotate: bool, pieces: int = 0) -> list[bytes]:
     """The stream's end: ``final`` (the chunk that carries the finish reason) with the verdict
     beside it, the usage chunk if the client asked for usage, and ``[DONE]``."""
     guard = call.guard_field()
@@ -217,7 +239,7 @@ def _finish(pipeline: "Pipeline", call: "Call", final: dict[str, Any], verdict: 
     final.pop("usage", None)
     out = [sse({**final, "model": call.public_model, "guard": guard})]
     if wants_usage(call):
-        usage = usage or estimated_usage(call, pieces)
+        usage = usage or await counted_usage(pipeline, call, pieces)
         out.append(sse(chunk(call.endpoint, final, model=call.public_model, choices=[], usage=usage)))
     out.append(DONE)
     pipeline.log(call, status=200, decision=verdict.action if verdict else None)
@@ -241,7 +263,7 @@ async def _replay(pipeline: "Pipeline", call: "Call", body: dict[str, Any], verd
     yield sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, verdict.text, None, stream=True)]))
     finish = verdict.finish_reason or body["finish_reason"]
     final = _finish_chunk(call, first, "", finish)
-    for b in _finish(pipeline, call, final, verdict, body["usage"], verdict.action in ("annotate", "hold"), body.get("pieces", 0)):
+    for b in await _finish(pipeline, call, final, verdict, body["usage"], verdict.action in ("annotate", "hold"), body.get("pieces", 0)):
         yield b
 
 
@@ -285,7 +307,7 @@ async def _observe(pipeline: "Pipeline", call: "Call", source: AsyncIterator[dic
     verdict = Verdict(decision.action, decision.confidence, report, "".join(parts), reasons=list(getattr(decision, "reasons", []) or []))
     if final is None:
         final = _finish_chunk(call, first, "", "stop")
-    for b in _finish(pipeline, call, final, verdict, usage, decision.action != "pass", reasoning.pieces):
+    for b in await _finish(pipeline, call, final, verdict, usage, decision.action != "pass", reasoning.pieces):
         yield b
 
 
@@ -338,5 +360,5 @@ async def _by_sentence(pipeline: "Pipeline", call: "Call", source: AsyncGenerato
         final = _finish_chunk(call, first, ("\n\n" if released else "") + call.policy.streaming.notice, "content_filter")
     else:
         final = _finish_chunk(call, first, "", finish_reason)
-    for b in _finish(pipeline, call, final, verdict, usage, verdict is not None and verdict.action != "pass", reasoning.pieces):
+    for b in await _finish(pipeline, call, final, verdict, usage, verdict is not None and verdict.action != "pass", reasoning.pieces):
         yield b

@@ -128,3 +128,23 @@ def test_four_streams_at_once_all_complete(proxy):
         results = list(pool.map(one, range(4)))
     assert all(pieces > 1 for pieces, _ in results), results
     assert all(finish in ("stop", "length") for _, finish in results), results
+
+
+def test_stream_usage_counts_the_prompt_as_llama_cpp_does(llama_url, tmp_path):
+    """llama-cpp-python sends no usage in a stream; guard counts the prompt with its tokenizer
+    over SmolLM2's template (read from the GGUF as ``guard up`` does): the non-stream count."""
+    from guard.commands.serve import gguf_chat_template, smollm2_path
+
+    d = write_policies(tmp_path / "p", {"name": "default", "sampling": {"max_tokens": {"max": 8, "mode": "clamp"}}})
+    settings = settings_for(llama_url, d)
+    b = settings.models[0].backend
+    b.model, b.tokenize, b.chat_template = "smollm2", "llama-cpp-python", gguf_chat_template(smollm2_path())
+    assert b.chat_template and "SmolLM" in b.chat_template
+    msgs = [{"role": "user", "content": "How many parameters does DeepSeek-V3 have?"}]
+    with run_guard(settings) as base:
+        client = OpenAI(base_url=base, api_key="unused", max_retries=0, timeout=300)
+        whole = client.chat.completions.create(model="test-model", messages=msgs).usage
+        chunks = list(client.chat.completions.create(model="test-model", messages=msgs, stream=True, stream_options={"include_usage": True}))
+    usage = chunks[-1].usage
+    assert abs(usage.prompt_tokens - whole.prompt_tokens) <= 1, (usage, whole)  # BOS, at most
+    assert usage.model_extra["estimated_fields"] == ["completion_tokens"]

@@ -161,6 +161,31 @@ def start_llama_server(port: int, log_path: Path | None = None) -> subprocess.Po
     return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def gguf_chat_template(path: Path) -> str | None:
+    """The chat template a GGUF file carries (its vocabulary only is read: about a second)."""
+    try:
+        import llama_cpp
+
+        model = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
+        template = model.metadata.get("tokenizer.chat_template")
+        model.close()
+    except Exception:  # noqa: BLE001 - without it usage counts fall back to ChatML, marked estimated
+        return None
+    return template if isinstance(template, str) and template else None
+
+
+def embedded_settings(settings: Settings, backend_port: int) -> Settings:
+    """What ``guard up`` sets on the models it serves from its own llama.cpp: the GGUF's chat
+    template, so prompt tokens in stream usage are counted as the server renders them."""
+    template = None
+    for m in settings.models:
+        b = m.backend
+        if b.tokenize == "llama-cpp-python" and b.chat_template is None and f":{backend_port}/" in (b.api_base or "") + "/":
+            template = template or gguf_chat_template(smollm2_path())
+            b.chat_template = template
+    return settings
+
+
 @click.command()
 @click.option("--config", default="guard.yaml", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--backend-port", default=8081, show_default=True, type=int)
@@ -176,6 +201,7 @@ def up(config: str, backend_port: int) -> None:
     try:
         click.echo(f"starting llama.cpp server with SmolLM2-135M on 127.0.0.1:{backend_port} (log: var/llama-server.log)")
         wait_for_port("127.0.0.1", backend_port, 120, llama)
+        settings = embedded_settings(settings, backend_port)
         base = f"http://{settings.server.host}:{settings.server.port}/v1"
         model = settings.models[0].name if settings.models else "smollm2"
         click.echo(

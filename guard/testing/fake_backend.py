@@ -30,7 +30,7 @@ from aiohttp import web
 from guard.testing import dialects as shapes
 from guard.testing.dialects import Dialect, Meta, get_dialect
 from guard.testing.fake_config import FakeConfig, OverrideError, effective_config
-from guard.testing.fake_reply import Reply, build_reply, count_prompt_tokens
+from guard.testing.fake_reply import Reply, build_reply, count_prompt_tokens, split_tokens
 
 SSE_DONE = b"data: [DONE]\n\n"
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
@@ -117,6 +117,9 @@ class FakeBackend:
         app.router.add_post("/v1/completions", self._text)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
+        app.router.add_post("/tokenize", self._tokenize)  # vLLM / SGLang, and llama.cpp's shape
+        app.router.add_post("/apply-template", self._apply_template)  # llama.cpp
+        app.router.add_post("/extras/tokenize/count", self._tokenize_count)  # llama-cpp-python
         app.router.add_get("/_fake/requests", self._get_requests)
         app.router.add_delete("/_fake/requests", self._delete_requests)
         app.router.add_get("/_fake/config", self._get_config)
@@ -143,6 +146,26 @@ class FakeBackend:
 
     async def _health(self, request: web.Request) -> web.Response:
         return _json({"status": "ok"})
+
+    # ---- tokenizer endpoints: pseudo-tokens (split_tokens) of a ChatML rendering -----------------
+
+    async def _tokenize(self, request: web.Request) -> web.Response:
+        body = orjson.loads(await request.read())
+        self._record(request, body).outcome = "ok"
+        if "content" in body:  # llama.cpp: the tokens themselves
+            return _json({"tokens": list(range(len(split_tokens(body["content"]))))})
+        text = chatml(body["messages"]) if "messages" in body else body.get("prompt", "")
+        return _json({"count": len(split_tokens(text)), "max_model_len": 4096, "tokens": []})
+
+    async def _apply_template(self, request: web.Request) -> web.Response:
+        body = orjson.loads(await request.read())
+        self._record(request, body).outcome = "ok"
+        return _json({"prompt": chatml(body["messages"])})
+
+    async def _tokenize_count(self, request: web.Request) -> web.Response:
+        body = orjson.loads(await request.read())
+        self._record(request, body).outcome = "ok"
+        return _json({"count": len(split_tokens(body["input"]))})
 
     async def _models(self, request: web.Request) -> web.Response:
         self._record(request, None).outcome = "ok"
@@ -220,6 +243,13 @@ class FakeBackend:
 
 
 # ---- rendering -------------------------------------------------------------------------------
+
+
+def chatml(messages: list[dict[str, Any]]) -> str:
+    """How the fake's "template" renders messages for its tokenizer endpoints."""
+    from guard.backend.tokenize import CHATML, render
+
+    return render(CHATML, messages)
 
 
 def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
