@@ -3,6 +3,8 @@
 pass and annotate send the answer (with personal data masked when a check rewrote it);
 fallback and block replace it with the policy's message; hold hands the answer to the review
 queue and sends either the reviewed answer (within ``hold.wait_s``) or the holding message.
+An answer guard replaced finishes with ``visible.withheld_finish_reason`` (``content_filter``),
+so a client that reads nothing else still learns that text was withheld.
 """
 
 from __future__ import annotations
@@ -22,18 +24,23 @@ async def apply(call: "Call", decision: Any, report: CheckReport, answer: str, r
     action = decision.action
     reasons = list(getattr(decision, "reasons", []) or [])
     text = report.answer if report.answer is not None else answer
+    withheld = policy.visible.withheld_finish_reason
+    if action == "annotate" and policy.visible.footnotes and (not call.stream or policy.streaming.mode == "buffer"):
+        from guard.visible import footnotes
+
+        text = footnotes(text, report)  # a sentence stream judges pieces: it cannot number them
     if action in ("pass", "annotate"):
         return Verdict(action, decision.confidence, report, text, reasons=reasons)
     if action == "fallback":
-        return Verdict(action, decision.confidence, report, policy.decision.fallback_message, "stop", reasons=reasons)
+        return Verdict(action, decision.confidence, report, policy.decision.fallback_message, withheld, reasons=reasons)
     if action == "hold":
         if review is None:
             # No queue configured: nobody could ever release it, so holding means withholding.
             reasons.append("hold requested but no review queue is configured")
-            return Verdict("block", decision.confidence, report, policy.decision.block_message, "content_filter", reasons=reasons)
+            return Verdict("block", decision.confidence, report, policy.decision.block_message, withheld, reasons=reasons)
         review_id, final = await review.hold(call, decision, report, text, reasoning)
         if final is not None:
             return Verdict(final.action, decision.confidence, report, final.text, "stop", review_id=review_id, review_status=final.status, reasons=reasons)
         message = policy.hold.message.replace("{review_id}", review_id)
-        return Verdict("hold", decision.confidence, report, message, "stop", review_id=review_id, reasons=reasons)
-    return Verdict("block", decision.confidence, report, policy.decision.block_message, "content_filter", reasons=reasons)
+        return Verdict("hold", decision.confidence, report, message, withheld, review_id=review_id, reasons=reasons)
+    return Verdict("block", decision.confidence, report, policy.decision.block_message, withheld, reasons=reasons)

@@ -76,7 +76,7 @@ def chunk(endpoint: str, template: dict[str, Any], **fields: Any) -> dict[str, A
     }
 
 
-def replacement_choice(endpoint: str, index: int, text: str, finish_reason: str, *, stream: bool) -> dict[str, Any]:
+def replacement_choice(endpoint: str, index: int, text: str, finish_reason: str | None, *, stream: bool) -> dict[str, Any]:
     if endpoint == COMPLETIONS:
         return {"index": index, "text": text, "logprobs": None, "finish_reason": finish_reason}
     if stream:

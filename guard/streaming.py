@@ -246,7 +246,7 @@ async def _finish(pipeline: "Pipeline", call: "Call", final: dict[str, Any], ver
     return out
 
 
-def _finish_chunk(call: "Call", template: dict[str, Any], text: str, finish_reason: str) -> dict[str, Any]:
+def _finish_chunk(call: "Call", template: dict[str, Any], text: str, finish_reason: str | None) -> dict[str, Any]:
     return chunk(call.endpoint, template, model=call.public_model, choices=[replacement_choice(call.endpoint, 0, text, finish_reason, stream=True)])
 
 
@@ -303,8 +303,18 @@ async def _observe(pipeline: "Pipeline", call: "Call", source: AsyncIterator[dic
     decision = decide(report, call.policy)
     from guard.pipeline import Verdict
 
-    # The answer is already out: observe can only report.
-    verdict = Verdict(decision.action, decision.confidence, report, "".join(parts), reasons=list(getattr(decision, "reasons", []) or []))
+    # The answer is already out: observe can only report, file a hold for review, and (if the
+    # policy asks) say so in a last line of text (guard.visible).
+    answer = "".join(parts)
+    review_id = None
+    if decision.action == "hold" and pipeline.rt.review is not None:
+        review_id = await pipeline.rt.review.file_hold(call, decision, report, answer, "".join(reasoning.reasoning) or None)
+    verdict = Verdict(decision.action, decision.confidence, report, answer, review_id=review_id, reasons=list(getattr(decision, "reasons", []) or []))
+    from guard.visible import observed_addition
+
+    extra = observed_addition(decision.action, report, call.policy.visible, review_id)
+    if extra:
+        yield sse(_finish_chunk(call, first, extra, None))
     if final is None:
         final = _finish_chunk(call, first, "", "stop")
     for b in await _finish(pipeline, call, final, verdict, usage, decision.action != "pass", reasoning.pieces):
