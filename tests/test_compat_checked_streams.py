@@ -70,3 +70,41 @@ def test_node_reads_choices_0_of_every_chunk(answering, guard_url, mode) -> None
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got == {"text": ANSWER, "finish": "stop", "decision": "pass"}
+
+
+# ---- what each client library exposes of a verdict (docs/clients.md) ---------------------------
+
+
+@pytest.fixture
+def blocked(fake_backend):
+    fake_backend.set(text="This is forbidden.", tpot_ms=1)
+    return fake_backend
+
+
+def test_openai_python_exposes_headers_and_the_guard_object(blocked, guard_url) -> None:
+    client = openai.OpenAI(base_url=guard_url, api_key="unused", max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(model="buffer", messages=[{"role": "user", "content": "q"}])
+    assert raw.headers["x-guard-decision"] == "block"
+    out = raw.parse()
+    assert out.model_extra["guard"]["decision"] == "block" and out.choices[0].finish_reason == "content_filter"
+
+
+def test_langchain_exposes_headers_and_finish_reason_not_the_guard_object(blocked, guard_url) -> None:
+    langchain_openai = pytest.importorskip("langchain_openai")
+    llm = langchain_openai.ChatOpenAI(model="buffer", base_url=guard_url, api_key="unused", max_retries=0, include_response_headers=True)
+    msg = llm.invoke("q")
+    assert msg.response_metadata["headers"]["x-guard-decision"] == "block"
+    assert msg.response_metadata["finish_reason"] == "content_filter"
+    assert "guard" not in msg.response_metadata and "guard" not in msg.additional_kwargs
+    stream = langchain_openai.ChatOpenAI(model="sentence", base_url=guard_url, api_key="unused", max_retries=0)
+    finishes = [c.response_metadata.get("finish_reason") for c in stream.stream("q")]
+    assert "content_filter" in finishes
+
+
+def test_llamaindex_exposes_the_raw_response(blocked, guard_url) -> None:
+    openai_like = pytest.importorskip("llama_index.llms.openai_like")
+    from llama_index.core.llms import ChatMessage
+
+    llm = openai_like.OpenAILike(model="buffer", api_base=guard_url, api_key="unused", is_chat_model=True, max_retries=0)
+    r = llm.chat([ChatMessage(role="user", content="q")])
+    assert r.raw.model_extra["guard"]["decision"] == "block"
