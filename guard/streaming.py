@@ -312,11 +312,16 @@ async def _observe(pipeline: "Pipeline", call: "Call", source: AsyncIterator[dic
     verdict = Verdict(decision.action, decision.confidence, report, answer, review_id=review_id, reasons=list(getattr(decision, "reasons", []) or []))
     from guard.visible import observed_addition
 
-    extra = observed_addition(decision.action, report, call.policy.visible, review_id)
-    if extra:
-        yield sse(_finish_chunk(call, first, extra, None))
     if final is None:
         final = _finish_chunk(call, first, "", "stop")
+    extra = observed_addition(decision.action, report, call.policy.visible, review_id)
+    if extra:  # after any text the finish chunk itself carries
+        choice = final["choices"][0]
+        if call.endpoint == CHAT:
+            delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+            choice["delta"] = {**delta, "content": (delta.get("content") or "") + extra}
+        else:
+            choice["text"] = (choice.get("text") or "") + extra
     for b in await _finish(pipeline, call, final, verdict, usage, decision.action != "pass", reasoning.pieces):
         yield b
 
