@@ -68,15 +68,19 @@ def request_body(model: str, output_len: int, n: int, *, length_control: bool = 
 
 
 def empty_output(summary: dict[str, Any]) -> str | None:
-    """Why a run measured nothing, or None: completed requests without output tokens make TPOT,
-    ITL and throughput meaningless, however many "completed"."""
+    """Why a run measured nothing, or None: requests that complete without output tokens make
+    TPOT, ITL and throughput meaningless, however many "completed"."""
     if summary["completed"] == 0:
         return f"no request completed (first error: {summary['first_error']})"
     if summary["total_output_tokens"] == 0:
         return f"{summary['completed']} requests completed with no output tokens at all"
-    if summary["requests_without_output"]:
-        return f"{summary['requests_without_output']} of {summary['completed']} completed requests had no output tokens"
     return None
+
+
+def partly_empty(summary: dict[str, Any]) -> str | None:
+    """A warning: some requests had no output (their TTFT is missing from the figures)."""
+    n = summary["requests_without_output"]
+    return f"{n} of {summary['completed']} completed requests had no output tokens" if n else None
 
 
 @dataclass
@@ -139,7 +143,10 @@ async def run_load(base_url: str, model: str, *, num_prompts: int, concurrency: 
         return request_body(model, output_len, n, length_control=length_control)
 
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=max_seconds + 60)) as session:
-        await asyncio.gather(*(one_request(session, url, body(i)) for i in range(min(concurrency, 4))))  # warm-up
+        warm = await asyncio.gather(*(one_request(session, url, body(i)) for i in range(min(concurrency, 4))), return_exceptions=True)
+        failed = [w for w in warm if isinstance(w, BaseException)]
+        if failed and len(failed) == len(warm):
+            raise SystemExit(f"error: every warm-up request to {url} failed: {type(failed[0]).__name__}: {failed[0]}")
         results: list[RequestResult] = []
         budget = iter(range(num_prompts))
         deadline = time.perf_counter() + max_seconds
@@ -289,6 +296,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     problems = {side: why for side in ("direct", "through_guard") if (why := empty_output(report[side]))}
     if problems:
         report["invalid"] = problems
+    warnings = {side: why for side in ("direct", "through_guard") if (why := partly_empty(report[side]))}
+    if warnings:
+        report["warnings"] = warnings
+        for side, why in warnings.items():
+            print(f"warning: the {side} run: {why} (use --output-len with a backend that honours min_tokens)", file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))
