@@ -148,3 +148,19 @@ def test_stream_usage_counts_the_prompt_as_llama_cpp_does(llama_url, tmp_path):
     usage = chunks[-1].usage
     assert abs(usage.prompt_tokens - whole.prompt_tokens) <= 1, (usage, whole)  # BOS, at most
     assert usage.model_extra["estimated_fields"] == ["completion_tokens"]
+
+
+def test_text_parts_reach_smollm2_as_one_string(llama_url, tmp_path):
+    """guidellm sends content as text parts; SmolLM2's template renders them as nothing and the
+    stream comes back empty: through guard a 502 (seen with llama-cpp-python 0.3.36 when this
+    test was written, with ``flatten_text_parts`` off). ``flatten_text_parts`` (on in
+    guard.yaml) joins them first."""
+    d = write_policies(tmp_path / "p", {"name": "default", "sampling": {"max_tokens": {"max": 8, "mode": "clamp"}, "temperature": {"default": 0.0, "mode": "force"}}})
+    settings = settings_for(llama_url, d)
+    settings.models[0].backend.model = "smollm2"
+    settings.models[0].backend.flatten_text_parts = True
+    parts = [{"type": "text", "text": "What is the capital of France?"}]
+    with run_guard(settings) as base:
+        client = OpenAI(base_url=base, api_key="unused", max_retries=0, timeout=300)
+        chunks = list(client.chat.completions.create(model="test-model", messages=[{"role": "user", "content": parts}], stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks).strip()
