@@ -107,3 +107,18 @@ def test_backend_usage_is_passed_on_untouched(fake_backend, policies) -> None:
         usage = stream_usage(base)
     assert "estimated" not in usage and usage["completion_tokens"] == 7
     assert not [r for r in fake_backend.requests if r.path == "/tokenize"]
+
+
+def test_guard_up_reads_the_chat_template_from_the_gguf() -> None:
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    from pathlib import Path
+
+    from guard.commands.serve import embedded_settings, smollm2_path
+    from guard.settings import load_settings
+
+    if not smollm2_path().exists():
+        pytest.skip("the SmolLM2 GGUF is not installed")
+    settings = embedded_settings(load_settings(Path(__file__).resolve().parent.parent / "guard.yaml"), 8081)
+    template = settings.models[0].backend.chat_template
+    assert template and "SmolLM" in template  # its default system prompt, which the count includes
+    assert embedded_settings(load_settings(Path(__file__).resolve().parent.parent / "guard.yaml"), 9999).models[0].backend.chat_template is None
