@@ -103,16 +103,14 @@ class Verdict:
         return d
 
 
-# The order in which a verdict outranks another when a response has several choices: the
-# decisions' severity (guard.decision.SEVERITY), with a reviewer's or reused answer as a pass.
-_RANK = {"pass": 0, "reused": 0, "reviewed": 0, "annotate": 1, "hold": 2, "fallback": 3, "block": 4}
-
-
 def most_severe(verdicts: list[Verdict]) -> Verdict:
-    """The verdict a response with several choices reports: the most severe action, and among
-    equals the lowest confidence. (The lowest confidence alone is wrong: a rule violation keeps
-    confidence 1.0 and would report ``pass`` beside a blocked choice.)"""
-    return max(verdicts, key=lambda v: (_RANK.get(v.action, 0), -v.confidence))
+    """The verdict a response with several choices reports: the most severe action (a reviewer's
+    or a reused answer counts as a pass), and among equals the lowest confidence. (The lowest
+    confidence alone is wrong: a rule violation keeps confidence 1.0 and would report ``pass``
+    beside a blocked choice.)"""
+    from guard.decision import SEVERITY
+
+    return max(verdicts, key=lambda v: (SEVERITY.get(v.action, 0), -v.confidence))
 
 
 def spec_fields(endpoint: str, body: dict[str, Any]) -> None:
