@@ -166,8 +166,8 @@ class Pipeline:
                 raise PolicyViolation(f"the parameter {param!r} is not allowed by this policy", param=param, code="param_forbidden")
         prepared = prepare_chat(policy.input, body) if endpoint == CHAT else prepare_prompt(policy.input, body)
         changes = apply_sampling(policy.sampling, body)
-        if body.get("stream") and policy.checks_enabled and body.get("n", 1) not in (1, None):
-            raise InvalidRequest("streaming with n > 1 is not supported when answers are checked", param="n")
+        if body.get("stream") and policy.checks_enabled and body.get("n", 1) not in (1, None) and policy.streaming.mode != "buffer":
+            raise InvalidRequest(f"streaming with n > 1 is not supported in {policy.streaming.mode} mode (buffer mode takes it)", param="n")
         return Call(request_id, caller, endpoint, body, model, policy, prepared.question, changes, prepared.wrapped)
 
     # ------------------------------------------------------------------ non-stream

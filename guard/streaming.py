@@ -170,6 +170,10 @@ async def open_stream(pipeline: "Pipeline", call: "Call") -> tuple[dict[str, str
     reasoning = _Reasoning(call.endpoint, call.policy.reasoning.client == "keep", call.model.think_opened_in_prompt)
     source = _chain(first, events, pipeline.rt.metrics.stream_meter(call))
     mode = call.policy.streaming.mode
+    if mode == "buffer" and (call.body.get("n") or 1) > 1:
+        from guard.stream_choices import open_buffered_choices
+
+        return await open_buffered_choices(pipeline, call, headers, source, reasoning)
     if mode == "buffer":
         body = await _buffer_events(call, source, reasoning)
         thought = "".join(reasoning.reasoning) or None
@@ -230,12 +234,15 @@ async def _buffer_events(call: "Call", source: AsyncIterator[dict[str, Any]], re
     return body
 
 
-async def _finish(pipeline: "Pipeline", call: "Call", final: dict[str, Any], verdict: "Verdict | None", usage: Any, annotate: bool, pieces: int = 0) -> list[bytes]:
+async def _finish(pipeline: "Pipeline", call: "Call", final: dict[str, Any], verdict: "Verdict | None", usage: Any, annotate: bool, pieces: int = 0, choices: list[dict[str, Any]] | None = None) -> list[bytes]:
     """The stream's end: ``final`` (the chunk that carries the finish reason) with the verdict
-    beside it, the usage chunk if the client asked for usage, and ``[DONE]``."""
+    beside it (and each choice's, when there are several), the usage chunk if the client asked
+    for usage, and ``[DONE]``."""
     guard = call.guard_field()
     if verdict is not None:
         guard.update(verdict.as_dict(annotate=annotate))
+    if choices and len(choices) > 1:
+        guard["choices"] = choices
     final.pop("usage", None)
     out = [sse({**final, "model": call.public_model, "guard": guard})]
     if wants_usage(call):

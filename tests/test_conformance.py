@@ -107,7 +107,7 @@ def check_whole(endpoint: str, body: dict[str, Any], n: int = 1) -> None:
     assert sorted(c["index"] for c in body["choices"]) == list(range(n))
 
 
-def check_stream(endpoint: str, items: list[Any], *, include_usage: bool, checked: bool) -> list[dict[str, Any]]:
+def check_stream(endpoint: str, items: list[Any], *, include_usage: bool, checked: bool, n: int = 1) -> list[dict[str, Any]]:
     """Validate each chunk and the stream's rules; return the chunks."""
     assert items and items[-1] == "[DONE]" and items.count("[DONE]") == 1, items[-3:]
     chunks = items[:-1]
@@ -135,7 +135,8 @@ def check_stream(endpoint: str, items: list[Any], *, include_usage: bool, checke
         for choice in c["choices"]:
             if choice.get("finish_reason"):
                 finishes[choice["index"]] = finishes.get(choice["index"], 0) + 1
-    assert finishes == {0: 1}, "one finish_reason per choice"
+    assert finishes == {i: 1 for i in range(n)}, "one finish_reason per choice, n choices"
+    assert {ch["index"] for c in chunks for ch in c["choices"]} == set(range(n))
     with_choice = [c for c in chunks if c["choices"]]
     if checked:
         assert "guard" in with_choice[-1] and with_choice[-1]["choices"][0]["finish_reason"], "the verdict sits beside the finish"
@@ -191,6 +192,31 @@ def test_n_choices(guard_url, backend, endpoint, model) -> None:
     r = post(guard_url, endpoint, request(model, endpoint, n=3))
     assert r.status_code == 200, r.text
     check_whole(endpoint, r.json(), n=3)
+
+
+@pytest.mark.parametrize("endpoint", ["chat/completions", "completions"])
+@pytest.mark.parametrize("model", ["relay", "buffer-block", "buffer-hold"])
+@pytest.mark.parametrize("include_usage", [False, True], ids=["no-usage", "usage"])
+def test_n_choices_streamed(guard_url, backend, endpoint, model, include_usage) -> None:
+    backend.set(text=FINE, choice_texts=[FINE, BAD, FINE])
+    extra: dict[str, Any] = {"stream": True, "n": 3}
+    if include_usage:
+        extra["stream_options"] = {"include_usage": True}
+    r = post(guard_url, endpoint, request(model, endpoint, **extra))
+    assert r.status_code == 200, r.text
+    chunks = check_stream(endpoint, events(r), include_usage=include_usage, checked=model != "relay", n=3)
+    if model != "relay":
+        action = model.split("-")[1]
+        assert r.headers["x-guard-decision"] == action
+        verdict = [c for c in chunks if "guard" in c][0]["guard"]
+        assert verdict["decision"] == action
+        assert [(c["index"], c["decision"]) for c in verdict["choices"]] == [(0, "pass"), (1, action), (2, "pass")]
+
+
+@pytest.mark.parametrize("model", ["sentence-block", "observe-block"])
+def test_n_choices_cannot_stream_sentence_by_sentence(guard_url, backend, model) -> None:
+    r = post(guard_url, "chat/completions", request(model, "chat/completions", stream=True, n=2))
+    assert _error(r, 400)["param"] == "n"
 
 
 def test_n_choices_one_blocked_reports_block(guard_url, backend) -> None:

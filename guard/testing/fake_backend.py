@@ -352,6 +352,31 @@ def _stream_events(ex: Exchange) -> list[tuple[float, bytes]]:
     return events
 
 
+def _stream_choices(ex: Exchange) -> list[tuple[float, bytes]]:
+    """``_stream_events`` for ``n`` choices: each choice's events in turn (index set), then one
+    usage chunk and ``[DONE]``."""
+    texts = ex.config.choice_texts
+    if ex.n <= 1 and not texts:
+        return _stream_events(ex)
+    from dataclasses import replace
+
+    merged: list[tuple[float, bytes]] = []
+    tail: list[tuple[float, bytes]] = []
+    for i in range(max(1, ex.n)):
+        text = texts[i % len(texts)] if texts else ex.config.text
+        reply = build_reply(ex.config.model_copy(update={"text": text, "choice_texts": None}), ex.limit)
+        tail = []
+        for offset, data in _stream_events(replace(ex, reply=reply, n=1)):
+            event = orjson.loads(data[6:]) if data != SSE_DONE else None
+            if event is None or not event.get("choices"):
+                tail.append((offset, data))
+                continue
+            for choice in event["choices"]:
+                choice["index"] = i
+            merged.append((offset, sse(event)))
+    return merged + tail
+
+
 def _faulty(ex: Exchange, events: list[tuple[float, bytes]]) -> tuple[list[tuple[float, bytes]], bool]:
     """Events cut or corrupted by a stream fault, and whether to drop the connection after them."""
     first_content = 1 if ex.kind == "chat" and ex.dialect.role_chunk else 0
@@ -370,7 +395,7 @@ async def _stream(request: web.Request, ex: Exchange, started: float) -> web.Str
     """Send each event at its offset. Offsets count from the first event as it actually went out,
     so a late first token (a busy loop) delays the stream instead of squeezing the token gaps;
     later tokens keep to the schedule, so sleep overshoot does not add up along the stream."""
-    events, drop = _faulty(ex, _stream_events(ex))
+    events, drop = _faulty(ex, _stream_choices(ex))
     resp = web.StreamResponse(headers={**SSE_HEADERS, "x-request-id": ex.meta.id})
     await resp.prepare(request)
     loop = asyncio.get_running_loop()
