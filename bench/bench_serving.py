@@ -9,6 +9,13 @@ By default the backend is the fake backend in its own process (``--ttft-ms``/``-
 its speed); ``--backend URL`` measures any OpenAI-compatible server instead. Everything runs on
 loopback and stops after ``--num-prompts`` requests or ``--max-seconds``, whichever comes first.
 
+Prompts rotate through a set that asks for long answers, and each request asks for exactly
+``--output-len`` tokens where the backend can be told (``min_tokens`` and ``ignore_eos``: vLLM,
+SGLang, llama.cpp's server, TensorRT-LLM; others ignore the fields, ``--no-length-control``
+leaves them out). A small model that answers with EOS at temperature 0 would otherwise measure
+nothing; a run whose requests produced no output fails loudly (exit status 2) instead of
+reporting "completed 60, failed 0".
+
     python bench/bench_serving.py --num-prompts 200 --concurrency 8
     python bench/bench_serving.py --backend http://127.0.0.1:8081/v1 --model smollm2 --output-len 32
 """
@@ -37,7 +44,43 @@ from bench.loadgen import percentile  # noqa: E402  (nearest-rank, shared with t
 from bench.targets import free_port  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "serving.json"
-PROMPT = "Explain in a few sentences what a KV cache is and why it makes decoding faster."
+PROMPTS = (
+    "Explain in a few sentences what a KV cache is and why it makes decoding faster.",
+    "Count from one to fifty in words, separated by commas:",
+    "Write a short story about a lighthouse keeper who finds a message in a bottle.",
+    "List twenty countries and their capital cities, one per line:",
+    "Describe, step by step, how to bake a loaf of bread at home.",
+    "Write a letter to a friend about a trip to the mountains last summer.",
+    "Explain how a transformer language model turns a prompt into the next token.",
+    "Give ten tips for writing clear technical documentation, with an example for each.",
+)
+PROMPT = PROMPTS[0]
+
+
+def request_body(model: str, output_len: int, n: int, *, length_control: bool = True) -> dict[str, Any]:
+    """The ``n``-th request: prompts in turn; exactly ``output_len`` tokens where supported."""
+    body: dict[str, Any] = {"model": model, "prompt": PROMPTS[n % len(PROMPTS)], "max_tokens": output_len,
+                            "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
+    if length_control:
+        body["min_tokens"] = output_len
+        body["ignore_eos"] = True
+    return body
+
+
+def empty_output(summary: dict[str, Any]) -> str | None:
+    """Why a run measured nothing, or None: requests that complete without output tokens make
+    TPOT, ITL and throughput meaningless, however many "completed"."""
+    if summary["completed"] == 0:
+        return f"no request completed (first error: {summary['first_error']})"
+    if summary["total_output_tokens"] == 0:
+        return f"{summary['completed']} requests completed with no output tokens at all"
+    return None
+
+
+def partly_empty(summary: dict[str, Any]) -> str | None:
+    """A warning: some requests had no output (their TTFT is missing from the figures)."""
+    n = summary["requests_without_output"]
+    return f"{n} of {summary['completed']} completed requests had no output tokens" if n else None
 
 
 @dataclass
@@ -56,9 +99,7 @@ class RequestResult:
         return (self.latency - self.ttft) / (self.output_tokens - 1)
 
 
-async def one_request(session: aiohttp.ClientSession, url: str, model: str, output_len: int) -> RequestResult:
-    body = {"model": model, "prompt": PROMPT, "max_tokens": output_len, "temperature": 0, "stream": True,
-            "stream_options": {"include_usage": True}}
+async def one_request(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> RequestResult:
     start = time.perf_counter()
     result = RequestResult(ok=False)
     last = start
@@ -94,19 +135,26 @@ async def one_request(session: aiohttp.ClientSession, url: str, model: str, outp
 
 
 async def run_load(base_url: str, model: str, *, num_prompts: int, concurrency: int, output_len: int,
-                   max_seconds: float) -> tuple[list[RequestResult], float]:
+                   max_seconds: float, length_control: bool = True) -> tuple[list[RequestResult], float]:
     url = base_url.rstrip("/") + "/completions"
     connector = aiohttp.TCPConnector(limit=concurrency)
+
+    def body(n: int) -> dict[str, Any]:
+        return request_body(model, output_len, n, length_control=length_control)
+
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=max_seconds + 60)) as session:
-        await asyncio.gather(*(one_request(session, url, model, output_len) for _ in range(min(concurrency, 4))))  # warm-up
+        warm = await asyncio.gather(*(one_request(session, url, body(i)) for i in range(min(concurrency, 4))), return_exceptions=True)
+        failed = [w for w in warm if isinstance(w, BaseException)]
+        if failed and len(failed) == len(warm):
+            raise SystemExit(f"error: every warm-up request to {url} failed: {type(failed[0]).__name__}: {failed[0]}")
         results: list[RequestResult] = []
         budget = iter(range(num_prompts))
         deadline = time.perf_counter() + max_seconds
 
         async def worker() -> None:
-            while time.perf_counter() < deadline and next(budget, None) is not None:
+            while time.perf_counter() < deadline and (n := next(budget, None)) is not None:
                 try:
-                    results.append(await one_request(session, url, model, output_len))
+                    results.append(await one_request(session, url, body(n)))
                 except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as e:
                     results.append(RequestResult(ok=False, error=f"{type(e).__name__}: {e}"[:200]))
 
@@ -133,6 +181,7 @@ def summarize(results: list[RequestResult], duration: float) -> dict[str, Any]:
         "first_error": next((r.error for r in results if not r.ok), None),
         "duration_s": round(duration, 3),
         "total_output_tokens": out_tokens,
+        "requests_without_output": sum(1 for r in ok if r.output_tokens == 0),
         "request_throughput_rps": round(len(ok) / duration, 2) if duration else 0.0,
         "output_throughput_tok_s": round(out_tokens / duration, 1) if duration else 0.0,
         **_stats("ttft", [r.ttft for r in ok if r.ttft is not None]),
@@ -222,13 +271,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--max-seconds", type=float, default=30.0, help="time bound for each of the two runs")
     p.add_argument("--ttft-ms", type=float, default=20.0, help="fake backend only")
     p.add_argument("--tpot-ms", type=float, default=5.0, help="fake backend only")
+    p.add_argument("--no-length-control", dest="length_control", action="store_false",
+                   help="do not send min_tokens / ignore_eos (for a backend that rejects them)")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
 
     with (fake_backend(args) if args.backend is None else _given(args.backend)) as backend_url:
         require_loopback(backend_url)
         load = dict(num_prompts=args.num_prompts, concurrency=args.concurrency, output_len=args.output_len,
-                    max_seconds=args.max_seconds)
+                    max_seconds=args.max_seconds, length_control=args.length_control)
         direct = summarize(*asyncio.run(run_load(backend_url, args.model, **load)))
         with guard_proxy(backend_url) as guard_url:
             proxied = summarize(*asyncio.run(run_load(guard_url, args.model, **load)))
@@ -242,9 +293,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "backend": "fake" if args.backend is None else args.backend,
         "direct": direct, "through_guard": proxied, "guard_overhead": overhead,
     }
+    problems = {side: why for side in ("direct", "through_guard") if (why := empty_output(report[side]))}
+    if problems:
+        report["invalid"] = problems
+    warnings = {side: why for side in ("direct", "through_guard") if (why := partly_empty(report[side]))}
+    if warnings:
+        report["warnings"] = warnings
+        for side, why in warnings.items():
+            print(f"warning: the {side} run: {why} (use --output-len with a backend that honours min_tokens)", file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))
+    if problems:
+        for side, why in problems.items():
+            print(f"error: the {side} run measured nothing: {why}", file=sys.stderr)
+        raise SystemExit(2)
     return report
 
 

@@ -2,7 +2,11 @@
 
 Every error a client can see is a ``GuardError``; ``guard.api.errors`` turns it into the
 OpenAI error shape ``{"error": {"message", "type", "param", "code"}}`` in one place, so no
-other module needs to know about HTTP. Third-party exceptions (aiohttp, litellm, pydantic)
+other module needs to know about HTTP. ``type`` is always one of the types OpenAI's API sends
+(``invalid_request_error``, ``authentication_error``, ``permission_error``, ``rate_limit_error``,
+``server_error``, ``service_unavailable_error``), so code written against OpenAI's errors
+branches the same way; guard's own detail (``policy_violation``, ``backend_timeout``...) is in
+``code``. Third-party exceptions (aiohttp, litellm, pydantic)
 are translated into these where they are caught: at the backend seam and the API edge.
 """
 
@@ -56,7 +60,7 @@ class PolicyViolation(GuardError):
     """The request is well formed but the policy does not allow it."""
 
     status = 403
-    type = "policy_violation"
+    type = "permission_error"
     code = "policy_violation"
 
 
@@ -86,13 +90,13 @@ class BackendError(GuardError):
     """The backend answered with an error, garbage, or dropped the connection."""
 
     status = 502
-    type = "upstream_error"
+    type = "server_error"
     code = "backend_error"
 
 
 class BackendTimeout(GuardError):
     status = 504
-    type = "upstream_error"
+    type = "server_error"
     code = "backend_timeout"
 
 
@@ -100,7 +104,7 @@ class Unavailable(GuardError):
     """guard itself cannot serve right now (shutting down, circuit open, check failed closed)."""
 
     status = 503
-    type = "server_error"
+    type = "service_unavailable_error"
     code = "unavailable"
 
 

@@ -147,6 +147,14 @@ class ReviewService:
                 return item.id, Released("reviewed", text, item.status)
         return item.id, None
 
+    async def file_hold(self, call: "Call", decision: Any, report: CheckReport, answer: str, reasoning: str | None) -> str:
+        """File an answer the client already has (an observed stream) for review; no wait."""
+        item = await self.store.create_item(
+            self._new_item(call, "hold", report, answer, reasoning, list(decision.reasons), decision.confidence, call.response_id)
+        )
+        log.info("review_held", request_id=call.request_id, review_id=item.id, observed=True)
+        return item.id
+
     # ------------------------------------------------------------------ after a decision
 
     async def after(self, call: "Call", verdict: "Verdict", body: dict[str, Any]) -> None:

@@ -111,6 +111,31 @@ class Verdict:
         return d
 
 
+def most_severe(verdicts: list[Verdict]) -> Verdict:
+    """The verdict a response with several choices reports: the most severe action (a reviewer's
+    or a reused answer counts as a pass), and among equals the lowest confidence. (The lowest
+    confidence alone is wrong: a rule violation keeps confidence 1.0 and would report ``pass``
+    beside a blocked choice.)"""
+    from guard.decision import SEVERITY
+
+    return max(verdicts, key=lambda v: (SEVERITY.get(v.action, 0), -v.confidence))
+
+
+def spec_fields(endpoint: str, body: dict[str, Any]) -> None:
+    """Fields OpenAI's spec requires that backends often leave out: ``logprobs`` on each choice
+    and ``refusal`` on each chat message (null when the model did not refuse)."""
+    for choice in body.get("choices") or ():
+        if not isinstance(choice, dict):
+            continue
+        choice.setdefault("logprobs", None)
+        if endpoint == CHAT and isinstance(choice.get("message"), dict):
+            choice["message"].setdefault("refusal", None)
+            choice["message"].setdefault("role", "assistant")
+        elif endpoint != CHAT:
+            choice.setdefault("text", "")
+        choice.setdefault("finish_reason", "stop")
+
+
 class Pipeline:
     def __init__(self, runtime: "Runtime") -> None:
         self.rt = runtime
@@ -154,8 +179,8 @@ class Pipeline:
         documents = gather(body, policy, self.rt.settings.limits, model.backend.pass_documents) if endpoint == CHAT else []
         prepared = prepare_chat(policy.input, body) if endpoint == CHAT else prepare_prompt(policy.input, body)
         changes = apply_sampling(policy.sampling, body)
-        if body.get("stream") and policy.checks_enabled and body.get("n", 1) not in (1, None):
-            raise InvalidRequest("streaming with n > 1 is not supported when answers are checked", param="n")
+        if body.get("stream") and policy.checks_enabled and body.get("n", 1) not in (1, None) and policy.streaming.mode != "buffer":
+            raise InvalidRequest(f"streaming with n > 1 is not supported in {policy.streaming.mode} mode (buffer mode takes it)", param="n")
         call = Call(request_id, caller, endpoint, body, model, policy, prepared.question, changes, prepared.wrapped)
         call.documents = documents
         return call
@@ -190,21 +215,27 @@ class Pipeline:
         if served_by != call.model.name:
             guard["served_by"] = served_by
         if call.policy.checks_enabled:
-            verdicts = []
-            for choice, reasoning in zip(body.get("choices") or [], reasonings):
-                verdict = await self.judge(call, choice_text(call.endpoint, choice), reasoning)
+            choices = body.get("choices") or []
+            # Every choice is checked (and held, if it must be) at once: a hold that waits
+            # for a reviewer must not make the next choice wait behind it.
+            verdicts = list(await asyncio.gather(*(
+                self.judge(call, choice_text(call.endpoint, choice), reasoning) for choice, reasoning in zip(choices, reasonings)
+            )))
+            for choice, verdict in zip(choices, verdicts):
                 set_choice_text(call.endpoint, choice, verdict.text)
                 deliver_reasoning(call.endpoint, choice, verdict.reasoning if keep else None)
                 if verdict.finish_reason:
                     choice["finish_reason"] = verdict.finish_reason
-                verdicts.append(verdict)
             if verdicts:
-                worst = min(verdicts, key=lambda v: v.confidence)
+                worst = most_severe(verdicts)
                 guard.update(worst.as_dict(annotate=worst.action in ("annotate", "hold")))
+                if len(verdicts) > 1:
+                    guard["choices"] = [{"index": c.get("index", i), **v.as_dict(annotate=False)} for i, (c, v) in enumerate(zip(choices, verdicts))]
                 headers["x-guard-decision"] = worst.action
                 headers["x-guard-confidence"] = f"{worst.confidence:.3f}"
                 if self.rt.review is not None:
                     await self.rt.review.after(call, worst, body)
+        spec_fields(call.endpoint, body)
         body["guard"] = guard
         self.log(call, status=200, decision=guard.get("decision"), served_by=served_by, usage=body.get("usage"))
         return body, headers

@@ -88,8 +88,10 @@ def chunk(endpoint: str, template: dict[str, Any], **fields: Any) -> dict[str, A
     }
 
 
-def replacement_choice(endpoint: str, index: int, text: str, finish_reason: str, *, stream: bool) -> dict[str, Any]:
+def replacement_choice(endpoint: str, index: int, text: str, finish_reason: str | None, *, stream: bool) -> dict[str, Any]:
     if endpoint == COMPLETIONS:
         return {"index": index, "text": text, "logprobs": None, "finish_reason": finish_reason}
-    key = "delta" if stream else "message"
-    return {"index": index, key: {"role": "assistant", "content": text}, "logprobs": None, "finish_reason": finish_reason}
+    if stream:
+        return {"index": index, "delta": {"role": "assistant", "content": text}, "logprobs": None, "finish_reason": finish_reason}
+    message = {"role": "assistant", "content": text, "refusal": None}  # the spec requires refusal
+    return {"index": index, "message": message, "logprobs": None, "finish_reason": finish_reason}

@@ -30,6 +30,13 @@ class BreakerConfig(Strict):
 
     failures: int = Field(default=5, ge=1)
     cooldown_s: float = Field(default=30.0, gt=0)
+    # The ``retry-after`` guard's 503 carries while the circuit is open. The SDKs obey it (up to
+    # a minute) on each of their ``max_retries`` (2 by default): the remaining cool-down (up to
+    # 30 s) made one call to a dead backend take 30 s. A short value lets the caller fail over
+    # or give up quickly; None sends the remaining cool-down. docs/clients.md has the arithmetic.
+    retry_after_s: float | None = Field(default=1.0, ge=0)
+    # False also sends ``x-should-retry: false``: the openai SDKs then do not retry at all.
+    client_retry: bool = True
 
 
 class BackendConfig(Strict):
@@ -54,6 +61,22 @@ class BackendConfig(Strict):
     # Send the backend's own error messages to clients. Off by default: they can name internal
     # hosts, paths or keys. Guard always logs them (event backend_error_body).
     expose_errors: bool = False
+    # Join a message's ``content`` given as text parts (``[{"type": "text", "text": ...}]``, as
+    # guidellm and many SDK helpers send it) into one string before it reaches the backend: some
+    # chat templates (llama.cpp's SmolLM2) render parts as nothing and answer an empty stream.
+    # Messages with any non-text part are left as they are.
+    flatten_text_parts: bool = False
+    # Ask for usage on every stream (``stream_options.include_usage``), whatever the client asked;
+    # guard drops it again for a client that did not ask. Off for a backend that rejects the field.
+    stream_usage: bool = True
+    # Where prompt tokens are counted when the backend sends no usage in a stream: the backend's
+    # tokenize endpoint over the rendered chat template (llama.cpp's server: /apply-template and
+    # /tokenize; llama-cpp-python: /extras/tokenize/count; vLLM and SGLang: /tokenize). "none"
+    # estimates from characters, and the usage says ``estimated``.
+    tokenize: Literal["none", "llama.cpp", "llama-cpp-python", "vllm", "sglang"] = "none"
+    # The model's chat template (Jinja), for counting on a backend that tokenizes but cannot
+    # render (llama-cpp-python); ``guard up`` reads it from the GGUF file. None: ChatML, estimated.
+    chat_template: str | None = None
 
     @model_validator(mode="after")
     def _openai_needs_base(self) -> "BackendConfig":
@@ -186,6 +209,20 @@ class ReviewConfig(Strict):
     allow_sample_password: bool = False
 
 
+class CorsConfig(Strict):
+    """Cross-origin access for browser clients (openai-node with ``dangerouslyAllowBrowser``,
+    LobeChat's client mode, Chatbox web). Off unless configured: a browser page from any listed
+    origin can then call guard with whatever key its user holds. No cookies are involved (keys
+    travel in ``Authorization``), so credentials are never allowed."""
+
+    allow_origins: list[str] = Field(min_length=1)  # exact origins (https://chat.example.com) or "*"
+    allow_headers: list[str] = ["*"]  # the SDKs send authorization, content-type and x-stainless-*
+    allow_methods: list[str] = ["GET", "POST", "OPTIONS"]
+    # what browser code may read: the decision headers and the request id
+    expose_headers: list[str] = ["x-request-id", "x-guard-decision", "x-guard-confidence", "x-guard-policy", "x-guard-changes", "retry-after"]
+    max_age: int = Field(default=600, ge=0)  # seconds a browser may cache a preflight answer
+
+
 class ServerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -197,6 +234,7 @@ class ServerConfig(Strict):
     forwarded_allow_ips: list[str] = []
     # The interactive API docs (/docs, Swagger UI served from guard itself, no CDN).
     docs: bool = False
+    cors: CorsConfig | None = None  # off by default
 
 
 class TelemetryConfig(Strict):

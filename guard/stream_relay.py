@@ -23,7 +23,7 @@ import orjson
 from guard.backend.base import Batch
 from guard.errors import GuardError
 from guard.responses import chunk
-from guard.streaming import DONE, LastBytes, _Reasoning, error_event, estimated_usage, sse, wants_usage
+from guard.streaming import DONE, LastBytes, _Reasoning, counted_usage, error_event, estimated_usage, sse, wants_usage
 
 if TYPE_CHECKING:
     from guard.metrics import StreamMeter
@@ -50,7 +50,7 @@ def model_token(name: str) -> bytes:
 class Relay:
     """One stream's state: reasoning split, counts for estimated usage, metrics, model rename."""
 
-    __slots__ = ("call", "public", "reasoning", "meter", "template", "_public_token", "_renamed")
+    __slots__ = ("call", "public", "reasoning", "meter", "template", "client_usage", "_public_token", "_renamed")
 
     def __init__(self, call: "Call", reasoning: _Reasoning, meter: "StreamMeter") -> None:
         self.call = call
@@ -58,6 +58,9 @@ class Relay:
         self.reasoning = reasoning
         self.meter = meter
         self.template: dict[str, Any] = {}  # the first event: ids for a usage chunk of guard's own
+        # guard asks the backend for usage on every stream (metrics, billing); a client that did
+        # not ask gets none, as from OpenAI: no ``choices: []`` chunk it did not expect
+        self.client_usage = wants_usage(call)
         self._public_token = model_token(self.public)
         self._renamed: tuple[str, bytes] = ("", b"")  # the backend's name and its token, once seen
 
@@ -71,6 +74,12 @@ class Relay:
         return b"".join(out)
 
     def _one(self, raw: bytes | None, event: dict[str, Any]) -> bytes:
+        if not self.client_usage and event.get("usage"):
+            self.reasoning.usage_seen = True
+            if not event.get("choices"):
+                return b""
+            del event["usage"]
+            raw = None  # the usage rode on a chunk with a choice: re-encoded without it
         if raw is not None:
             renamed = self._named(raw, event.get("model"))
             if renamed is not None and self.reasoning.untouched(event):
@@ -92,12 +101,21 @@ class Relay:
             return None  # spaced JSON, or the name also inside the text: re-encode
         return raw.replace(token, self._public_token)
 
-    def tail(self) -> bytes:
+    def owes_usage(self) -> bool:
+        """The client asked for usage and the backend sent none: guard counts it."""
+        return self.client_usage and not self.reasoning.usage_seen
+
+    def tail(self, usage: dict[str, Any] | None = None) -> bytes:
         """What guard adds after the backend's last event: usage if owed, and ``[DONE]``."""
-        if self.reasoning.usage_seen or not wants_usage(self.call):
+        if not self.owes_usage():
             return DONE
-        usage = estimated_usage(self.call, self.reasoning.pieces)
+        usage = usage or estimated_usage(self.call, self.reasoning.pieces)
         return sse(chunk(self.call.endpoint, self.template, model=self.public, choices=[], usage=usage)) + DONE
+
+    async def counted_tail(self, pipeline: "Pipeline") -> bytes:
+        if not self.owes_usage():
+            return DONE
+        return self.tail(await counted_usage(pipeline, self.call, self.reasoning.pieces))
 
 
 async def _run(pipeline: "Pipeline", call: "Call", relay: Relay, first: Batch, batches: AsyncIterator[Batch]) -> AsyncIterator[bytes]:
@@ -107,12 +125,12 @@ async def _run(pipeline: "Pipeline", call: "Call", relay: Relay, first: Batch, b
         while batch is not None:
             data = relay.encode(batch)
             if batch.done:
-                yield LastBytes(data + relay.tail())
+                yield LastBytes(data + await relay.counted_tail(pipeline))
                 return
             if data:
                 yield data
             batch = await anext(batches, None)
-        yield LastBytes(relay.tail())  # the backend closed after its finish without [DONE], or litellm ended
+        yield LastBytes(await relay.counted_tail(pipeline))  # the backend closed after its finish without [DONE], or litellm ended
     except GuardError as e:
         status = e.status
         yield error_event(call, e)

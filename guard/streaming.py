@@ -10,8 +10,10 @@ Four ways to stream, chosen by the policy:
   policy's notice and finish with ``content_filter``;
 - ``observe``: stream at once, check at the end, and send the verdict as a final chunk.
 
-Whatever the mode, the client learns the decision from a final chunk with ``choices: []`` and a
-``guard`` object, a shape the official SDKs accept (the usage chunk has the same shape). A
+Whatever the mode, the client learns the decision from a ``guard`` object on the last chunk that
+has a choice, beside its ``finish_reason``. A chunk with ``choices: []`` comes only when the client
+asked for ``stream_options.include_usage``, and carries only the usage, as OpenAI sends it: the
+most common client code (``chunk.choices[0].delta.content``) must never meet an empty list. A
 backend that fails mid-stream yields an OpenAI-style ``error`` event and a closed stream.
 """
 
@@ -112,19 +114,41 @@ def wants_usage(call: "Call") -> bool:
     return bool((call.body.get("stream_options") or {}).get("include_usage"))
 
 
-def estimated_usage(call: "Call", pieces: int) -> dict[str, Any]:
+def estimated_usage(call: "Call", pieces: int, counted: tuple[int, bool] | None = None) -> dict[str, Any]:
     """For backends that never send usage in a stream (llama.cpp's Python server, some Ollama
-    versions) when the client asked for it: completion tokens counted from the chunks, prompt
-    tokens estimated from characters, and marked ``estimated`` so nobody bills by it."""
+    versions) when the client asked for it: completion tokens counted from the chunks (one token
+    each on those servers), prompt tokens from the backend's tokenizer when it has one
+    (``counted``: the count and whether it is exact), else estimated from characters. Marked
+    ``estimated``, with ``estimated_fields`` naming what was not counted exactly."""
     from guard.policy.template import text_of
 
-    if call.endpoint == CHAT:
-        chars = sum(len(text_of(m.get("content"))) for m in call.body.get("messages") or [])
+    if counted is not None:
+        prompt_tokens, exact = counted
     else:
-        prompt = call.body.get("prompt")
-        chars = len(prompt) if isinstance(prompt, str) else sum(len(p) for p in prompt or [] if isinstance(p, str))
-    prompt_tokens = max(1, chars // 4)
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": pieces, "total_tokens": prompt_tokens + pieces, "estimated": True}
+        exact = False
+        if call.endpoint == CHAT:
+            chars = sum(len(text_of(m.get("content"))) for m in call.body.get("messages") or [])
+        else:
+            prompt = call.body.get("prompt")
+            chars = len(prompt) if isinstance(prompt, str) else sum(len(p) for p in prompt or [] if isinstance(p, str))
+        prompt_tokens = max(1, chars // 4)
+    fields = ["completion_tokens"] if exact else ["prompt_tokens", "completion_tokens"]
+    return {
+        "prompt_tokens": prompt_tokens, "completion_tokens": pieces, "total_tokens": prompt_tokens + pieces,
+        "estimated": True, "estimated_fields": fields,
+    }
+
+
+async def counted_usage(pipeline: "Pipeline", call: "Call", pieces: int) -> dict[str, Any]:
+    """``estimated_usage`` with the prompt counted by the backend's tokenizer where it has one."""
+    upstream = pipeline.rt.router.upstreams.get(call.model.name)
+    count = getattr(upstream, "count_prompt_tokens", None)
+    counted = None
+    if count is not None:
+        model = call.model.backend.model
+        body = call.body if model in ("*", call.public_model) else {**call.body, "model": model}
+        counted = await count(call.endpoint, body)
+    return estimated_usage(call, pieces, counted)
 
 
 async def open_stream(pipeline: "Pipeline", call: "Call") -> tuple[dict[str, str], AsyncIterator[bytes]]:
@@ -148,6 +172,10 @@ async def open_stream(pipeline: "Pipeline", call: "Call") -> tuple[dict[str, str
     reasoning = _Reasoning(call.endpoint, call.policy.reasoning.client == "keep", call.model.think_opened_in_prompt)
     source = _chain(first, events, pipeline.rt.metrics.stream_meter(call))
     mode = call.policy.streaming.mode
+    if mode == "buffer" and (call.body.get("n") or 1) > 1:
+        from guard.stream_choices import open_buffered_choices
+
+        return await open_buffered_choices(pipeline, call, headers, source, reasoning)
     if mode == "buffer":
         body = await _buffer_events(call, source, reasoning)
         thought = "".join(reasoning.reasoning) or None
@@ -208,17 +236,27 @@ async def _buffer_events(call: "Call", source: AsyncIterator[dict[str, Any]], re
     return body
 
 
-def _finish(pipeline: "Pipeline", call: "Call", template: dict[str, Any], verdict: "Verdict | None", usage: Any, annotate: bool, pieces: int = 0) -> list[bytes]:
+async def _finish(pipeline: "Pipeline", call: "Call", final: dict[str, Any], verdict: "Verdict | None", usage: Any, annotate: bool, pieces: int = 0, choices: list[dict[str, Any]] | None = None) -> list[bytes]:
+    """The stream's end: ``final`` (the chunk that carries the finish reason) with the verdict
+    beside it (and each choice's, when there are several), the usage chunk if the client asked
+    for usage, and ``[DONE]``."""
     guard = call.guard_field()
     if verdict is not None:
         guard.update(verdict.as_dict(annotate=annotate))
-    out = [sse(chunk(call.endpoint, template, model=call.public_model, choices=[], guard=guard))]
+    if choices and len(choices) > 1:
+        guard["choices"] = choices
+    final.pop("usage", None)
+    out = [sse({**final, "model": call.public_model, "guard": guard})]
     if wants_usage(call):
-        usage = usage or estimated_usage(call, pieces)
-        out.append(sse(chunk(call.endpoint, template, model=call.public_model, choices=[], usage=usage)))
+        usage = usage or await counted_usage(pipeline, call, pieces)
+        out.append(sse(chunk(call.endpoint, final, model=call.public_model, choices=[], usage=usage)))
     out.append(DONE)
     pipeline.log(call, status=200, decision=verdict.action if verdict else None)
     return out
+
+
+def _finish_chunk(call: "Call", template: dict[str, Any], text: str, finish_reason: str | None) -> dict[str, Any]:
+    return chunk(call.endpoint, template, model=call.public_model, choices=[replacement_choice(call.endpoint, 0, text, finish_reason, stream=True)])
 
 
 def _thought_chunk(call: "Call", first: dict[str, Any], thought: str) -> bytes:
@@ -233,14 +271,17 @@ async def _replay(pipeline: "Pipeline", call: "Call", body: dict[str, Any], verd
         yield _thought_chunk(call, first, thought)
     yield sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, verdict.text, None, stream=True)]))
     finish = verdict.finish_reason or body["finish_reason"]
-    yield sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, "", finish, stream=True)]))
-    for b in _finish(pipeline, call, first, verdict, body["usage"], verdict.action in ("annotate", "hold"), body.get("pieces", 0)):
+    final = _finish_chunk(call, first, "", finish)
+    for b in await _finish(pipeline, call, final, verdict, body["usage"], verdict.action in ("annotate", "hold"), body.get("pieces", 0)):
         yield b
 
 
 async def _observe(pipeline: "Pipeline", call: "Call", source: AsyncIterator[dict[str, Any]], reasoning: _Reasoning) -> AsyncIterator[bytes]:
+    """Stream at once, but keep the chunk with the finish reason until the check is done: the
+    verdict travels on it."""
     parts: list[str] = []
     first: dict[str, Any] = {}
+    final: dict[str, Any] | None = None
     usage = None
     try:
         async for event in source:
@@ -248,11 +289,18 @@ async def _observe(pipeline: "Pipeline", call: "Call", source: AsyncIterator[dic
             event["model"] = call.public_model
             reasoning.apply(event)
             if event.get("usage"):
-                usage = event.pop("usage")  # some servers put it on the finish chunk
-                if not event.get("choices"):
-                    continue  # sent after the verdict, where OpenAI puts it: last
-            for choice in event.get("choices") or ():
+                usage = event["usage"]  # some servers put it on the finish chunk
+            event.pop("usage", None)  # sent after the verdict, where OpenAI puts it: last
+            choices = event.get("choices") or ()
+            if not choices:
+                continue
+            for choice in choices:
                 parts.append(choice_text(call.endpoint, choice, stream=True))
+            if any(c.get("finish_reason") for c in choices):
+                if final is not None:
+                    yield sse(final)
+                final = event
+                continue
             yield sse(event)
     except GuardError as e:
         pipeline.log(call, status=e.status)
@@ -264,9 +312,26 @@ async def _observe(pipeline: "Pipeline", call: "Call", source: AsyncIterator[dic
     decision = decide(report, call.policy)
     from guard.pipeline import Verdict
 
-    # The answer is already out: observe can only report. Hold still files it for review.
-    verdict = Verdict(decision.action, decision.confidence, report, "".join(parts), reasons=list(getattr(decision, "reasons", []) or []))
-    for b in _finish(pipeline, call, first, verdict, usage, decision.action != "pass", reasoning.pieces):
+    # The answer is already out: observe can only report, file a hold for review, and (if the
+    # policy asks) say so in a last line of text (guard.visible).
+    answer = "".join(parts)
+    review_id = None
+    if decision.action == "hold" and pipeline.rt.review is not None:
+        review_id = await pipeline.rt.review.file_hold(call, decision, report, answer, "".join(reasoning.reasoning) or None)
+    verdict = Verdict(decision.action, decision.confidence, report, answer, review_id=review_id, reasons=list(getattr(decision, "reasons", []) or []))
+    from guard.visible import observed_addition
+
+    if final is None:
+        final = _finish_chunk(call, first, "", "stop")
+    extra = observed_addition(decision.action, report, call.policy.visible, review_id)
+    if extra:  # after any text the finish chunk itself carries
+        choice = final["choices"][0]
+        if call.endpoint == CHAT:
+            delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+            choice["delta"] = {**delta, "content": (delta.get("content") or "") + extra}
+        else:
+            choice["text"] = (choice.get("text") or "") + extra
+    for b in await _finish(pipeline, call, final, verdict, usage, decision.action != "pass", reasoning.pieces):
         yield b
 
 
@@ -330,9 +395,8 @@ async def _by_sentence(pipeline: "Pipeline", call: "Call", source: AsyncGenerato
         yield error_event(call, e)
         return
     if verdict is not None and verdict.action not in ("pass", "annotate"):
-        notice = call.policy.streaming.notice
-        yield sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, ("\n\n" if released else "") + notice, "content_filter", stream=True)]))
+        final = _finish_chunk(call, first, ("\n\n" if released else "") + call.policy.streaming.notice, "content_filter")
     else:
-        yield sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, "", finish_reason, stream=True)]))
-    for b in _finish(pipeline, call, first, verdict, usage, verdict is not None and verdict.action != "pass", reasoning.pieces):
+        final = _finish_chunk(call, first, "", finish_reason)
+    for b in await _finish(pipeline, call, final, verdict, usage, verdict is not None and verdict.action != "pass", reasoning.pieces):
         yield b

@@ -142,7 +142,7 @@ def test_drop_mid_stream_gives_an_error_event_and_a_closed_stream(fake_backend):
         text = "".join(e["choices"][0]["delta"].get("content") or "" for e in got[:-1])
         assert text == "Lorem ipsum dolor sit"  # what was relayed before the drop
         assert got[-1] == {
-            "error": {"message": "backend 'm' dropped the connection", "type": "upstream_error", "param": None, "code": "backend_error"}
+            "error": {"message": "backend 'm' dropped the connection", "type": "server_error", "param": None, "code": "backend_error"}
         }
         assert "[DONE]" not in got
         assert_serves(base)
@@ -152,7 +152,7 @@ def test_drop_of_a_whole_answer_gives_502(fake_backend):
     with guard_for(model("m", fake_backend.base_url)) as base:
         r = chat(base, fake={"fault": "drop"})
         assert r.status_code == 502
-        assert error_of(r)["type"] == "upstream_error"
+        assert error_of(r)["type"] == "server_error"
         assert_serves(base)
 
 
@@ -161,7 +161,7 @@ def test_garbage_json_gives_502(fake_backend):
         r = chat(base, fake={"fault": "garbage"})
         assert r.status_code == 502
         assert error_of(r) == {
-            "message": "backend 'm' sent a body that is not JSON", "type": "upstream_error", "param": None, "code": "backend_error"
+            "message": "backend 'm' sent a body that is not JSON", "type": "server_error", "param": None, "code": "backend_error"
         }
         assert_serves(base)
 

@@ -267,7 +267,7 @@ def test_a_malformed_stream_event_ends_the_stream_cleanly(scripted, event, model
     assert r.status_code in (200, 502), r.text
     if r.status_code == 200:
         last = r.text.rstrip("\n").rsplit("\n\n", 1)[-1]
-        assert last == "data: [DONE]" or (last.startswith('data: {"error"') and '"upstream_error"' in last), r.text
+        assert last == "data: [DONE]" or (last.startswith('data: {"error"') and '"server_error"' in last), r.text
 
 
 @pytest.mark.parametrize("reply", [b"\x00\xff garbage", b"data: {not json}\n\n", b"data: [1, 2]\n\n", b": keep-alive\n\n"])
@@ -276,4 +276,4 @@ def test_broken_sse_bytes_give_502(scripted, reply):
     backend.content_type, backend.reply = "text/event-stream", reply
     r = _ask(client, "plain", stream=True)
     assert r.status_code == 502
-    assert r.json()["error"]["type"] == "upstream_error"
+    assert r.json()["error"]["type"] == "server_error"

@@ -171,6 +171,10 @@ def test_approved_answer_is_reused_for_a_close_question(guarded, fake_backend, s
         body = ask(base, question="How many parameters does DeepSeek-V3 have")
         assert body["guard"]["decision"] == "reused" and body["guard"]["review_id"] == rid
         assert body["choices"][0]["message"]["content"] == CORRECT
+        from tests.openai_spec import validate
+
+        validate("CreateChatCompletionResponse", body)  # guard's own answer: refusal, logprobs
+        assert body["choices"][0]["message"]["refusal"] is None
         assert fake_backend.requests == []  # the backend was not asked
         other = ask(base, question="What is TTFT?")
         assert other["guard"]["decision"] != "reused"

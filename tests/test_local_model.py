@@ -27,7 +27,11 @@ def llama_url():
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(20)
+        try:
+            proc.wait(20)
+        except Exception:  # noqa: BLE001 - still generating for a request nobody waits for
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +82,13 @@ def test_same_answer_stream_and_non_stream_at_temperature_zero(proxy):
     assert whole.strip() == streamed.strip()
 
 
+@pytest.mark.timeout(900)
 def test_probe_against_smollm2_through_guard(llama_url, knowledge_index, tmp_path):
-    """`guard probe` on a few questions, SmolLM2 behind guard with the grounding check on."""
+    """`guard probe` on a few questions, SmolLM2 behind guard with the grounding check on.
+
+    One at a time, and few: the embedded server answers requests in turn (``interrupt_requests``
+    off; before, each answer was cut to about a token, which made this test fast and its
+    answers meaningless), so on two shared cores every probe costs its full answer."""
     import json
 
     from click.testing import CliRunner
@@ -99,7 +108,7 @@ def test_probe_against_smollm2_through_guard(llama_url, knowledge_index, tmp_pat
     settings.models[0].backend.model = "smollm2"
     with run_guard(settings, warm=True) as base:
         out = tmp_path / "probe.json"
-        r = CliRunner().invoke(main, ["probe", "--model", "test-model", "--base-url", base, "--index", str(knowledge_index), "--n", "4", "--json", "--out", str(out)])
+        r = CliRunner().invoke(main, ["probe", "--model", "test-model", "--base-url", base, "--index", str(knowledge_index), "--n", "2", "--concurrency", "1", "--max-tokens", "32", "--json", "--out", str(out)])
         assert r.exit_code == 0, r.output
     report = json.loads(out.read_text())
     tally = report["report"]["test-model"]["all"]
@@ -107,3 +116,60 @@ def test_probe_against_smollm2_through_guard(llama_url, knowledge_index, tmp_pat
     assert sum(tally["decisions"].values()) == tally["probes"] and "error" not in tally["decisions"]
     # every probe got a guard decision from a real check of SmolLM2's answer
     assert set(tally["decisions"]) <= {"pass", "annotate", "block"}
+
+
+def test_four_streams_at_once_all_complete(proxy):
+    """llama-cpp-python cuts the stream in flight short when a request arrives (its default
+    ``interrupt_requests``); ``guard up`` starts it so requests queue instead."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int) -> tuple[int, str | None]:
+        stream = proxy.chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": f"Count from {i} to {i + 20}, one number per line."}], stream=True
+        )
+        pieces, finish = 0, None
+        for c in stream:
+            pieces += bool(c.choices[0].delta.content)
+            finish = c.choices[0].finish_reason or finish
+        return pieces, finish
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(one, range(4)))
+    assert all(pieces > 1 for pieces, _ in results), results
+    assert all(finish in ("stop", "length") for _, finish in results), results
+
+
+def test_stream_usage_counts_the_prompt_as_llama_cpp_does(llama_url, tmp_path):
+    """llama-cpp-python sends no usage in a stream; guard counts the prompt with its tokenizer
+    over SmolLM2's template (read from the GGUF as ``guard up`` does): the non-stream count."""
+    from guard.commands.serve import gguf_chat_template, smollm2_path
+
+    d = write_policies(tmp_path / "p", {"name": "default", "sampling": {"max_tokens": {"max": 8, "mode": "clamp"}}})
+    settings = settings_for(llama_url, d)
+    b = settings.models[0].backend
+    b.model, b.tokenize, b.chat_template = "smollm2", "llama-cpp-python", gguf_chat_template(smollm2_path())
+    assert b.chat_template and "SmolLM" in b.chat_template
+    msgs = [{"role": "user", "content": "How many parameters does DeepSeek-V3 have?"}]
+    with run_guard(settings) as base:
+        client = OpenAI(base_url=base, api_key="unused", max_retries=0, timeout=300)
+        whole = client.chat.completions.create(model="test-model", messages=msgs).usage
+        chunks = list(client.chat.completions.create(model="test-model", messages=msgs, stream=True, stream_options={"include_usage": True}))
+    usage = chunks[-1].usage
+    assert abs(usage.prompt_tokens - whole.prompt_tokens) <= 1, (usage, whole)  # BOS, at most
+    assert usage.model_extra["estimated_fields"] == ["completion_tokens"]
+
+
+def test_text_parts_reach_smollm2_as_one_string(llama_url, tmp_path):
+    """guidellm sends content as text parts; SmolLM2's template renders them as nothing and the
+    stream comes back empty: through guard a 502 (seen with llama-cpp-python 0.3.36 when this
+    test was written, with ``flatten_text_parts`` off). ``flatten_text_parts`` (on in
+    guard.yaml) joins them first."""
+    d = write_policies(tmp_path / "p", {"name": "default", "sampling": {"max_tokens": {"max": 8, "mode": "clamp"}, "temperature": {"default": 0.0, "mode": "force"}}})
+    settings = settings_for(llama_url, d)
+    settings.models[0].backend.model = "smollm2"
+    settings.models[0].backend.flatten_text_parts = True
+    parts = [{"type": "text", "text": "What is the capital of France?"}]
+    with run_guard(settings) as base:
+        client = OpenAI(base_url=base, api_key="unused", max_retries=0, timeout=300)
+        chunks = list(client.chat.completions.create(model="test-model", messages=[{"role": "user", "content": parts}], stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks).strip()

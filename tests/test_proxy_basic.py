@@ -113,4 +113,4 @@ def test_litellm_backend_kind_reaches_the_backend(fake_backend, monkeypatch):
         assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == "Hello from litellm."
         fake_backend.set(fault="status", status=500)
         err = httpx.post(f"{base}/chat/completions", json={"model": "via-litellm", "messages": [{"role": "user", "content": "hi"}]})
-        assert err.status_code == 502 and err.json()["error"]["type"] == "upstream_error"
+        assert err.status_code == 502 and err.json()["error"]["type"] == "server_error"

@@ -50,6 +50,8 @@ def create_app(settings: Settings, *, upstreams: dict[str, Upstream] | None = No
             await runtime.close()
 
     app = GuardApp(title="guard", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    if settings.server.cors is not None:
+        app.enable_cors(settings.server.cors)
     app.state.runtime = runtime
     app.state.pipeline = Pipeline(runtime)
     app.state.keys = key_table(settings.auth.keys)

@@ -20,7 +20,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from guard.api.admission import lease_for
 from guard.api.completions import handle
@@ -29,12 +29,32 @@ from guard.api.errors import failed_request, internal_error
 from guard.api.slow_clients import BodyGuard
 from guard.errors import GuardError
 from guard.responses import CHAT, COMPLETIONS
+from guard.settings import CorsConfig
 
 ROUTES = {"/v1/chat/completions": CHAT, "/v1/completions": COMPLETIONS}
 
 
 class GuardApp(FastAPI):
-    """FastAPI with the completion routes served before its middleware stack."""
+    """FastAPI with the completion routes served before its middleware stack.
+
+    With ``server.cors`` configured, CORS wraps everything, the fast routes included: a
+    browser's preflight ``OPTIONS`` is answered, and every answer to an allowed origin carries
+    the CORS headers (streams too).
+    """
+
+    cors: ASGIApp | None = None
+
+    def enable_cors(self, config: CorsConfig) -> None:
+        from starlette.middleware.cors import CORSMiddleware
+
+        self.cors = CORSMiddleware(
+            self._dispatch,
+            allow_origins=config.allow_origins,
+            allow_methods=config.allow_methods,
+            allow_headers=config.allow_headers,
+            expose_headers=config.expose_headers,
+            max_age=config.max_age,
+        )
 
     _guarded: BodyGuard | None = None
 
@@ -43,7 +63,8 @@ class GuardApp(FastAPI):
             await super().__call__(scope, receive, send)
             return
         if self._guarded is None:
-            self._guarded = BodyGuard(self._dispatch, self._body_timeout_s, self._body_limit)
+            inner = self.cors if self.cors is not None else self._dispatch  # CORS inside the body guard
+            self._guarded = BodyGuard(inner, self._body_timeout_s, self._body_limit)
         await self._guarded(scope, receive, send)
 
     def _body_timeout_s(self) -> float:

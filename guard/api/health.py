@@ -1,4 +1,8 @@
-"""Liveness (``/healthz``: the process answers) and readiness (``/readyz``: it can serve)."""
+"""Liveness (``/healthz``: the process answers) and readiness (``/readyz``: it can serve).
+
+``/health`` answers like ``/healthz``: vLLM and SGLang serve that path, and load tools
+(guidellm, aiperf, vLLM's benchmark) probe it before they start.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ router = APIRouter()
 
 
 @router.get("/healthz")
+@router.get("/health")
 async def healthz() -> dict:
     return {"status": "ok"}
 

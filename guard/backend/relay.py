@@ -45,9 +45,9 @@ class RelayUpstream:
     async def close(self) -> None:
         await self._pool.close()
 
-    async def _send(self, method: str, endpoint: str, body: bytes, headers: dict[str, str]) -> Response:
+    async def _send(self, method: str, endpoint: str, body: bytes, headers: dict[str, str], *, root: bool = False) -> Response:
         """The answer's status and headers; an error status is raised with the backend's message."""
-        resp = await self._pool.request(method, endpoint, body, headers)
+        resp = await self._pool.request(method, endpoint, body, headers, root=root)
         if resp.status >= 400:
             async with resp:
                 raise status_error(self.name, resp.status, await resp.read(), resp.headers.get("retry-after"),
@@ -85,6 +85,34 @@ class RelayUpstream:
             raise
         except Exception as e:  # noqa: BLE001
             raise transport_error(self.name, e, expose=self.config.expose_errors) from e
+
+    async def count_prompt_tokens(self, endpoint: str, body: dict[str, Any]) -> tuple[int, bool] | None:
+        """The prompt's tokens by the backend's tokenizer (``guard.backend.tokenize``) and whether
+        the count is exact; None when the backend cannot tell (not configured, or it failed)."""
+        from guard.backend import tokenize
+
+        kind = self.config.tokenize
+        if kind == "none":
+            return None
+        try:
+            first = tokenize.first_step(kind, endpoint, body, self.config.chat_template)
+        except Exception:  # noqa: BLE001 - a template that does not render: estimate instead
+            return None
+        if first is None:
+            return None
+        step, exact = first
+        for _ in range(3):
+            try:
+                resp = await asyncio.wait_for(self._send("POST", step.path, orjson.dumps(step.body), {}, root=True), 5)
+                async with resp:
+                    answer = orjson.loads(await asyncio.wait_for(resp.read(), 5))
+            except Exception:  # noqa: BLE001 - counting is best effort; the estimate remains
+                return None
+            found = tokenize.next_step(kind, step, answer)
+            if found is None or isinstance(found, int):
+                return None if found is None else (found, exact)
+            step = found
+        return None
 
     async def models(self) -> list[dict[str, Any]]:
         try:

@@ -22,7 +22,7 @@ from guard.backend.breaker import BreakerStatus, CircuitBreaker
 from guard.backend.litellm_upstream import LitellmUpstream
 from guard.backend.relay import RelayUpstream
 from guard.errors import BackendError, BackendTimeout, GuardError, ModelNotFound, Unavailable
-from guard.settings import ModelConfig, Settings
+from guard.settings import BreakerConfig, ModelConfig, Settings
 
 log = structlog.get_logger()
 T = TypeVar("T")
@@ -57,9 +57,20 @@ class Router:
         return [model] + [self.settings.model(f) for f in model.fallbacks]  # type: ignore[misc]
 
     def _body_for(self, m: ModelConfig, body: dict[str, Any]) -> dict[str, Any]:
-        if m.backend.model in ("*", body.get("model")):
-            return body
-        return {**body, "model": m.backend.model}
+        """The body as this backend gets it: its model name, and the adjustments it is
+        configured for (text parts joined, usage asked for on a stream)."""
+        b = m.backend
+        out = body if b.model in ("*", body.get("model")) else {**body, "model": b.model}
+        if b.flatten_text_parts and isinstance(out.get("messages"), list):
+            messages = flatten_text_parts(out["messages"])
+            if messages is not out["messages"]:
+                out = {**out, "messages": messages}
+        if b.stream_usage and out.get("stream"):
+            options = out.get("stream_options")
+            options = options if isinstance(options, dict) else {}
+            if not options.get("include_usage"):
+                out = {**out, "stream_options": {**options, "include_usage": True}}
+        return out
 
     async def _first_success(self, model: ModelConfig, attempt: Callable[[ModelConfig], Awaitable[T]], *, stream: bool) -> tuple[T, str]:
         """Try the model, then its fallbacks, each with its retries, skipping open circuits.
@@ -72,7 +83,7 @@ class Router:
             breaker = self.breakers[m.name]
             for n in range(m.backend.retries + 1):
                 if not breaker.allow():
-                    last = circuit_open(m.name, breaker.status())
+                    last = circuit_open(m.name, breaker.status(), m.backend.breaker)
                     break
                 try:
                     result = await attempt(m)
@@ -138,12 +149,35 @@ class Router:
             await u.close()
 
 
-def circuit_open(name: str, status: BreakerStatus) -> Unavailable:
-    retry = max(1, math.ceil(status.retry_in_s))
+def flatten_text_parts(messages: list[Any]) -> list[Any]:
+    """Messages whose content is a list of text parts only, with that content as one string
+    (parts joined by a newline, as vLLM joins them); the same list when nothing changes."""
+    out, changed = [], False
+    for m in messages:
+        content = m.get("content") if isinstance(m, dict) else None
+        if isinstance(content, list) and content and all(
+            isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in content
+        ):
+            m = {**m, "content": "\n".join(p["text"] for p in content)}
+            changed = True
+        out.append(m)
+    return out if changed else messages
+
+
+def circuit_open(name: str, status: BreakerStatus, config: BreakerConfig | None = None) -> Unavailable:
+    """The 503 while a circuit is open, with the ``retry-after`` the configuration asks for."""
+    config = config or BreakerConfig()
+    if config.retry_after_s is None:
+        seconds = max(1, math.ceil(status.retry_in_s))
+    else:  # never later than the trial request: the backend may be back by then
+        seconds = math.ceil(min(config.retry_after_s, status.retry_in_s))
+    headers = {"retry-after": str(seconds)}
+    if not config.client_retry:
+        headers["x-should-retry"] = "false"
     return Unavailable(
         f"backend {name!r} is failing; guard stopped sending it requests for a while (circuit open)",
         code="backend_circuit_open",
-        headers={"retry-after": str(retry)},
+        headers=headers,
     )
 
 

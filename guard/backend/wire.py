@@ -232,6 +232,11 @@ def _header_lines(headers: dict[str, str]) -> bytes:
     return b"".join(lines)
 
 
+def _root_of(prefix: str) -> str:
+    """The server's root under a base path: ``/v1`` -> ``""``, ``/llm/v1`` -> ``/llm``."""
+    return prefix[: -len("/v1")] if prefix.endswith("/v1") else prefix
+
+
 def _remaining(read: float | None, deadline: float | None) -> float | None:
     if deadline is None:
         return read
@@ -258,21 +263,22 @@ class Pool:
         self._idle: list[_Connection] = []
         self._busy: set[_Connection] = set()
 
-    def request_bytes(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    def request_bytes(self, method: str, path: str, body: bytes, headers: dict[str, str], *, root: bool = False) -> bytes:
+        """``path`` is under the base URL's path (``/v1``), or under the server root with ``root``."""
         fixed = self._fixed
         if any(k.lower() in self.headers for k in headers):  # a request header replaces a fixed one
             fixed = _header_lines({**self.headers, **{k.lower(): v for k, v in headers.items()}})
             headers = {}
         return b"".join((
-            f"{method} {self.prefix}/{path} HTTP/1.1\r\n".encode(), fixed, _header_lines(headers),
+            f"{method} {_root_of(self.prefix) if root else self.prefix}/{path} HTTP/1.1\r\n".encode(), fixed, _header_lines(headers),
             b"content-length: %d\r\n\r\n" % len(body), body,
         ))
 
-    async def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> Response:
+    async def request(self, method: str, path: str, body: bytes, headers: dict[str, str], *, root: bool = False) -> Response:
         """Send a request and wait for the answer's status and headers."""
         t = self.timeouts
         deadline = time.monotonic() + t.total if t.total is not None else None
-        data = self.request_bytes(method, path, body, headers)
+        data = self.request_bytes(method, path, body, headers, root=root)
         conn, reused = await self._get(deadline)
         try:
             try:

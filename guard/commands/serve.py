@@ -264,13 +264,19 @@ def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen |
 
 
 def start_llama_server(port: int, log_path: Path | None = None) -> subprocess.Popen:
-    """llama.cpp's OpenAI-compatible server (llama-cpp-python) serving SmolLM2-135M."""
+    """llama.cpp's OpenAI-compatible server (llama-cpp-python) serving SmolLM2-135M.
+
+    ``--interrupt_requests False``: by default the server ends the stream in flight (with a
+    bare ``[DONE]``) as soon as another request arrives, so at concurrency 4 every answer was
+    about one token long. With it off, requests wait for the model in turn.
+    """
     cmd = [
         sys.executable, "-m", "llama_cpp.server",
         "--model", str(smollm2_path()),
         "--model_alias", "smollm2",
         "--host", "127.0.0.1", "--port", str(port),
         "--n_ctx", "2048", "--n_threads", "2",
+        "--interrupt_requests", "False",
     ]
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
     return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
@@ -304,6 +310,31 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+def gguf_chat_template(path: Path) -> str | None:
+    """The chat template a GGUF file carries (its vocabulary only is read: about a second)."""
+    try:
+        import llama_cpp
+
+        model = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
+        template = model.metadata.get("tokenizer.chat_template")
+        model.close()
+    except Exception:  # noqa: BLE001 - without it usage counts fall back to ChatML, marked estimated
+        return None
+    return template if isinstance(template, str) and template else None
+
+
+def embedded_settings(settings: Settings, backend_port: int) -> Settings:
+    """What ``guard up`` sets on the models it serves from its own llama.cpp: the GGUF's chat
+    template, so prompt tokens in stream usage are counted as the server renders them."""
+    template = None
+    for m in settings.models:
+        b = m.backend
+        if b.tokenize == "llama-cpp-python" and b.chat_template is None and f":{backend_port}/" in (b.api_base or "") + "/":
+            template = template or gguf_chat_template(smollm2_path())
+            b.chat_template = template
+    return settings
+
+
 @click.command()
 @click.option("--config", default="guard.yaml", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--backend-port", default=8081, show_default=True, type=int)
@@ -325,6 +356,7 @@ def up(config: str, backend_port: int) -> None:
     try:
         click.echo(f"starting llama.cpp server with SmolLM2-135M on 127.0.0.1:{backend_port} (log: var/llama-server.log)")
         wait_for_port("127.0.0.1", backend_port, 120, llama)
+        settings = embedded_settings(settings, backend_port)
         base = f"http://{settings.server.host}:{settings.server.port}/v1"
         model = settings.models[0].name if settings.models else "smollm2"
         click.echo(

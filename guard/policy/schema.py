@@ -290,6 +290,14 @@ class StreamingPolicy(Strict):
     notice: str = "[guard: the rest of this answer was withheld because it could not be verified]"
 
 
+class VisiblePolicy(Strict):
+    """The verdict in the text itself, for clients that drop the ``guard`` object (guard.visible)."""
+
+    footnotes: bool = False  # annotate: citation markers and the list of sources
+    held_notice: str | None = None  # observe: a line after an answer that was held or blocked
+    withheld_finish_reason: Literal["content_filter", "stop"] = "content_filter"  # block, fallback, hold
+
+
 class HoldPolicy(Strict):
     wait_s: float = Field(default=0, ge=0, le=600)
     # Overrides decision.hold_message for every language when set; {review_id} is replaced by
@@ -320,6 +328,7 @@ class Policy(Strict):
     checks: OutputChecks = OutputChecks()
     decision: DecisionPolicy = DecisionPolicy()
     streaming: StreamingPolicy = StreamingPolicy()
+    visible: VisiblePolicy = VisiblePolicy()
     hold: HoldPolicy = HoldPolicy()
     audit: AuditPolicy = AuditPolicy()
     reuse_approved: ReusePolicy = ReusePolicy()

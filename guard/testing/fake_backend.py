@@ -30,7 +30,7 @@ from aiohttp import web
 from guard.testing import dialects as shapes
 from guard.testing.dialects import Dialect, Meta, get_dialect
 from guard.testing.fake_config import FakeConfig, OverrideError, effective_config
-from guard.testing.fake_reply import Reply, build_reply, count_prompt_tokens
+from guard.testing.fake_reply import Reply, build_reply, count_prompt_tokens, split_tokens
 from guard.testing.serving import serve_forever
 
 SSE_DONE = b"data: [DONE]\n\n"
@@ -74,6 +74,8 @@ class Exchange:
     reply: Reply
     prompt_tokens: int
     include_usage: bool
+    n: int = 1
+    limit: int | None = None
 
 
 class FakeBackend:
@@ -116,6 +118,9 @@ class FakeBackend:
         app.router.add_post("/v1/completions", self._text)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
+        app.router.add_post("/tokenize", self._tokenize)  # vLLM / SGLang, and llama.cpp's shape
+        app.router.add_post("/apply-template", self._apply_template)  # llama.cpp
+        app.router.add_post("/extras/tokenize/count", self._tokenize_count)  # llama-cpp-python
         app.router.add_get("/_fake/requests", self._get_requests)
         app.router.add_delete("/_fake/requests", self._delete_requests)
         app.router.add_get("/_fake/config", self._get_config)
@@ -142,6 +147,26 @@ class FakeBackend:
 
     async def _health(self, request: web.Request) -> web.Response:
         return _json({"status": "ok"})
+
+    # ---- tokenizer endpoints: pseudo-tokens (split_tokens) of a ChatML rendering -----------------
+
+    async def _tokenize(self, request: web.Request) -> web.Response:
+        body = orjson.loads(await request.read())
+        self._record(request, body).outcome = "ok"
+        if "content" in body:  # llama.cpp: the tokens themselves
+            return _json({"tokens": list(range(len(split_tokens(body["content"]))))})
+        text = chatml(body["messages"]) if "messages" in body else body.get("prompt", "")
+        return _json({"count": len(split_tokens(text)), "max_model_len": 4096, "tokens": []})
+
+    async def _apply_template(self, request: web.Request) -> web.Response:
+        body = orjson.loads(await request.read())
+        self._record(request, body).outcome = "ok"
+        return _json({"prompt": chatml(body["messages"])})
+
+    async def _tokenize_count(self, request: web.Request) -> web.Response:
+        body = orjson.loads(await request.read())
+        self._record(request, body).outcome = "ok"
+        return _json({"count": len(split_tokens(body["input"]))})
 
     async def _models(self, request: web.Request) -> web.Response:
         self._record(request, None).outcome = "ok"
@@ -200,6 +225,8 @@ class FakeBackend:
             reply=build_reply(config, limit if isinstance(limit, int) else None),
             prompt_tokens=count_prompt_tokens(body),
             include_usage=isinstance(options, dict) and bool(options.get("include_usage")),
+            n=body["n"] if isinstance(body.get("n"), int) else 1,
+            limit=limit if isinstance(limit, int) else None,
         )
 
     async def _answer(self, request: web.Request, ex: Exchange, started: float) -> web.StreamResponse:
@@ -217,6 +244,13 @@ class FakeBackend:
 
 
 # ---- rendering -------------------------------------------------------------------------------
+
+
+def chatml(messages: list[dict[str, Any]]) -> str:
+    """How the fake's "template" renders messages for its tokenizer endpoints."""
+    from guard.backend.tokenize import CHATML, render
+
+    return render(CHATML, messages)
 
 
 def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -257,7 +291,7 @@ async def _whole(request: web.Request, ex: Exchange, started: float) -> web.Stre
     steps = max(0, len(ex.reply.pieces) - 1)
     await _sleep_until(started + (config.ttft_ms + steps * config.tpot_ms) / 1000)
     render = shapes.chat_completion if ex.kind == "chat" else shapes.text_completion
-    body = orjson.dumps(render(ex.dialect, ex.meta, ex.reply, _usage(ex)))
+    body = orjson.dumps(_with_choices(ex, render(ex.dialect, ex.meta, ex.reply, _usage(ex))))
     headers = {"x-request-id": ex.meta.id}
     if config.fault == "garbage":
         return web.Response(body=body[: len(body) // 2], content_type="application/json", headers=headers)
@@ -269,6 +303,21 @@ async def _whole(request: web.Request, ex: Exchange, started: float) -> web.Stre
         await resp.write(body[: len(body) // 2])
         _abort(request)
     return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+def _with_choices(ex: Exchange, whole: dict[str, Any]) -> dict[str, Any]:
+    """``n`` choices when the request asks for them, answering ``choice_texts`` in turn."""
+    n, texts = ex.n, ex.config.choice_texts
+    if n <= 1 and not texts:
+        return whole
+    render = shapes.chat_completion if ex.kind == "chat" else shapes.text_completion
+    choices = []
+    for i in range(max(1, n)):
+        text = texts[i % len(texts)] if texts else ex.config.text
+        reply = build_reply(ex.config.model_copy(update={"text": text, "choice_texts": None}), ex.limit)
+        choice = render(ex.dialect, ex.meta, reply, None)["choices"][0]
+        choices.append({**choice, "index": i})
+    return {**whole, "choices": choices}
 
 
 def _stream_events(ex: Exchange) -> list[tuple[float, bytes]]:
@@ -304,6 +353,31 @@ def _stream_events(ex: Exchange) -> list[tuple[float, bytes]]:
     return events
 
 
+def _stream_choices(ex: Exchange) -> list[tuple[float, bytes]]:
+    """``_stream_events`` for ``n`` choices: each choice's events in turn (index set), then one
+    usage chunk and ``[DONE]``."""
+    texts = ex.config.choice_texts
+    if ex.n <= 1 and not texts:
+        return _stream_events(ex)
+    from dataclasses import replace
+
+    merged: list[tuple[float, bytes]] = []
+    tail: list[tuple[float, bytes]] = []
+    for i in range(max(1, ex.n)):
+        text = texts[i % len(texts)] if texts else ex.config.text
+        reply = build_reply(ex.config.model_copy(update={"text": text, "choice_texts": None}), ex.limit)
+        tail = []
+        for offset, data in _stream_events(replace(ex, reply=reply, n=1)):
+            event = orjson.loads(data[6:]) if data != SSE_DONE else None
+            if event is None or not event.get("choices"):
+                tail.append((offset, data))
+                continue
+            for choice in event["choices"]:
+                choice["index"] = i
+            merged.append((offset, sse(event)))
+    return merged + tail
+
+
 def _faulty(ex: Exchange, events: list[tuple[float, bytes]]) -> tuple[list[tuple[float, bytes]], bool]:
     """Events cut or corrupted by a stream fault, and whether to drop the connection after them."""
     first_content = 1 if ex.kind == "chat" and ex.dialect.role_chunk else 0
@@ -322,7 +396,7 @@ async def _stream(request: web.Request, ex: Exchange, started: float) -> web.Str
     """Send each event at its offset. Offsets count from the first event as it actually went out,
     so a late first token (a busy loop) delays the stream instead of squeezing the token gaps;
     later tokens keep to the schedule, so sleep overshoot does not add up along the stream."""
-    events, drop = _faulty(ex, _stream_events(ex))
+    events, drop = _faulty(ex, _stream_choices(ex))
     resp = web.StreamResponse(headers={**SSE_HEADERS, "x-request-id": ex.meta.id})
     await resp.prepare(request)
     loop = asyncio.get_running_loop()

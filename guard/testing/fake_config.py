@@ -45,6 +45,9 @@ class FakeConfig(BaseModel):
     error_message: str = "fake backend error"
     slow_headers_ms: float = Field(1000.0, ge=0, description="delay before the headers for fault=slow_headers")
     drop_after: int | None = Field(None, ge=0, description="tokens sent before fault=drop closes (default half)")
+    choice_texts: tuple[str, ...] | None = Field(
+        None, description="a whole answer honours the request's n: choice i answers choice_texts[i % len] (text otherwise)"
+    )
 
 
 class OverrideError(ValueError):

@@ -1,0 +1,67 @@
+"""Buffered streams with ``n`` > 1: every choice read whole, checked at once, then replayed.
+
+The same contract as a single buffered stream (``guard.streaming``): the decision is known before
+the first byte, so it is in the headers; each choice gets its own verdict and its approved (or
+replacement) text; the reported decision is the most severe (``guard.pipeline.most_severe``),
+and the ``guard`` object on the last finish chunk lists each choice's verdict. Only ``buffer``
+mode takes ``n`` > 1: a sentence or observed stream would interleave verdicts with text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from guard.responses import choice_text, chunk, replacement_choice
+from guard.streaming import _finish, _Reasoning, sse
+
+if TYPE_CHECKING:
+    from guard.pipeline import Call, Pipeline, Verdict
+
+
+async def read_choices(call: "Call", source: AsyncIterator[dict[str, Any]], reasoning: _Reasoning) -> dict[str, Any]:
+    """The whole stream per choice index: texts, finish reasons, the first event and usage."""
+    body: dict[str, Any] = {"first": None, "texts": {}, "finish": {}, "usage": None}
+    async for event in source:
+        body["first"] = body["first"] or event
+        reasoning.apply(event)
+        if event.get("usage"):
+            body["usage"] = event["usage"]
+        for choice in event.get("choices") or ():
+            i = choice.get("index", 0)
+            body["texts"].setdefault(i, []).append(choice_text(call.endpoint, choice, stream=True))
+            if choice.get("finish_reason"):
+                body["finish"][i] = choice["finish_reason"]
+    body["pieces"] = reasoning.pieces
+    return body
+
+
+async def open_buffered_choices(pipeline: "Pipeline", call: "Call", headers: dict[str, str], source: AsyncIterator[dict[str, Any]], reasoning: _Reasoning) -> tuple[dict[str, str], AsyncIterator[bytes]]:
+    from guard.pipeline import most_severe
+
+    body = await read_choices(call, source, reasoning)
+    indices = sorted(body["texts"])
+    verdicts = list(await asyncio.gather(*(pipeline.judge(call, "".join(body["texts"][i]), None) for i in indices)))
+    worst = most_severe(verdicts) if verdicts else None
+    if worst is not None:
+        headers["x-guard-decision"] = worst.action
+        headers["x-guard-confidence"] = f"{worst.confidence:.3f}"
+    return headers, _replay_choices(pipeline, call, body, indices, verdicts, worst)
+
+
+async def _replay_choices(pipeline: "Pipeline", call: "Call", body: dict[str, Any], indices: list[int], verdicts: list["Verdict"], worst: "Verdict | None") -> AsyncIterator[bytes]:
+    first = body["first"] or {}
+    ep, name = call.endpoint, call.public_model
+    finals = []
+    for i, verdict in zip(indices, verdicts):
+        yield sse(chunk(ep, first, model=name, choices=[replacement_choice(ep, i, verdict.text, None, stream=True)]))
+        finish = verdict.finish_reason or body["finish"].get(i, "stop")
+        finals.append(chunk(ep, first, model=name, choices=[replacement_choice(ep, i, "", finish, stream=True)]))
+    for final in finals[:-1]:
+        yield sse(final)
+    last = finals[-1] if finals else chunk(ep, first, model=name, choices=[replacement_choice(ep, 0, "", "stop", stream=True)])
+    per_choice = [{"index": i, **v.as_dict(annotate=False)} for i, v in zip(indices, verdicts)]
+    annotate = worst is not None and worst.action in ("annotate", "hold")
+    for b in await _finish(pipeline, call, last, worst, body["usage"], annotate, body.get("pieces", 0), choices=per_choice):
+        yield b
