@@ -33,9 +33,10 @@ def covered(name: str) -> frozenset[str]:
 
 
 def _active(name: str, value: Any) -> bool:
-    """Whether a parameter asks for anything: ``response_format: {"type": "text"}`` (and any
-    null or empty value) is the default behaviour, not a constraint."""
-    if value is None or value == {} or value == []:
+    """Whether a parameter asks for anything: ``null`` and ``response_format: {"type": "text"}``
+    are the default behaviour. An empty value still counts (``guided_json: {}`` constrains the
+    output to JSON), so a forbidden parameter cannot be slipped through as ``{}``."""
+    if value is None:
         return False
     if name == "response_format" and isinstance(value, dict) and value.get("type") in (None, "text"):
         return False
