@@ -16,11 +16,11 @@ from guard.decision import unsupported_reasons
 from guard.policy.messages import end_user_message, hold_message
 
 if TYPE_CHECKING:
-    from guard.pipeline import Call, Verdict
+    from guard.calls import Call, Verdict
 
 
 async def apply(call: "Call", decision: Any, report: CheckReport, answer: str, reasoning: str | None, review: Any) -> "Verdict":
-    from guard.pipeline import Verdict
+    from guard.calls import Verdict
 
     policy = call.policy
     action = decision.action

@@ -21,7 +21,7 @@ from guard.policy.template import render, request_variables, text_of
 from guard.settings import LimitsConfig
 
 if TYPE_CHECKING:
-    from guard.pipeline import Call
+    from guard.calls import Call
     from guard.runtime import Runtime
 
 REQUEST_SOURCES = ("documents", "context", "tools")

@@ -29,7 +29,7 @@ from guard.settings import is_loopback
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from guard.pipeline import Call, Verdict
+    from guard.calls import Call, Verdict
     from guard.runtime import Runtime
 
 log = structlog.get_logger()

@@ -27,7 +27,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 if TYPE_CHECKING:
     from guard.backend.breaker import BreakerStatus
-    from guard.pipeline import Call
+    from guard.calls import Call
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

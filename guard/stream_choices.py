@@ -17,7 +17,8 @@ from guard.responses import choice_text, chunk, replacement_choice
 from guard.streaming import _finish, _Reasoning, sse
 
 if TYPE_CHECKING:
-    from guard.pipeline import Call, Pipeline, Verdict
+    from guard.calls import Call, Verdict
+    from guard.pipeline import Pipeline
 
 
 async def read_choices(call: "Call", source: AsyncIterator[dict[str, Any]], reasoning: _Reasoning) -> dict[str, Any]:
@@ -38,7 +39,7 @@ async def read_choices(call: "Call", source: AsyncIterator[dict[str, Any]], reas
 
 
 async def open_buffered_choices(pipeline: "Pipeline", call: "Call", headers: dict[str, str], source: AsyncIterator[dict[str, Any]], reasoning: _Reasoning) -> tuple[dict[str, str], AsyncIterator[bytes]]:
-    from guard.pipeline import most_severe
+    from guard.calls import most_severe
 
     body = await read_choices(call, source, reasoning)
     indices = sorted(body["texts"])

@@ -27,7 +27,8 @@ from guard.streaming import DONE, LastBytes, _Reasoning, counted_usage, error_ev
 
 if TYPE_CHECKING:
     from guard.metrics import StreamMeter
-    from guard.pipeline import Call, Pipeline
+    from guard.calls import Call
+    from guard.pipeline import Pipeline
 
 
 async def open_relay(pipeline: "Pipeline", call: "Call") -> tuple[dict[str, str], AsyncIterator[bytes]]:

@@ -32,7 +32,8 @@ from guard.text.sentences import sentence_ends
 
 if TYPE_CHECKING:
     from guard.metrics import StreamMeter
-    from guard.pipeline import Call, Pipeline, Verdict
+    from guard.calls import Call, Verdict
+    from guard.pipeline import Pipeline
 
 log = structlog.get_logger()
 DONE = b"data: [DONE]\n\n"
@@ -149,43 +150,6 @@ async def counted_usage(pipeline: "Pipeline", call: "Call", pieces: int) -> dict
         body = call.body if model in ("*", call.public_model) else {**call.body, "model": model}
         counted = await count(call.endpoint, body)
     return estimated_usage(call, pieces, counted)
-
-
-async def open_stream(pipeline: "Pipeline", call: "Call") -> tuple[dict[str, str], AsyncIterator[bytes]]:
-    """Start the backend stream; errors before the first event raise (a normal error response)."""
-    reused = await pipeline.reused(call)
-    if reused is not None:
-        headers = {**call.headers(), "x-guard-decision": "reused", "x-guard-confidence": "1.000"}
-        return headers, _replay(pipeline, call, {"first": {}, "finish_reason": "stop", "usage": None}, reused)
-    if not call.policy.checks_enabled:
-        from guard.stream_relay import open_relay  # built on this module's helpers
-
-        return await open_relay(pipeline, call)
-    router = pipeline.rt.router
-    with call.trace.stage("guard.backend", **{"gen_ai.system": call.model.backend.kind, "guard.until": "first event"}):
-        first, events, served_by = await router.open_stream(
-            call.model, call.endpoint, call.body, {"x-request-id": call.request_id}
-        )
-    call.trace.first_token()
-    headers = call.headers()
-    call.response_id = first.get("id") if isinstance(first.get("id"), str) else None
-    reasoning = _Reasoning(call.endpoint, call.policy.reasoning.client == "keep", call.model.think_opened_in_prompt)
-    source = _chain(first, events, pipeline.rt.metrics.stream_meter(call))
-    mode = call.policy.streaming.mode
-    if mode == "buffer" and (call.body.get("n") or 1) > 1:
-        from guard.stream_choices import open_buffered_choices
-
-        return await open_buffered_choices(pipeline, call, headers, source, reasoning)
-    if mode == "buffer":
-        body = await _buffer_events(call, source, reasoning)
-        thought = "".join(reasoning.reasoning) or None
-        verdict = await pipeline.judge(call, body["answer"], thought)
-        headers["x-guard-decision"] = verdict.action
-        headers["x-guard-confidence"] = f"{verdict.confidence:.3f}"
-        return headers, _replay(pipeline, call, body, verdict, verdict.reasoning if reasoning.keep else None)
-    if mode == "sentence":
-        return headers, _by_sentence(pipeline, call, source, reasoning)
-    return headers, _observe(pipeline, call, source, reasoning)
 
 
 async def _chain(first: dict[str, Any], events: AsyncIterator[dict[str, Any]], meter: "StreamMeter") -> AsyncGenerator[dict[str, Any], None]:
@@ -310,7 +274,7 @@ async def _observe(pipeline: "Pipeline", call: "Call", source: AsyncIterator[dic
     from guard.decision import decide
 
     decision = decide(report, call.policy)
-    from guard.pipeline import Verdict
+    from guard.calls import Verdict
 
     # The answer is already out: observe can only report, file a hold for review, and (if the
     # policy asks) say so in a last line of text (guard.visible).

@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 
 from guard.api.deps import CallerDep
 from guard.limits import Lease
-from guard.pipeline import Caller
+from guard.calls import Caller
 from guard.settings import ApiKey
 
 

@@ -17,7 +17,8 @@ from guard.api.openapi import request_body
 from guard.api.sse import EventStream
 from guard.errors import BodyTooLarge, GuardError, InvalidRequest
 from guard.responses import CHAT, COMPLETIONS
-from guard.streaming import contained, open_stream
+from guard.stream_open import open_stream
+from guard.streaming import contained
 
 router = APIRouter()
 

@@ -14,7 +14,7 @@ import structlog
 from fastapi import Depends, Request
 
 from guard.errors import AuthenticationFailed, NotFound
-from guard.pipeline import Caller
+from guard.calls import Caller
 from guard.runtime import Runtime
 from guard.settings import ApiKey, hash_key
 
