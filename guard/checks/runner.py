@@ -11,11 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import structlog
 
 from guard.checks.base import Check, CheckInput, CheckOutcome, CheckReport
 from guard.checks.grounding import GroundingCheck, Verifier
+from guard.checks.grounding.combiner import Combiner, load_combiner
+from guard.checks.grounding.crossencoder import load_verifier, resolve
 from guard.checks.grounding.judge import Ask, JudgeVerifier
 from guard.checks.grounding.nli import NliVerifier
 from guard.checks.patterns import PatternCheck
@@ -34,6 +37,16 @@ def nli_verifier(model: str) -> NliVerifier:
     if model not in _NLI:
         _NLI[model] = NliVerifier(model)
     return _NLI[model]
+
+
+def grounding_combiner(weights: str | None, verifier: str | None) -> Combiner:
+    """The policy's weights file; else, with a verifier, the weights fitted with it (its folder's
+    ``weights.json``); else the package default."""
+    if weights:
+        return load_combiner(str(Path(weights).expanduser()))
+    if verifier and (resolve(verifier) / "weights.json").exists():
+        return load_combiner(str(resolve(verifier) / "weights.json"))
+    return load_combiner()
 
 
 def build_checks(
@@ -62,6 +75,8 @@ def build_checks(
     g = c.grounding
     if g and g.enabled:
         verifiers: list[Verifier] = []
+        if g.verifier:
+            verifiers.append(load_verifier(g.verifier))
         if g.nli_model:
             verifiers.append(nli_verifier(g.nli_model))
         if g.judge_model:
@@ -76,6 +91,7 @@ def build_checks(
                 refusals_safe=g.refusals_safe,
                 min_sentence_chars=g.min_sentence_chars,
                 verifiers=verifiers,
+                combiner=grounding_combiner(g.weights, g.verifier),
             )
         )
     return checks

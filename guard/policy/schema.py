@@ -145,6 +145,10 @@ class GroundingCheck(Strict):
     nli_model: str | None = None  # name or path of a CrossEncoder; None = off
     judge_model: str | None = None  # a public model name served by this guard; None = off
     min_sentence_chars: int = Field(default=8, ge=0)
+    # The combiner's weights file (guard calibrate); None = the package default, or the
+    # verifier's own weights.json when a verifier is set. "builtin" verifier = the shipped one.
+    weights: str | None = None
+    verifier: str | None = None  # a folder made by guard train verifier, or "builtin"; None = off
 
 
 class PatternCheck(Strict):

@@ -11,14 +11,16 @@ judge) refine the lexical support when the policy switches them on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Literal, Protocol
 
 
 from guard.checks.base import CheckInput, CheckOutcome, Evidence, SentenceScore
+from guard.checks.grounding.combiner import Combiner, load_combiner
+from guard.checks.grounding.crossencoder import premise
 from guard.checks.grounding.evidence import EvidenceCache, EvidenceText
 from guard.checks.grounding.refusal import is_refusal
-from guard.checks.grounding.features import Claim, SupportFeatures, measure, reason_codes, reasons, rough_overlap, score
+from guard.checks.grounding.features import Claim, SupportFeatures, measure, reason_codes, reasons, rough_overlap
 from guard.checks.grounding.reasons import code
 from guard.knowledge.types import Hit, Retriever
 from guard.text.sentences import Span, split_claims, split_sentences
@@ -105,6 +107,7 @@ class GroundingCheck:
         verifiers: Sequence[Verifier] = (),
         unsupported_below: float = UNSUPPORTED_BELOW,
         cache: EvidenceCache | None = None,
+        combiner: Combiner | None = None,
     ) -> None:
         self.retriever = retriever
         self.top_k = top_k
@@ -114,6 +117,9 @@ class GroundingCheck:
         self.verifiers = list(verifiers)
         self.unsupported_below = unsupported_below
         self.cache = cache or EvidenceCache()
+        # Features -> support (guard.checks.grounding.combiner); a verifier whose name the
+        # combiner's weights list is one of its features, the others are averaged in (combine).
+        self.combiner = combiner or load_combiner()
 
     def run(self, inp: CheckInput) -> CheckOutcome:
         retriever = inp.retriever or self.retriever
@@ -129,7 +135,8 @@ class GroundingCheck:
             "index_version": retriever.version,
             "refusal": bool(claims) and all(safe),
             "verifiers": [v.name for v in self.verifiers],
-            "features": [f.as_dict() for f in features],
+            "features": features,
+            "graded": [i for i, s in enumerate(safe) if not s],  # the sentences "features" describe
         }
         return CheckOutcome(
             self.name,
@@ -166,7 +173,7 @@ class GroundingCheck:
 
     def _grade(
         self, question: str, spans: list[Span], retriever: Retriever
-    ) -> tuple[list[SentenceScore], list[SupportFeatures]]:
+    ) -> tuple[list[SentenceScore], list[dict]]:
         if not spans:
             return [], []
         queries = [f"{question} {s.text}".strip() for s in spans]
@@ -178,11 +185,22 @@ class GroundingCheck:
             measure(c, ev, _similarity(row), p, [str(h.passage.metadata.get("heading", "")) for h in row])
             for c, ev, row, p in zip(claims, evidence, hits, parts)
         ]
-        verdicts = self._verdicts([(c.text, ev.text) for c, ev in zip(claims, evidence)])
+        cited = [self._evidence(c, row) for c, row in zip(claims, hits)]
+        verdicts = self._verdicts([
+            (c.text, premise([e.span for e in ev]) if v.name in self.combiner.features else full.text)
+            for c, full, ev in zip(claims, evidence, cited)
+        ] for v in self.verifiers)
+        inputs = [f.as_dict() for f in features]
         sentences: list[SentenceScore] = []
         for i, (span, f, row) in enumerate(zip(spans, features, hits)):
             mine = [v[i] for v in verdicts]
-            support = combine(score(f), mine)
+            averaged = []
+            for verifier, v in zip(self.verifiers, mine):
+                if verifier.name in self.combiner.features:
+                    inputs[i][verifier.name] = None if v is None else round(v, 4)
+                else:
+                    averaged.append(v)
+            support = combine(self.combiner.support(inputs[i]), averaged)
             why = reasons(f) + [
                 f"{verifier.name}: not supported ({v:.2f})"
                 for verifier, v in zip(self.verifiers, mine)
@@ -194,17 +212,17 @@ class GroundingCheck:
                     span.start,
                     span.end,
                     support=support,
-                    evidence=self._evidence(claims[i], row),
+                    evidence=cited[i],
                     unsupported=support < self.unsupported_below,
                     reasons=why,
                     codes=reason_codes(f),
                 )
             )
-        return sentences, features
+        return sentences, inputs
 
-    def _verdicts(self, pairs: list[tuple[str, str]]) -> list[list[float | None]]:
+    def _verdicts(self, per_verifier: Iterable[list[tuple[str, str]]]) -> list[list[float | None]]:
         verdicts: list[list[float | None]] = []
-        for verifier in self.verifiers:
+        for verifier, pairs in zip(self.verifiers, per_verifier):
             values = list(verifier.verify(pairs)) if pairs else []
             if len(values) != len(pairs):
                 raise RuntimeError(f"verifier {verifier.name} returned {len(values)} results for {len(pairs)}")
