@@ -221,10 +221,10 @@ def calibrate(rows: Sequence[GradedRow], caps: Mapping[str, float], start: Combi
 
 
 def format_calibration(cal: Calibration) -> str:
-    head = f"{'file':<34}{'rows':>7}{'halluc':>8}{'as run':>9}{'held out':>10}{'in sample':>11}"
+    head = f"{'file':<44}{'rows':>7}{'halluc':>8}{'as run':>9}{'held out':>10}{'in sample':>11}"
     lines = [head, "-" * len(head)]
     for t in cal.per_file:
-        lines.append(f"{t['file'][:33]:<34}{t['rows']:>7}{t['hallucinated']:>8}{t['auroc_as_run']:>9.3f}"
+        lines.append(f"{t['file'][:43]:<44}{t['rows']:>7}{t['hallucinated']:>8}{t['auroc_as_run']:>9.3f}"
                      f"{t['auroc_held_out']:>10.3f}{t['auroc_in_sample']:>11.3f}")
     lines.append("")
     lines.append("AUROC per file: as run = the check's current weights; held out = fitted on the other files"

@@ -76,10 +76,12 @@ def check(question: str, answer: str, index_dir: Path | None, context_file: Path
               help="Policy YAML (default: grounding only, default bands).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N rows of each file.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file per line.")
+@click.option("--target-caught", default=0.8, show_default=True, type=click.FloatRange(0, 1, min_open=True),
+              help="Print the band edge below which this share of the hallucinations falls.")
 @click.option("--embedder", default="all-MiniLM-L6-v2", show_default=True, help="Embedding model name or path.")
 @backend_option
 def eval_cmd(files: tuple[Path, ...], policy_file: Path | None, limit: int | None, as_json: bool,
-             embedder: str, backend: str | None) -> None:
+             target_caught: float, embedder: str, backend: str | None) -> None:
     """Score labelled rows (context, question, answer, label) and report AUROC, F1, latency."""
     from guard.checks.evaluate import check_row, format_table, json_line, read_rows, summarize
     from guard.knowledge.embedder import DEFAULT_BACKEND, Embedder
@@ -91,7 +93,7 @@ def eval_cmd(files: tuple[Path, ...], policy_file: Path | None, limit: int | Non
     for path in files:
         rows = read_rows(path, limit)
         results = [check_row(row, policy, emb) for row in rows]
-        summary = summarize(path.stem, results, policy)
+        summary = summarize(path.stem, results, policy, target_caught)
         summaries.append(summary)
         if as_json:
             click.echo(json_line(summary))

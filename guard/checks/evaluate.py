@@ -16,11 +16,12 @@ from pydantic import BaseModel, ConfigDict
 
 from guard.checks.base import CheckInput
 from guard.checks.grounding.judge import Ask
-from guard.checks.metrics import auroc, balanced_accuracy, best_f1, percentile, review_curve
+from guard.checks.metrics import auroc, balanced_accuracy, best_f1, edge_for_caught, percentile, review_curve
 from guard.checks.runner import build_checks, run_checks
 from guard.policy.schema import GroundingCheck, OutputChecks, Policy
 
 CURVE_THRESHOLDS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+TARGET_CAUGHT = 0.8  # the share of hallucinations a hold edge should catch (guard eval --target-caught)
 
 
 class EvalRow(BaseModel):
@@ -80,7 +81,7 @@ def pass_threshold(policy: Policy) -> float:
     return min(passing) if passing else 1.01
 
 
-def summarize(name: str, results: list[RowResult], policy: Policy) -> dict[str, Any]:
+def summarize(name: str, results: list[RowResult], policy: Policy, target_caught: float = TARGET_CAUGHT) -> dict[str, Any]:
     labels = [r.label for r in results]
     confidences = [r.confidence for r in results]
     scores = [1.0 - c for c in confidences]
@@ -106,6 +107,8 @@ def summarize(name: str, results: list[RowResult], policy: Policy) -> dict[str, 
         "p95_ms": percentile(latencies, 95),
         "errors": sum(1 for r in results if r.error),
         "curve": review_curve(confidences, labels, CURVE_THRESHOLDS),
+        # the band edge below which target_caught of the hallucinations fall, and its cost
+        "target": edge_for_caught(confidences, labels, target_caught),
     }
 
 
@@ -124,6 +127,10 @@ def format_table(summaries: list[dict[str, Any]]) -> str:
         lines.append("  threshold " + "".join(f"{c['threshold']:>7.1f}" for c in s["curve"]))
         lines.append("  review    " + "".join(f"{c['review_share']:>7.0%}" for c in s["curve"]))
         lines.append("  caught    " + "".join(f"{c['caught_share']:>7.0%}" for c in s["curve"]))
+        t = s.get("target")
+        if t and t["edge"] == t["edge"]:  # not NaN
+            lines.append(f"  to catch {t['target']:.0%}: flag below {t['edge']:.3f} (catches {t['caught_share']:.0%};"
+                         f" flags {t['review_share']:.0%} of answers, {t['grounded_share']:.0%} of grounded ones)")
     return "\n".join(lines)
 
 

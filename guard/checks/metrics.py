@@ -97,3 +97,24 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
     return ordered[rank - 1]
+
+
+def edge_for_caught(confidences: Sequence[float], labels: Sequence[int], target: float) -> dict[str, float]:
+    """The band edge that catches ``target`` of the hallucinations: the lowest confidence
+    threshold with at least that share of hallucinated answers strictly below it, and what it
+    costs (share of all answers, and of grounded answers, below it). ``guard eval`` prints it;
+    the shipped policies' hold edges are chosen from it."""
+    bad = sorted(c for c, y in zip(confidences, labels) if y == 1)
+    good = [c for c, y in zip(confidences, labels) if y != 1]
+    if not bad:
+        return {"target": target, "edge": math.nan, "caught_share": math.nan, "review_share": math.nan,
+                "grounded_share": math.nan}
+    k = max(1, math.ceil(target * len(bad) - 1e-9))
+    edge = bad[k - 1] + 1e-6  # just above the k-th lowest hallucinated confidence
+    return {
+        "target": target,
+        "edge": round(edge, 4),
+        "caught_share": sum(1 for c in bad if c < edge) / len(bad),
+        "review_share": sum(1 for c in confidences if c < edge) / (len(confidences) or 1),
+        "grounded_share": sum(1 for c in good if c < edge) / (len(good) or 1),
+    }

@@ -22,7 +22,7 @@ from pathlib import Path
 from guard.text import cjk
 from guard.text.sentences import split_sentences
 
-PREMISE_CHARS = 600  # a synthetic premise: the passage around the sentence, as long as the check's
+PREMISE_CHARS = 400  # a synthetic premise: the passage around the sentence, as long as the check's
 _MIN_SENT, _MAX_SENT = 30, 300
 
 
