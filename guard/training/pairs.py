@@ -51,6 +51,10 @@ _POLARITY = [
     (r"\b(is|are|was|were|will|should|must)\b", r"\1 not"),
     (r"\b(does|do|did)\b", r"\1 not"),
 ]
+# Present-tense verbs negated as "does not <verb>" when nothing above applies.
+_VERBS = ("uses", "supports", "needs", "requires", "runs", "includes", "contains", "provides", "allows",
+          "makes", "takes", "gives", "keeps", "shows", "means", "works", "fits", "serves", "stores", "loads")
+_VERB = re.compile(r"\b(" + "|".join(_VERBS) + r")\b")
 _CONTRACTED = {"isn't": "is", "aren't": "are", "wasn't": "was", "weren't": "were", "doesn't": "does",
                "don't": "do", "didn't": "did", "won't": "will"}
 _OPPOSITES = [
@@ -138,6 +142,9 @@ def _flip_polarity(s: str, rng: random.Random, _: Sequence[str]) -> str | None:
         else:
             new = m.expand(repl)
         return s[: m.start()] + new + s[m.end():]
+    m = _VERB.search(s)
+    if m:
+        return s[: m.start()] + "does not " + m.group(1)[:-1] + s[m.end():]
     return None
 
 

@@ -120,7 +120,7 @@ def train(
         optimizer.step()
         schedule.step()
         optimizer.zero_grad()
-        losses.append(float(loss))
+        losses.append(loss.item())
         bar.update(len(batch))
         done = min((step + 1) * batch_size, len(order))
         elapsed = time.perf_counter() - started
