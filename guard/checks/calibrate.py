@@ -29,6 +29,9 @@ from guard.checks.metrics import auroc
 ROUNDS = 3
 L2 = 1.0  # on standardised columns, per row: enough to keep collinear features finite
 COUNT_CLIP = 3.0  # a list feature (missing numbers, names) counts at most this many items
+# Bookkeeping, not evidence: ``units`` counts a claim's content units, and fitted as a feature
+# it learns "long answers are hallucinated" from HaluEval, which fails on long true claims (WiCE).
+EXCLUDED = ("units",)
 
 
 @dataclass(slots=True)
@@ -73,6 +76,29 @@ def grade_row(file: str, row: Any, policy: Any, embedder: Any, index: Any = None
     return out
 
 
+def dump_rows(rows: Iterable[GradedRow], path: Any) -> None:
+    """Graded rows as JSON lines (``--save-graded``): refit without regrading."""
+    import json
+    from dataclasses import asdict
+
+    with open(path, "w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
+
+
+def load_graded(path: Any) -> list[GradedRow]:
+    import json
+
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                d = json.loads(line)
+                d["claims"] = [GradedClaim(**c) for c in d["claims"]]
+                out.append(GradedRow(**d))
+    return out
+
+
 def subsample(rows: Sequence[Any], limit: int | None, seed: int = 0) -> list[Any]:
     """``limit`` rows drawn at random (the same for a seed), balanced by label where possible."""
     if limit is None or len(rows) <= limit:
@@ -89,13 +115,13 @@ def subsample(rows: Sequence[Any], limit: int | None, seed: int = 0) -> list[Any
 # ---------------------------------------------------------------- fitting
 
 
-def feature_names(rows: Iterable[GradedRow]) -> list[str]:
-    """Every readable feature name, in first-seen order."""
+def feature_names(rows: Iterable[GradedRow], exclude: Sequence[str] = EXCLUDED) -> list[str]:
+    """Every readable feature name but ``exclude``, in first-seen order."""
     names: dict[str, None] = {}
     for r in rows:
         for c in r.claims:
             names.update(dict.fromkeys(numeric_names(c.features)))
-    return list(names)
+    return [n for n in names if n not in exclude]
 
 
 def _specs(rows: Sequence[GradedRow], names: Sequence[str]) -> dict[str, FeatureWeight]:
@@ -154,18 +180,41 @@ def fit(
     if len({r.label for r in usable}) < 2:
         raise ValueError("calibration needs rows of both labels with at least one graded claim")
     specs = _specs(usable, names or feature_names(usable))
-    model = Combiner(0.0, specs, dict(caps or {}))
+    # A feature the rows never vary (Chinese novel runs in English rows) says nothing here:
+    # it keeps the starting model's weight and range rather than a weight of zero.
+    kept = {n: start.features[n] for n, s in specs.items() if s.clip[0] == s.clip[1] and start and n in start.features}
+    specs = {n: s for n, s in specs.items() if n not in kept}
+    columns = Combiner(0.0, specs)
+    prior = Combiner(0.0, kept) if kept else None
     y = np.array([1.0 - r.label for r in usable])  # the model predicts support
     weakest = _weakest(start, usable) if start else [min(r.claims, key=lambda c: c.support) for r in usable]
-    for _ in range(ROUNDS):
-        weights, bias = _logistic(_matrix(model, weakest), y, l2 * len(usable) / 1000)
+    rounds = 0
+    while rounds < ROUNDS:
+        weights, bias = _logistic(_matrix(columns, weakest), y, l2 * len(usable) / 1000)
+        offset = prior.logit(weakest[0].features) if prior else 0.0  # constant on these rows
         model = Combiner(
-            round(bias, 4),
-            {n: FeatureWeight(round(float(w), 4), s.fill, s.clip) for (n, s), w in zip(specs.items(), weights)},
+            round(bias - offset, 4),
+            {n: FeatureWeight(round(float(w), 4), s.fill, s.clip) for (n, s), w in zip(specs.items(), weights)}
+            | kept,
             dict(caps or {}),
         )
+        wrong = _against_prior(model, start, specs)
+        if wrong:  # refit without them, from the same weakest claims
+            specs = {n: s for n, s in specs.items() if n not in wrong}
+            columns = Combiner(0.0, specs)
+            continue
         weakest = _weakest(model, usable)
+        rounds += 1
     return model
+
+
+def _against_prior(model: Combiner, start: Combiner | None, specs: Mapping[str, FeatureWeight]) -> set[str]:
+    """Features whose fitted weight has the opposite sign to the starting model's: collinear
+    columns trading weight ("more coverage, less support"), which do not carry to other data.
+    New features (not in the starting model) are free."""
+    if start is None:
+        return set()
+    return {n for n in specs if n in start.features and model.features[n].weight * start.features[n].weight < 0}
 
 
 def row_confidence(model: Combiner, row: GradedRow, aggregate: Callable[[Sequence[float]], float]) -> float:
@@ -190,19 +239,21 @@ class Calibration:
     caps_kept: bool
 
 
-def calibrate(rows: Sequence[GradedRow], caps: Mapping[str, float], start: Combiner | None = None) -> Calibration:
+def calibrate(rows: Sequence[GradedRow], caps: Mapping[str, float], start: Combiner | None = None,
+              exclude: Sequence[str] = EXCLUDED) -> Calibration:
     """Fit with and without ``caps``; keep whichever has the better mean held-out AUROC
     (leave-one-file-out when there are several files, else in-sample), report per file."""
     files = list(dict.fromkeys(r.file for r in rows))
+    names = feature_names(rows, exclude)
     results: dict[bool, tuple[Combiner, list[dict[str, Any]]]] = {}
     for keep in (True, False):
         chosen = caps if keep else {}
-        full = fit(rows, start=start, caps=chosen)
+        full = fit(rows, names=names, start=start, caps=chosen)
         table = []
         for f in files:
             mine = [r for r in rows if r.file == f]
             others = [r for r in rows if r.file != f]
-            held = fit(others, start=start, caps=chosen) if len({r.label for r in others if r.claims}) == 2 else None
+            held = fit(others, names=names, start=start, caps=chosen) if len({r.label for r in others if r.claims}) == 2 else None
             table.append({
                 "file": f, "rows": len(mine), "hallucinated": sum(r.label for r in mine),
                 "auroc_as_run": row_auroc(None, mine),

@@ -54,30 +54,42 @@ def _setup(policy_file: Path | None, embedder: str, backend: str | None) -> tupl
 @click.option("--policy", "policy_file", type=_FILES, help="Policy YAML whose grounding settings grade the rows.")
 @click.option("--limit-per-file", type=click.IntRange(min=2), default=None, help="A random, label-balanced sample of N rows per file.")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--save-graded", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the graded rows (features per claim) to this JSONL file.")
+@click.option("--graded", "graded_files", multiple=True, type=_FILES,
+              help="Graded rows written by --save-graded, used as they are (refit without regrading).")
+@click.option("--exclude", multiple=True, default=("units",), show_default=True,
+              help="Features not to fit (repeatable); --exclude '' fits every numeric feature.")
 @click.option("--no-caps", is_flag=True, help="Do not try the hard caps (missing number/year/name).")
 @click.option("--embedder", default="all-MiniLM-L6-v2", show_default=True)
 @backend_option
 def calibrate(files: tuple[Path, ...], out: Path, from_reviews: bool, store_url: str | None, config_path: str | None,
               tenant: str | None, index_dir: Path | None, policy_file: Path | None, limit_per_file: int | None,
-              seed: int, no_caps: bool, embedder: str, backend: str | None) -> None:
+              seed: int, save_graded: Path | None, graded_files: tuple[Path, ...], exclude: tuple[str, ...], no_caps: bool, embedder: str,
+              backend: str | None) -> None:
     """Fit the grounding combiner on labelled rows; print leave-one-file-out AUROC; write weights."""
     from guard.checks.calibrate import calibrate as fit_all
-    from guard.checks.calibrate import format_calibration
+    from guard.checks.calibrate import dump_rows, format_calibration, load_graded
     from guard.checks.runner import build_checks
 
-    if not files and not from_reviews:
-        raise click.UsageError("give labelled FILES, --from-reviews, or both")
+    if not files and not from_reviews and not graded_files:
+        raise click.UsageError("give labelled FILES, --from-reviews, --graded, or some of them")
     policy, emb = _setup(policy_file, embedder, backend)
     named = _read(files, limit_per_file, seed)
     graded = _grade(named, policy, emb)
     if from_reviews:
         graded += _review_rows(store_url, config_path, tenant, index_dir, policy, emb)
+    if save_graded:
+        dump_rows(graded, save_graded)
+    for g in graded_files:
+        graded += load_graded(g)
     started = build_checks(policy, None, emb)
     current = next((c.combiner for c in started if getattr(c, "name", "") == "grounding"), None)
     if current is None:
         raise click.UsageError("the policy has no grounding check to calibrate")
     try:
-        result = fit_all(graded, {} if no_caps else current.caps)
+        result = fit_all(graded, {} if no_caps else current.caps, start=current,
+                        exclude=[e for e in exclude if e])
     except ValueError as e:
         raise click.ClickException(str(e)) from e
     model = type(result.model)(result.model.bias, result.model.features, result.model.caps, {
@@ -133,13 +145,15 @@ def train() -> None:
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="torch threads [default: torch's].")
 @click.option("--log", "log_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also append progress lines (pairs/s, time left) to this file.")
+@click.option("--max-minutes", default=None, type=click.FloatRange(min=0, min_open=True),
+              help="Stop training after this long and export what was learnt (a busy machine).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--base", default=None, help="Model to fine-tune [default: the shipped all-MiniLM-L6-v2].")
 @click.option("--embedder", default="all-MiniLM-L6-v2", show_default=True)
 @backend_option
 def train_verifier(knowledge_dir: Path, row_files: tuple[Path, ...], out_dir: Path, n_pairs: int, synthetic_share: float,
                    epochs: int, batch_size: int, lr: float, max_length: int, threads: int | None, log_file: Path | None,
-                   seed: int, base: str | None, embedder: str, backend: str | None) -> None:
+                   max_minutes: float | None, seed: int, base: str | None, embedder: str, backend: str | None) -> None:
     """Fine-tune MiniLM as a cross-encoder verifier and export it to ONNX int8 in OUT."""
     from guard.training.pairs import knowledge_passages, synthetic_pairs
     from guard.training.verifier import graded_pairs, train as fit
@@ -169,7 +183,8 @@ def train_verifier(knowledge_dir: Path, row_files: tuple[Path, ...], out_dir: Pa
                 fh.write(time.strftime("%H:%M:%S ") + line + "\n")
 
     report = fit(pairs, out_dir, base=base, epochs=epochs, batch_size=batch_size, lr=lr, max_length=max_length,
-                 seed=seed, threads=threads, log=log)
+                 seed=seed, threads=threads, log=log,
+                 max_seconds=max_minutes * 60 if max_minutes else None)
     msg = f"trained on {report.pairs} pairs in {report.seconds / 60:.1f} min ({report.pairs_per_s:.2f} pairs/s); wrote {out_dir}"
     log(msg)
     click.echo(msg)

@@ -81,8 +81,12 @@ def train(
     threads: int | None = None,
     log: Callable[[str], None] | None = None,
     progress: bool = True,
+    max_seconds: float | None = None,
 ) -> TrainReport:
-    """Fine-tune ``base`` on ``pairs``, save the CrossEncoder and its ONNX int8 export in ``out_dir``."""
+    """Fine-tune ``base`` on ``pairs``, save the CrossEncoder and its ONNX int8 export in ``out_dir``.
+
+    With ``max_seconds``, training stops after that long (on a busy machine) and the model
+    trained so far is saved; the report says how many pairs it saw."""
     import torch
     from sentence_transformers import CrossEncoder
     from tqdm import tqdm
@@ -109,6 +113,7 @@ def train(
     started = time.perf_counter()
     bar = tqdm(total=len(order), unit="pair", desc="training verifier", disable=not progress, file=sys.stderr)
     losses: list[float] = []
+    seen = 0
     for step in range(steps):
         batch = order[step * batch_size: (step + 1) * batch_size]
         enc = tokenizer([p.premise for p in batch], [p.hypothesis for p in batch], padding=True,
@@ -122,17 +127,22 @@ def train(
         optimizer.zero_grad()
         losses.append(loss.item())
         bar.update(len(batch))
-        done = min((step + 1) * batch_size, len(order))
+        done = seen = min((step + 1) * batch_size, len(order))
         elapsed = time.perf_counter() - started
         rate = done / elapsed
-        if log and (step % 10 == 0 or step == steps - 1):
+        over = max_seconds is not None and elapsed > max_seconds
+        if log and (step % 5 == 0 or step == steps - 1 or over):
             recent = sum(losses[-50:]) / len(losses[-50:])
             log(f"{done}/{len(order)} pairs  {rate:.2f} pairs/s  loss {recent:.3f}  "
                 f"elapsed {_clock(elapsed)}  left {_clock((len(order) - done) / rate)}")
+        if over:
+            if log:
+                log(f"time budget of {max_seconds:.0f}s reached: stopping after {done} pairs")
+            break
     bar.close()
     model.eval()
     seconds = time.perf_counter() - started
-    report = TrainReport(len(order), seconds, len(order) / seconds, sum(losses[-50:]) / len(losses[-50:]),
+    report = TrainReport(seen, seconds, seen / seconds, sum(losses[-50:]) / len(losses[-50:]),
                          dict(Counter(p.kind for p in pairs)))
     save(ce, out_dir, base=base, max_length=max_length, report=report)
     return report
