@@ -165,3 +165,24 @@ def test_eval_prints_the_edge_for_the_target(tmp_path):
     js = CliRunner().invoke(main, ["eval", str(SAMPLES[0]), "--json"])
     line = json.loads(next(x for x in js.stdout.splitlines() if x.startswith("{")))
     assert line["target"]["target"] == 0.8 and line["target"]["caught_share"] >= 0.8
+
+
+def test_units_is_not_fitted_and_weights_keep_the_prior_sign():
+    from guard.checks.calibrate import calibrate
+
+    rows = _rows("contradiction")
+    start = Combiner(0.0, {"coverage": FeatureWeight(2.0, 0.0, (0.0, 1.0)), "phrase": FeatureWeight(1.0, 0.0, (0.0, 1.0)),
+                           "novel_run": FeatureWeight(-0.5, 0.0, (0.0, 9.0))})
+    for r in rows:
+        for c in r.claims:
+            wrong = c.features["contradiction"] > 0
+            c.features["units"] = 30 if wrong else 5  # length "predicts" hallucination here
+            c.features["coverage"] = 0.5 if wrong else 0.8
+            c.features["phrase"] = 0.9 if wrong else 0.4  # higher when wrong: against its prior
+            c.features["novel_run"] = 0
+    model = calibrate(rows, {}, start=start).model
+    assert "units" not in model.features
+    assert "phrase" not in model.features
+    assert model.features["coverage"].weight > 0 and model.features["contradiction"].weight < 0
+    # never varied in these rows: keeps the starting weight (Chinese runs in English rows)
+    assert model.features["novel_run"].weight == -0.5

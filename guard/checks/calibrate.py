@@ -182,8 +182,10 @@ def fit(
     specs = _specs(usable, names or feature_names(usable))
     # A feature the rows never vary (Chinese novel runs in English rows) says nothing here:
     # it keeps the starting model's weight and range rather than a weight of zero.
-    kept = {n: start.features[n] for n, s in specs.items() if s.clip[0] == s.clip[1] and start and n in start.features}
-    specs = {n: s for n, s in specs.items() if n not in kept}
+    probe = Combiner(0.0, specs)
+    constant = {n for n in specs if len({probe.read(n, c.features) for r in usable for c in r.claims}) <= 1}
+    kept = {n: start.features[n] for n in constant if start and n in start.features}
+    specs = {n: s for n, s in specs.items() if n not in constant}
     columns = Combiner(0.0, specs)
     prior = Combiner(0.0, kept) if kept else None
     y = np.array([1.0 - r.label for r in usable])  # the model predicts support
