@@ -180,9 +180,13 @@ def test_units_is_not_fitted_and_weights_keep_the_prior_sign():
             c.features["coverage"] = 0.5 if wrong else 0.8
             c.features["phrase"] = 0.9 if wrong else 0.4  # higher when wrong: against its prior
             c.features["novel_run"] = 0
+    free = calibrate(rows, {}, start=start, anchored=False).model
+    assert "units" not in free.features
+    assert "phrase" not in free.features  # fitted against its prior sign: refitted without
+    assert free.features["coverage"].weight > 0 and free.features["contradiction"].weight < 0
+    assert free.features["novel_run"].weight == -0.5  # never varied here: keeps the starting weight
+    # anchored (the default): the starting weights stay, the new feature gets a weight
     model = calibrate(rows, {}, start=start).model
     assert "units" not in model.features
-    assert "phrase" not in model.features
-    assert model.features["coverage"].weight > 0 and model.features["contradiction"].weight < 0
-    # never varied in these rows: keeps the starting weight (Chinese runs in English rows)
-    assert model.features["novel_run"].weight == -0.5
+    assert {n: model.features[n] for n in start.features} == start.features
+    assert model.features["contradiction"].weight < -1

@@ -32,6 +32,7 @@ COUNT_CLIP = 3.0  # a list feature (missing numbers, names) counts at most this 
 # Bookkeeping, not evidence: ``units`` counts a claim's content units, and fitted as a feature
 # it learns "long answers are hallucinated" from HaluEval, which fails on long true claims (WiCE).
 EXCLUDED = ("units",)
+CAPS_MARGIN = 0.005  # mean held-out AUROC the fit must gain to drop the hard caps
 
 
 @dataclass(slots=True)
@@ -143,21 +144,38 @@ def _matrix(model: Combiner, claims: Sequence[GradedClaim]) -> np.ndarray:
     return np.array([[model.read(n, c.features) for n in model.features] for c in claims], dtype=np.float64)
 
 
-def _logistic(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
-    """Weights and bias of an L2-penalised logistic regression (Newton's method)."""
+def _logistic(x: np.ndarray, y: np.ndarray, l2: float, prior: np.ndarray | None = None,
+              offset: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Weights and bias of a logistic regression (Newton's method) whose weights are pulled
+    towards ``prior`` (default zero) by an L2 penalty of strength ``l2``; ``offset`` is a fixed
+    term added to every row's logit (the starting model's score, in the anchored fit)."""
+    off = np.zeros(len(x)) if offset is None else offset
+    if x.shape[1] == 0:
+        x = np.zeros((len(x), 1))
     mean, std = x.mean(axis=0), x.std(axis=0)
     std[std < 1e-9] = 1.0
     z = np.hstack([np.ones((len(x), 1)), (x - mean) / std])
     w = np.zeros(z.shape[1])
+    centre = np.zeros(z.shape[1])
+    if prior is not None:
+        centre[1:] = prior * std  # the prior's weights on standardised columns
+        w[1:] = centre[1:]
     penalty = np.full(z.shape[1], l2)
     penalty[0] = 0.0
-    for _ in range(50):
-        p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -30, 30)))
-        grad = z.T @ (p - y) + penalty * w
+    def loss(v: np.ndarray) -> float:
+        t = z @ v + off
+        return float(np.logaddexp(0, t).sum() - y @ t + 0.5 * (penalty * (v - centre) ** 2).sum())
+
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-np.clip(z @ w + off, -30, 30)))
+        grad = z.T @ (p - y) + penalty * (w - centre)
         hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(penalty + 1e-9)
         step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-7:
+        before, scale = loss(w), 1.0
+        while scale > 1e-4 and loss(w - scale * step) > before:  # damped: never climb
+            scale /= 2
+        w -= scale * step
+        if np.abs(scale * step).max() < 1e-7:
             break
     weights = w[1:] / std
     return weights, float(w[0] - (weights * mean).sum())
@@ -174,8 +192,13 @@ def fit(
     start: Combiner | None = None,
     caps: Mapping[str, float] | None = None,
     l2: float = L2,
+    prior_strength: float = 0.0,
 ) -> Combiner:
-    """Weights over ``names`` (default: every numeric feature) fitted on ``rows``."""
+    """Weights over ``names`` (default: every numeric feature) fitted on ``rows``.
+
+    With ``prior_strength`` > 0 the weights are pulled towards ``start``'s (a feature it lacks:
+    towards zero) rather than towards zero alone: the data moves the previous weights as far as
+    it must, which carries better to data unlike the rows (other languages, other tasks)."""
     usable = [r for r in rows if r.claims]
     if len({r.label for r in usable}) < 2:
         raise ValueError("calibration needs rows of both labels with at least one graded claim")
@@ -192,7 +215,10 @@ def fit(
     weakest = _weakest(start, usable) if start else [min(r.claims, key=lambda c: c.support) for r in usable]
     rounds = 0
     while rounds < ROUNDS:
-        weights, bias = _logistic(_matrix(columns, weakest), y, l2 * len(usable) / 1000)
+        centre = np.array([start.features[n].weight if start and n in start.features else 0.0 for n in specs])
+        strength = (prior_strength if start else l2) * len(usable) / 1000
+        weights, bias = _logistic(_matrix(columns, weakest), y, max(strength, l2 * len(usable) / 1000),
+                                  centre if prior_strength and start else None)
         offset = prior.logit(weakest[0].features) if prior else 0.0  # constant on these rows
         model = Combiner(
             round(bias - offset, 4),
@@ -207,6 +233,50 @@ def fit(
             continue
         weakest = _weakest(model, usable)
         rounds += 1
+    return model
+
+
+def fit_anchored(
+    rows: Sequence[GradedRow],
+    start: Combiner,
+    *,
+    names: Sequence[str] | None = None,
+    caps: Mapping[str, float] | None = None,
+    l2: float = L2,
+) -> Combiner:
+    """The starting model's logit as it is, plus a fitted bias shift and a free weight for each
+    feature it lacks (a verifier's probability, a new contradiction feature).
+
+    Why: the free fit on HaluEval-like rows learns that data's quirks (negative coverage,
+    summaries' length) and loses Chinese and Wikipedia-claim AUROC, which the starting weights
+    were chosen on; letting it rescale the old logit squeezes every confidence into 0.05-0.66
+    (HaluEval dialogue and summaries are hard for lexical features), which moves every band and
+    the unsupported line. Anchored, the data decides how much each *new* channel adds to the
+    old score, which is what refitting after a feature lands needs, and the old scale holds."""
+    usable = [r for r in rows if r.claims]
+    if len({r.label for r in usable}) < 2:
+        raise ValueError("calibration needs rows of both labels with at least one graded claim")
+    wanted = names or feature_names(usable)
+    specs = _specs(usable, [n for n in wanted if n not in start.features])
+    probe = Combiner(0.0, specs) if specs else None
+    new = [n for n in specs if probe and len({probe.read(n, c.features) for r in usable for c in r.claims}) > 1]
+    columns = Combiner(0.0, {n: specs[n] for n in new}) if new else None
+    y = np.array([1.0 - r.label for r in usable])
+    weakest = _weakest(start, usable)
+    model = start
+    for _ in range(ROUNDS):
+        old = np.array([start.logit(c.features) for c in weakest])
+        x = _matrix(columns, weakest) if columns else np.zeros((len(weakest), 0))
+        weights, bias = _logistic(x, y, l2 * len(usable) / 1000, offset=old)
+        if not columns:
+            weights = np.zeros(0)
+        model = Combiner(
+            round(start.bias + bias, 4),
+            dict(start.features)
+            | {n: FeatureWeight(round(float(w), 4), specs[n].fill, specs[n].clip) for n, w in zip(new, weights)},
+            dict(caps or {}),
+        )
+        weakest = _weakest(model, usable)
     return model
 
 
@@ -242,20 +312,26 @@ class Calibration:
 
 
 def calibrate(rows: Sequence[GradedRow], caps: Mapping[str, float], start: Combiner | None = None,
-              exclude: Sequence[str] = EXCLUDED) -> Calibration:
-    """Fit with and without ``caps``; keep whichever has the better mean held-out AUROC
-    (leave-one-file-out when there are several files, else in-sample), report per file."""
+              exclude: Sequence[str] = EXCLUDED, prior_strength: float = 0.0, anchored: bool = True) -> Calibration:
+    """Fit with and without ``caps``; keep the caps unless dropping them gains ``CAPS_MARGIN``
+    of mean held-out AUROC (leave-one-file-out when there are several files, else in-sample);
+    report per file. ``anchored`` (default): ``fit_anchored``; else ``fit``, every weight free."""
     files = list(dict.fromkeys(r.file for r in rows))
     names = feature_names(rows, exclude)
     results: dict[bool, tuple[Combiner, list[dict[str, Any]]]] = {}
     for keep in (True, False):
         chosen = caps if keep else {}
-        full = fit(rows, names=names, start=start, caps=chosen)
+        def one(data: Sequence[GradedRow]) -> Combiner:
+            if anchored and start is not None:
+                return fit_anchored(data, start, names=names, caps=chosen)
+            return fit(data, names=names, start=start, caps=chosen, prior_strength=prior_strength)
+
+        full = one(rows)
         table = []
         for f in files:
             mine = [r for r in rows if r.file == f]
             others = [r for r in rows if r.file != f]
-            held = fit(others, names=names, start=start, caps=chosen) if len({r.label for r in others if r.claims}) == 2 else None
+            held = one(others) if len({r.label for r in others if r.claims}) == 2 else None
             table.append({
                 "file": f, "rows": len(mine), "hallucinated": sum(r.label for r in mine),
                 "auroc_as_run": row_auroc(None, mine),
@@ -268,7 +344,9 @@ def calibrate(rows: Sequence[GradedRow], caps: Mapping[str, float], start: Combi
         held = [t["auroc_held_out"] for t in table if not math.isnan(t["auroc_held_out"])]
         return float(np.mean(held)) if held else float(np.mean([t["auroc_in_sample"] for t in table]))
 
-    keep = merit(results[True][1]) >= merit(results[False][1]) if caps else False
+    # The caps are documented rules ("a missing number caps support at 0.35"): dropped only
+    # when that is clearly better held out, not for a difference within noise.
+    keep = merit(results[True][1]) >= merit(results[False][1]) - CAPS_MARGIN if caps else False
     model, table = results[keep]
     return Calibration(model, table, keep)
 

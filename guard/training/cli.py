@@ -12,6 +12,7 @@ import click
 
 from guard.knowledge.cli import backend_option
 
+PRIOR_STRENGTH = 0.0
 _FILES = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
@@ -60,12 +61,15 @@ def _setup(policy_file: Path | None, embedder: str, backend: str | None) -> tupl
               help="Graded rows written by --save-graded, used as they are (refit without regrading).")
 @click.option("--exclude", multiple=True, default=("units",), show_default=True,
               help="Features not to fit (repeatable); --exclude '' fits every numeric feature.")
+@click.option("--free", is_flag=True, help="Fit every weight freely instead of anchoring on the current weights.")
+@click.option("--prior-strength", default=PRIOR_STRENGTH, show_default=True, type=click.FloatRange(min=0),
+              help="Pull the weights towards the policy's current ones (0: towards zero only).")
 @click.option("--no-caps", is_flag=True, help="Do not try the hard caps (missing number/year/name).")
 @click.option("--embedder", default="all-MiniLM-L6-v2", show_default=True)
 @backend_option
 def calibrate(files: tuple[Path, ...], out: Path, from_reviews: bool, store_url: str | None, config_path: str | None,
               tenant: str | None, index_dir: Path | None, policy_file: Path | None, limit_per_file: int | None,
-              seed: int, save_graded: Path | None, graded_files: tuple[Path, ...], exclude: tuple[str, ...], no_caps: bool, embedder: str,
+              seed: int, save_graded: Path | None, graded_files: tuple[Path, ...], exclude: tuple[str, ...], free: bool, prior_strength: float, no_caps: bool, embedder: str,
               backend: str | None) -> None:
     """Fit the grounding combiner on labelled rows; print leave-one-file-out AUROC; write weights."""
     from guard.checks.calibrate import calibrate as fit_all
@@ -89,7 +93,8 @@ def calibrate(files: tuple[Path, ...], out: Path, from_reviews: bool, store_url:
         raise click.UsageError("the policy has no grounding check to calibrate")
     try:
         result = fit_all(graded, {} if no_caps else current.caps, start=current,
-                        exclude=[e for e in exclude if e])
+                        exclude=[e for e in exclude if e], prior_strength=prior_strength,
+                        anchored=not free)
     except ValueError as e:
         raise click.ClickException(str(e)) from e
     model = type(result.model)(result.model.bias, result.model.features, result.model.caps, {

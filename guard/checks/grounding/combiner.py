@@ -117,8 +117,8 @@ class Combiner:
         caps = {str(k): float(v) for k, v in dict(data.get("caps") or {}).items()}
         return cls(float(data["bias"]), features, caps, dict(data.get("fitted") or {}))
 
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> "Combiner":
