@@ -190,3 +190,20 @@ def test_units_is_not_fitted_and_weights_keep_the_prior_sign():
     assert "units" not in model.features
     assert {n: model.features[n] for n in start.features} == start.features
     assert model.features["contradiction"].weight < -1
+
+
+def test_common_edge_meets_the_target_or_says_it_cannot():
+    from guard.checks.metrics import common_edge
+
+    easy = ([0.1, 0.2, 0.3, 0.9, 0.95], [1, 1, 1, 0, 0])
+    hard = ([0.1, 0.5, 0.6, 0.55, 0.9], [1, 1, 0, 0, 0])
+    both = common_edge({"easy": easy, "hard": hard}, 0.8, 0.25)
+    assert both["met"] and both["files"]["hard"]["caught_share"] == 1.0
+    clash = common_edge({"easy": easy, "x": ([0.1, 0.8, 0.2, 0.3, 0.9], [1, 1, 0, 0, 0])}, 0.8, 0.25)
+    assert not clash["met"] and all(f["grounded_share"] <= 0.25 for f in clash["files"].values())
+
+
+def test_eval_prints_one_edge_for_several_files():
+    result = CliRunner().invoke(main, ["eval", *map(str, SAMPLES), "--limit", "10"])
+    assert result.exit_code == 0, result.output
+    assert "one hold edge for all files" in result.stdout

@@ -159,5 +159,15 @@ def format_table(summaries: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def format_common_edge(c: dict[str, Any]) -> str:
+    """The hold edge for all files at once (``common_edge``): how policies' bands are chosen."""
+    verdict = "met on every file" if c["met"] else "NOT met on every file: the highest edge within the grounded limit"
+    lines = ["", f"one hold edge for all files, to catch {c['target']:.0%} holding at most {c['max_grounded']:.0%}"
+                 f" of grounded answers: {c['edge']:.3f} ({verdict})"]
+    for name, f in c["files"].items():
+        lines.append(f"  {name:<28} caught {f['caught_share']:>5.0%}   grounded held {f['grounded_share']:>5.0%}")
+    return "\n".join(lines)
+
+
 def json_line(summary: dict[str, Any]) -> str:
     return json.dumps(summary, ensure_ascii=False, allow_nan=True)
