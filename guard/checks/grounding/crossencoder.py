@@ -62,6 +62,9 @@ class OnnxVerifier:
         self.directory = Path(directory)
         info_file = self.directory / "export.json"
         if not info_file.exists():
+            if self.directory == builtin_dir():
+                raise FileNotFoundError("no verifier is shipped with this build of guard (verifier: builtin); train one"
+                                        " with guard train verifier and name its folder (docs/calibration.md)")
             raise FileNotFoundError(f"{self.directory} is not a trained verifier (no export.json); see guard train verifier")
         self.info: dict[str, Any] = json.loads(info_file.read_text(encoding="utf-8"))
         self.multilingual = bool(self.info.get("multilingual", False))
