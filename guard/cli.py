@@ -29,6 +29,8 @@ def _register() -> None:
         ("guard.knowledge.cli", "index"),
         ("guard.checks.cli", "check"),
         ("guard.checks.cli", "eval_cmd"),
+        ("guard.training.cli", "calibrate"),
+        ("guard.training.cli", "train"),
         ("review_queue.cli", "review"),
         ("guard.commands.knowledge_cmd", "knowledge"),
         ("guard.probe.cli", "probe"),

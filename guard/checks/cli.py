@@ -81,22 +81,29 @@ def check(question: str, answer: str, index_dir: Path | None, context_file: Path
               help="Policy YAML (default: grounding only, default bands).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N rows of each file.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file per line.")
+@click.option("--target-caught", default=0.8, show_default=True, type=click.FloatRange(0, 1, min_open=True),
+              help="Print the band edge below which this share of the hallucinations falls.")
+@click.option("--max-grounded", default=0.25, show_default=True, type=click.FloatRange(0, 1),
+              help="With several files: the share of grounded answers one common hold edge may hold.")
 @click.option("--embedder", default="all-MiniLM-L6-v2", show_default=True, help="Embedding model name or path.")
 @backend_option
 def eval_cmd(files: tuple[Path, ...], policy_file: Path | None, limit: int | None, as_json: bool,
-             embedder: str, backend: str | None) -> None:
+             target_caught: float, max_grounded: float, embedder: str, backend: str | None) -> None:
     """Score labelled rows (context, question, answer, label) and report AUROC, F1, latency."""
-    from guard.checks.evaluate import check_row, format_table, json_line, read_rows, summarize
+    from guard.checks.evaluate import check_row, format_common_edge, format_table, json_line, read_rows, summarize
+    from guard.checks.metrics import common_edge
     from guard.knowledge.embedder import DEFAULT_BACKEND, Embedder
 
     _quiet_logs()
     policy = _policy(policy_file)
     emb = Embedder(embedder, backend=backend or DEFAULT_BACKEND)
     summaries = []
+    curves = {}
     for path in files:
         rows = read_rows(path, limit)
         results = [check_row(row, policy, emb) for row in rows]
-        summary = summarize(path.stem, results, policy)
+        summary = summarize(path.stem, results, policy, target_caught)
+        curves[path.stem] = ([r.confidence for r in results], [r.label for r in results])
         summaries.append(summary)
         if as_json:
             click.echo(json_line(summary))
@@ -104,6 +111,8 @@ def eval_cmd(files: tuple[Path, ...], policy_file: Path | None, limit: int | Non
             click.echo(f"{path.name}: {len(rows)} rows checked", err=True)
     if not as_json:
         click.echo(format_table(summaries))
+        if len(curves) > 1:
+            click.echo(format_common_edge(common_edge(curves, target_caught, max_grounded)))
     if any(s["errors"] for s in summaries):
         click.echo("some rows failed to check; see the errors column", err=True)
         sys.exit(1)

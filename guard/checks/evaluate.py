@@ -16,11 +16,12 @@ from pydantic import BaseModel, ConfigDict
 
 from guard.checks.base import CheckInput
 from guard.checks.grounding.judge import Ask
-from guard.checks.metrics import auroc, balanced_accuracy, best_f1, percentile, review_curve
+from guard.checks.metrics import auroc, balanced_accuracy, best_f1, edge_for_caught, percentile, review_curve
 from guard.checks.runner import build_checks, run_checks
 from guard.policy.schema import GroundingCheck, OutputChecks, Policy
 
 CURVE_THRESHOLDS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+TARGET_CAUGHT = 0.8  # the share of hallucinations a hold edge should catch (guard eval --target-caught)
 
 
 class EvalRow(BaseModel):
@@ -80,7 +81,26 @@ def pass_threshold(policy: Policy) -> float:
     return min(passing) if passing else 1.01
 
 
-def summarize(name: str, results: list[RowResult], policy: Policy) -> dict[str, Any]:
+def hold_threshold(policy: Policy) -> float:
+    """The confidence below which an answer is held or worse (hold, fallback, block): the
+    lowest band that lets the answer through (pass or annotate). The shipped bands are chosen
+    so that, on every development set, this catches at least 80% of the hallucinations while
+    holding at most 25% of the grounded answers (docs/calibration.md)."""
+    through = [b.min for b in policy.decision.bands if b.action in ("pass", "annotate")]
+    return min(through) if through else 1.01
+
+
+def _held(confidences: list[float], labels: list[int], edge: float) -> dict[str, float]:
+    bad = [c for c, y in zip(confidences, labels) if y == 1]
+    good = [c for c, y in zip(confidences, labels) if y != 1]
+    return {
+        "edge": edge,
+        "caught_share": sum(1 for c in bad if c < edge) / (len(bad) or 1),
+        "grounded_share": sum(1 for c in good if c < edge) / (len(good) or 1),
+    }
+
+
+def summarize(name: str, results: list[RowResult], policy: Policy, target_caught: float = TARGET_CAUGHT) -> dict[str, Any]:
     labels = [r.label for r in results]
     confidences = [r.confidence for r in results]
     scores = [1.0 - c for c in confidences]
@@ -106,6 +126,10 @@ def summarize(name: str, results: list[RowResult], policy: Policy) -> dict[str, 
         "p95_ms": percentile(latencies, 95),
         "errors": sum(1 for r in results if r.error),
         "curve": review_curve(confidences, labels, CURVE_THRESHOLDS),
+        # the band edge below which target_caught of the hallucinations fall, and its cost
+        "target": edge_for_caught(confidences, labels, target_caught),
+        # what the policy's own bands hold or block: hallucinations caught, grounded answers held
+        "held": _held(confidences, labels, hold_threshold(policy)),
     }
 
 
@@ -124,6 +148,24 @@ def format_table(summaries: list[dict[str, Any]]) -> str:
         lines.append("  threshold " + "".join(f"{c['threshold']:>7.1f}" for c in s["curve"]))
         lines.append("  review    " + "".join(f"{c['review_share']:>7.0%}" for c in s["curve"]))
         lines.append("  caught    " + "".join(f"{c['caught_share']:>7.0%}" for c in s["curve"]))
+        h = s.get("held")
+        if h:
+            lines.append(f"  held or blocked by the policy (below {h['edge']:g}): {h['caught_share']:.0%} of"
+                         f" hallucinations, {h['grounded_share']:.0%} of grounded answers")
+        t = s.get("target")
+        if t and t["edge"] == t["edge"]:  # not NaN
+            lines.append(f"  to catch {t['target']:.0%}: flag below {t['edge']:.3f} (catches {t['caught_share']:.0%};"
+                         f" flags {t['review_share']:.0%} of answers, {t['grounded_share']:.0%} of grounded ones)")
+    return "\n".join(lines)
+
+
+def format_common_edge(c: dict[str, Any]) -> str:
+    """The hold edge for all files at once (``common_edge``): how policies' bands are chosen."""
+    verdict = "met on every file" if c["met"] else "NOT met on every file: the highest edge within the grounded limit"
+    lines = ["", f"one hold edge for all files, to catch {c['target']:.0%} holding at most {c['max_grounded']:.0%}"
+                 f" of grounded answers: {c['edge']:.3f} ({verdict})"]
+    for name, f in c["files"].items():
+        lines.append(f"  {name:<28} caught {f['caught_share']:>5.0%}   grounded held {f['grounded_share']:>5.0%}")
     return "\n".join(lines)
 
 

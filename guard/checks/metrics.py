@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 
 def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
@@ -97,3 +98,54 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
     return ordered[rank - 1]
+
+
+def edge_for_caught(confidences: Sequence[float], labels: Sequence[int], target: float) -> dict[str, float]:
+    """The band edge that catches ``target`` of the hallucinations: the lowest confidence
+    threshold with at least that share of hallucinated answers strictly below it, and what it
+    costs (share of all answers, and of grounded answers, below it). ``guard eval`` prints it;
+    the shipped policies' hold edges are chosen from it."""
+    bad = sorted(c for c, y in zip(confidences, labels) if y == 1)
+    good = [c for c, y in zip(confidences, labels) if y != 1]
+    if not bad:
+        return {"target": target, "edge": math.nan, "caught_share": math.nan, "review_share": math.nan,
+                "grounded_share": math.nan}
+    k = max(1, math.ceil(target * len(bad) - 1e-9))
+    edge = math.floor(bad[k - 1] * 1e4 + 1) / 1e4  # just above the k-th lowest hallucinated confidence
+    return {
+        "target": target,
+        "edge": edge,
+        "caught_share": sum(1 for c in bad if c < edge) / len(bad),
+        "review_share": sum(1 for c in confidences if c < edge) / (len(confidences) or 1),
+        "grounded_share": sum(1 for c in good if c < edge) / (len(good) or 1),
+    }
+
+
+def common_edge(
+    per_file: dict[str, tuple[Sequence[float], Sequence[int]]], target: float, max_grounded: float
+) -> dict[str, Any]:
+    """One hold edge for several labelled sets: the lowest edge that catches ``target`` of the
+    hallucinations in *every* set; if that holds more than ``max_grounded`` of some set's
+    grounded answers, the highest edge that holds at most that share in every set (the target
+    is then missed, and ``met`` says so). Per set: caught and grounded shares at the edge."""
+    edges = [edge_for_caught(c, y, target)["edge"] for c, y in per_file.values()]
+    edges = [e for e in edges if e == e]
+
+    def grounded(edge: float) -> float:
+        shares = [sum(1 for c, l in zip(cs, ys) if l != 1 and c < edge) / (sum(1 for l in ys if l != 1) or 1)
+                  for cs, ys in per_file.values()]
+        return max(shares, default=0.0)
+
+    edge = max(edges, default=math.nan)
+    if edge == edge and grounded(edge) > max_grounded:
+        candidates = sorted({c for cs, _ in per_file.values() for c in cs})
+        ok = [c for c in candidates if grounded(c) <= max_grounded]
+        edge = max(ok) if ok else 0.0
+    files = {}
+    for name, (cs, ys) in per_file.items():
+        bad = [c for c, y in zip(cs, ys) if y == 1]
+        good = [c for c, y in zip(cs, ys) if y != 1]
+        files[name] = {"caught_share": sum(1 for c in bad if c < edge) / (len(bad) or 1),
+                       "grounded_share": sum(1 for c in good if c < edge) / (len(good) or 1)}
+    met = all(f["caught_share"] >= target - 1e-9 and f["grounded_share"] <= max_grounded + 1e-9 for f in files.values())
+    return {"edge": round(edge, 4), "target": target, "max_grounded": max_grounded, "met": met, "files": files}

@@ -16,11 +16,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import structlog
 
 from guard.checks.base import Check, CheckInput, CheckOutcome, CheckReport
 from guard.checks.grounding import GroundingCheck, Verifier
+from guard.checks.grounding.combiner import Combiner, load_combiner
+from guard.checks.grounding.crossencoder import load_verifier, resolve
 from guard.checks.grounding.judge import Ask, JudgeVerifier
 from guard.checks.grounding.nli import NliVerifier
 from guard.checks.patterns import PatternCheck
@@ -39,6 +42,17 @@ def nli_verifier(model: str) -> NliVerifier:
     if model not in _NLI:
         _NLI[model] = NliVerifier(model)
     return _NLI[model]
+
+
+def grounding_combiner(weights: str | None, verifier: str | None) -> Combiner | None:
+    """The policy's weights file; else, with a verifier, the weights fitted with it (its folder's
+    ``weights.json``); else None: the hand-set model (``features.score``), which the package's
+    fitted ``weights.json`` did not beat on the development sets (docs/calibration.md)."""
+    if weights:
+        return load_combiner(str(Path(weights).expanduser()))
+    if verifier and (resolve(verifier) / "weights.json").exists():
+        return load_combiner(str(resolve(verifier) / "weights.json"))
+    return None
 
 
 def build_checks(
@@ -67,6 +81,8 @@ def build_checks(
     g = c.grounding
     if g and g.enabled:
         verifiers: list[Verifier] = []
+        if g.verifier:
+            verifiers.append(load_verifier(g.verifier))
         if g.nli_model:
             verifiers.append(nli_verifier(g.nli_model))
         if g.judge_model:
@@ -83,6 +99,7 @@ def build_checks(
                 separate_clauses=g.separate_clauses,
                 min_sentence_chars=g.min_sentence_chars,
                 verifiers=verifiers,
+                combiner=grounding_combiner(g.weights, g.verifier),
             )
         )
     return checks

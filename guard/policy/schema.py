@@ -189,6 +189,10 @@ class GroundingCheck(Strict):
         if v is not None and not v:
             raise ValueError("sources must name at least one of documents, context, tools, knowledge")
         return list(dict.fromkeys(v)) if v else v
+    # The combiner's weights file (guard calibrate); None = the hand-set model, or the
+    # verifier's own weights.json when a verifier is set. "builtin" verifier = the shipped one.
+    weights: str | None = None
+    verifier: str | None = None  # a folder made by guard train verifier, or "builtin"; None = off
 
 
 class PatternCheck(Strict):

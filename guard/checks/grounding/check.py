@@ -11,14 +11,16 @@ judge) refine the lexical support when the policy switches them on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Literal, Protocol
 
 
 from guard.checks.base import CheckInput, CheckOutcome, Evidence, SentenceScore
+from guard.checks.grounding.combiner import Combiner, load_combiner
+from guard.checks.grounding.crossencoder import premise
 from guard.checks.grounding.evidence import EvidenceCache, EvidenceText
 from guard.checks.grounding.claims import ClaimSpan, fresh_coverage, question_units, split_answer
-from guard.checks.grounding.features import Claim, SupportFeatures, measure, reason_codes, reasons, rough_overlap, score
+from guard.checks.grounding.features import Claim, SupportFeatures, measure, hard_cap, reason_codes, reasons, rough_overlap, score
 from guard.checks.grounding.reasons import code, render
 from guard.knowledge.types import Hit, Retriever
 from guard.text.normalize import Aliases, default_aliases
@@ -115,6 +117,7 @@ class GroundingCheck:
         verifiers: Sequence[Verifier] = (),
         unsupported_below: float = UNSUPPORTED_BELOW,
         cache: EvidenceCache | None = None,
+        combiner: Combiner | None = None,
     ) -> None:
         self.retriever = retriever
         self.top_k = top_k
@@ -127,6 +130,10 @@ class GroundingCheck:
         self.unsupported_below = unsupported_below
         self.cache = cache or EvidenceCache()
         self._alias_cache: tuple[tuple, Aliases] | None = None
+        # Features -> support: the hand-set model (features.score) unless the policy names a
+        # weights file (guard calibrate); a verifier whose name the weights list is one of its
+        # features, the others are averaged in (combine). Caps on hard evidence hold either way.
+        self.combiner = combiner
 
     def run(self, inp: CheckInput) -> CheckOutcome:
         retriever = inp.retriever or self.retriever
@@ -142,7 +149,8 @@ class GroundingCheck:
             "refusal": bool(pieces) and all(p.kind == "refusal" for p in pieces),
             "no_claim": bool(pieces) and not graded,
             "verifiers": [v.name for v in self.verifiers],
-            "features": [f.as_dict() for f in features],
+            "features": features,
+            "graded": [i for i, p in enumerate(pieces) if p.checked],  # the sentences "features" describe
         }
         return CheckOutcome(
             self.name,
@@ -214,7 +222,7 @@ class GroundingCheck:
 
     def _grade(
         self, question: str, spans: list[ClaimSpan], retriever: Retriever
-    ) -> tuple[list[SentenceScore], list[SupportFeatures]]:
+    ) -> tuple[list[SentenceScore], list[dict]]:
         if not spans:
             return [], []
         # a clause is searched with its whole sentence: "and their son was born the next year"
@@ -232,11 +240,24 @@ class GroundingCheck:
         given = question_units(question)  # words from the question are not support (claims.py)
         for c, ev, f in zip(claims, evidence, features):
             f.coverage = fresh_coverage(c, ev, given, f.coverage)
-        verdicts = self._verdicts([(c.text, ev.text) for c, ev in zip(claims, evidence)])
+        cited = [self._evidence(c, row) for c, row in zip(claims, hits)]
+        learned = self.combiner.features if self.combiner is not None else {}
+        verdicts = self._verdicts([
+            (c.text, premise([e.span for e in ev]) if v.name in learned else full.text)
+            for c, full, ev in zip(claims, evidence, cited)
+        ] for v in self.verifiers)
+        inputs = [f.as_dict() for f in features]
         sentences: list[SentenceScore] = []
         for i, (span, f, row) in enumerate(zip(spans, features, hits)):
             mine = [v[i] for v in verdicts]
-            support = combine(score(f), mine)
+            averaged = []
+            for verifier, v in zip(self.verifiers, mine):
+                if verifier.name in learned:
+                    inputs[i][verifier.name] = None if v is None else round(v, 4)
+                else:
+                    averaged.append(v)
+            base = score(f) if self.combiner is None else min(self.combiner.support(inputs[i]), hard_cap(f))
+            support = combine(base, averaged)
             why = reasons(f) + [
                 f"{verifier.name}: not supported ({v:.2f})"
                 for verifier, v in zip(self.verifiers, mine)
@@ -248,13 +269,13 @@ class GroundingCheck:
                     span.start,
                     span.end,
                     support=support,
-                    evidence=self._evidence(claims[i], row),
+                    evidence=cited[i],
                     unsupported=support < self.unsupported_below,
                     reasons=why,
                     codes=reason_codes(f),
                 )
             )
-        return sentences, features
+        return sentences, inputs
 
     def _aliases(self, retriever: Retriever) -> Aliases:
         """The built-in alias table plus the knowledge base's own (``aliases.yaml``), compiled
@@ -267,9 +288,9 @@ class GroundingCheck:
             self._alias_cache = (key, default_aliases().extended(groups))
         return self._alias_cache[1]
 
-    def _verdicts(self, pairs: list[tuple[str, str]]) -> list[list[float | None]]:
+    def _verdicts(self, per_verifier: Iterable[list[tuple[str, str]]]) -> list[list[float | None]]:
         verdicts: list[list[float | None]] = []
-        for verifier in self.verifiers:
+        for verifier, pairs in zip(self.verifiers, per_verifier):
             values = list(verifier.verify(pairs)) if pairs else []
             if len(values) != len(pairs):
                 raise RuntimeError(f"verifier {verifier.name} returned {len(values)} results for {len(pairs)}")

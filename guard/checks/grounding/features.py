@@ -369,16 +369,22 @@ def score(f: SupportFeatures) -> float:
         + w["novel_run"] * max(0, f.novel_run - _NOVEL_RUN_MIN + 1)
         + w["unbound"] * (f.coverage - coverage)
     )
-    support = 1.0 / (1.0 + math.exp(-z))
+    return min(1.0 / (1.0 + math.exp(-z)), hard_cap(f))
+
+
+def hard_cap(f: SupportFeatures) -> float:
+    """The most support hard evidence allows, whatever model weighs the features: a figure or
+    name the evidence never states (or states for something else), a contradiction."""
+    cap = 1.0
     if f.missing_numbers or f.misbound_numbers:
-        support = min(support, CAP_MISSING_NUMBER)
+        cap = min(cap, CAP_MISSING_NUMBER)
     if f.missing_years:
-        support = min(support, CAP_MISSING_YEAR)
+        cap = min(cap, CAP_MISSING_YEAR)
     if f.missing_names or f.unbound_names:
-        support = min(support, CAP_MISSING_NAME)
+        cap = min(cap, CAP_MISSING_NAME)
     if f.conflict is not None:
-        support = min(support, CAP_CONTRADICTION)
-    return support
+        cap = min(cap, CAP_CONTRADICTION)
+    return cap
 
 
 def reasons(f: SupportFeatures) -> list[str]:

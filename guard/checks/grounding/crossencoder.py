@@ -1,0 +1,116 @@
+"""The trained verifier at run time: a MiniLM cross-encoder on ONNX Runtime, int8 weights.
+
+``guard train verifier`` fine-tunes the shipped MiniLM as a sentence-transformers
+``CrossEncoder`` (premise: the evidence spans, hypothesis: the claim, one logit = supported)
+and exports it like the embedder (guard.knowledge.onnx). This module only reads that folder
+(``model.onnx``, ``tokenizer.json``, ``export.json``): no torch, no transformers, so the proxy
+stays as light as on the ONNX embedder.
+
+Its probability is a *feature* of the combiner (named ``verifier``), not an average beside the
+lexical score: the combiner's weights decide how far it counts. MiniLM's vocabulary has almost
+no Chinese characters, so for a claim with Chinese text it answers ``None`` (no opinion) and
+the other channels decide, unless the export says the model is multilingual.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from guard.text import cjk
+
+# The premise: the evidence spans the check cites, best first, up to this many characters.
+# About 100 MiniLM tokens: with the claim it fits max_length, and it keeps a 5-claim answer
+# near 10 ms a claim on one core.
+PREMISE_CHARS = 400
+BUILTIN = "builtin"  # policy value naming the verifier shipped with the package
+
+
+def builtin_dir() -> Path:
+    return Path(__file__).parent / "models" / "verifier"
+
+
+def resolve(path: str) -> Path:
+    return builtin_dir() if path == BUILTIN else Path(path).expanduser()
+
+
+def premise(spans: Sequence[str]) -> str:
+    """The verifier's premise from the evidence spans (best first): training and the check
+    both build it here, so the model sees at run time what it was trained on."""
+    out = ""
+    for span in spans:
+        span = " ".join(span.split())
+        if span and span not in out:
+            out = f"{out} {span}".strip()
+        if len(out) >= PREMISE_CHARS:
+            break
+    return out[:PREMISE_CHARS]
+
+
+class OnnxVerifier:
+    """A ``Verifier`` (see check.py): probability each (claim, evidence) pair is supported."""
+
+    name = "verifier"
+
+    def __init__(self, directory: str | Path, *, batch_size: int = 8) -> None:
+        self.directory = Path(directory)
+        info_file = self.directory / "export.json"
+        if not info_file.exists():
+            if self.directory == builtin_dir():
+                raise FileNotFoundError("no verifier is shipped with this build of guard (verifier: builtin); train one"
+                                        " with guard train verifier and name its folder (docs/calibration.md)")
+            raise FileNotFoundError(f"{self.directory} is not a trained verifier (no export.json); see guard train verifier")
+        self.info: dict[str, Any] = json.loads(info_file.read_text(encoding="utf-8"))
+        self.multilingual = bool(self.info.get("multilingual", False))
+        self.batch_size = batch_size
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> None:
+        import onnxruntime as ort
+
+        from guard.knowledge.onnx import load_tokenizer
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = 1  # as the embedder: concurrent checks each get a core
+        options.inter_op_num_threads = 1
+        self._tokenizer = load_tokenizer(self.directory, int(self.info.get("max_length", 256)))
+        self._session = ort.InferenceSession(str(self.directory / "model.onnx"), options, providers=["CPUExecutionProvider"])
+
+    def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Raw support logits for (premise, hypothesis) pairs, in the tokenizer's pair order."""
+        with self._lock:
+            if self._session is None:
+                self._load()
+        out = []
+        for start in range(0, len(pairs), self.batch_size):
+            batch = [(p, h) for p, h in pairs[start: start + self.batch_size]]
+            enc = self._tokenizer(batch)
+            feeds = {n: np.asarray(enc[n], dtype=np.int64) for n in self.info["inputs"]}
+            out.append(np.asarray(self._session.run(None, feeds)[0], dtype=np.float64).reshape(-1))
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def verify(self, pairs: Sequence[tuple[str, str]]) -> list[float | None]:
+        """Support probability of each (claim, evidence) pair; ``None`` for Chinese claims on
+        an English-only model."""
+        todo = [i for i, (claim, _) in enumerate(pairs) if self.multilingual or not cjk.has_cjk(claim)]
+        result: list[float | None] = [None] * len(pairs)
+        if todo:
+            logits = self.logits([(pairs[i][1], pairs[i][0]) for i in todo])
+            for i, p in zip(todo, 1.0 / (1.0 + np.exp(-logits))):
+                result[i] = float(p)
+        return result
+
+
+@lru_cache(maxsize=8)
+def load_verifier(path: str) -> OnnxVerifier:
+    """One verifier per folder per process (its session is built on first use)."""
+    return OnnxVerifier(resolve(path))

@@ -1,0 +1,105 @@
+"""The trained verifier: FactCC pairs, a few seconds of training, and the ONNX int8 export
+scoring as the torch CrossEncoder it was exported from."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from guard.checks.base import CheckInput
+from guard.checks.grounding.check import GroundingCheck
+from guard.checks.grounding.combiner import Combiner, FeatureWeight
+from guard.checks.grounding.crossencoder import OnnxVerifier, premise
+from guard.training.pairs import Pair, knowledge_passages, perturb, synthetic_pairs
+from checks_helpers import MemoryRetriever
+
+KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
+
+
+@pytest.mark.parametrize("kind, sentence, changed", [
+    ("number", "The model has 37 layers.", None),
+    ("year", "It was released in 2024.", None),
+    ("polarity", "Llama 3.1 uses grouped-query attention.", None),
+    ("polarity", "A MoE model cannot skip loading its experts.", "A MoE model can skip loading its experts."),
+    ("comparative", "Int4 weights need less memory than FP16 weights.", "Int4 weights need more memory than FP16 weights."),
+    ("role", "DeepSeek acquired Moonshot in the story.", "Moonshot acquired DeepSeek in the story."),
+])
+def test_each_perturbation_changes_one_fact(kind, sentence, changed):
+    from guard.training.pairs import PERTURBATIONS
+
+    out = PERTURBATIONS[kind](sentence, random.Random(0), ["Alibaba Cloud"])
+    assert out and out != sentence
+    if changed:
+        assert out == changed
+
+
+def test_a_list_is_not_a_role_swap():
+    from guard.training.pairs import PERTURBATIONS
+
+    assert PERTURBATIONS["role"]("It runs on backends such as CUDA, Metal and Vulkan.", random.Random(0), []) is None
+
+
+def test_synthetic_pairs_from_the_sample_knowledge():
+    passages = knowledge_passages(KNOWLEDGE)
+    assert passages and not any("的" in p for p in passages)  # Chinese is skipped
+    pairs = synthetic_pairs(passages, 200, random.Random(0))
+    assert len(pairs) == 200
+    assert sum(p.label for p in pairs) == 100
+    kinds = {p.kind for p in pairs}
+    assert {"copy", "other"} <= kinds and len(kinds - {"copy", "other"}) >= 3
+    for p in pairs:
+        if p.kind == "copy":
+            assert p.hypothesis in p.premise
+    assert perturb("Nothing to change here at all", random.Random(0)) is None
+
+
+def test_premise_joins_spans_best_first_and_is_bounded():
+    assert premise(["A is B.", "A is B.", "C is D."]) == "A is B. C is D."
+    assert len(premise(["x" * 300] * 5)) <= 400
+
+
+@pytest.fixture(scope="module")
+def tiny_verifier(tmp_path_factory):
+    from guard.training.verifier import train
+
+    ev = "DeepSeek-V3 has 671B total parameters, of which 37B are activated per token."
+    pairs = [
+        Pair(ev, "DeepSeek-V3 has 671B total parameters.", 1.0, "copy"),
+        Pair(ev, "DeepSeek-V3 has 37B total parameters.", 0.0, "number"),
+        Pair(ev, "DeepSeek-V3 activates 37B parameters per token.", 1.0, "copy"),
+        Pair(ev, "DeepSeek-V3 does not activate 37B parameters per token.", 0.0, "polarity"),
+    ]
+    out = tmp_path_factory.mktemp("verifier")
+    report = train(pairs, out, epochs=2, batch_size=4, max_length=64, lr=1e-4, progress=False)
+    assert report.pairs == 8 and report.pairs_per_s > 0
+    return out, pairs
+
+
+def test_onnx_verifier_scores_match_the_torch_cross_encoder(tiny_verifier):
+    from sentence_transformers import CrossEncoder
+
+    out, pairs = tiny_verifier
+    assert (out / "model.onnx").exists() and (out / "export.json").exists() and (out / "tokenizer.json").exists()
+    torch_model = CrossEncoder(str(out / "torch"), device="cpu")
+    inputs = [(p.premise, p.hypothesis) for p in pairs] + [("Cats are mammals.", "Dogs bark at night.")]
+    expected = np.asarray(torch_model.predict(inputs, show_progress_bar=False), dtype=np.float64)
+    onnx = OnnxVerifier(out)
+    got = np.array(onnx.verify([(h, p) for p, h in inputs]))
+    assert np.abs(got - expected).max() < 0.05
+    assert np.corrcoef(got, expected)[0, 1] > 0.95 or np.ptp(expected) < 0.02
+    assert onnx.verify([("Qwen2.5 是阿里云发布的模型", "Qwen2.5 由阿里云发布。")]) == [None]
+
+
+def test_the_verifier_probability_joins_the_combiner(tiny_verifier):
+    out, _ = tiny_verifier
+    kb = ["DeepSeek-V3 has 671B total parameters, of which 37B are activated per token."]
+    r = MemoryRetriever(kb)
+    trusting = Combiner(-5.0, {"verifier": FeatureWeight(10.0, 0.5, (0.0, 1.0))})
+    check = GroundingCheck(r, verifiers=[OnnxVerifier(out)], combiner=trusting)
+    outcome = check.run(CheckInput(question="", answer="DeepSeek-V3 has 671B total parameters.", retriever=r))
+    p = outcome.details["features"][0]["verifier"]
+    assert 0.0 <= p <= 1.0
+    assert outcome.confidence == pytest.approx(1 / (1 + np.exp(-(-5.0 + 10.0 * p))), abs=1e-3)
