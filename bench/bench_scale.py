@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -32,7 +31,7 @@ import yaml
 
 from bench.loadgen import run_load
 from bench.readme import markers, replace_section
-from bench.targets import REPO, Target, free_port, start_backend, stop, tree_rss, wait_ready
+from bench.targets import REPO, Target, start_backend, start_guard_config, stop, tree_rss
 
 RESULTS = REPO / "bench" / "results" / "scale.json"
 KEY = "sk-bench"
@@ -71,17 +70,7 @@ def config(tmp: Path, backend_url: str, *, checks: bool, store_url: str | None =
 
 
 def start(cfg: Path, workers: int, logs: Path, name: str) -> Target:
-    port = free_port()
-    log = logs / f"{name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "guard", "serve", "--config", str(cfg), "--port", str(port), "--workers", str(workers)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO, start_new_session=True,
-        )
-    target = Target(name, f"http://127.0.0.1:{port}/v1", proc, log)
-    wait_ready(target, "/readyz", 240)
-    return target
+    return start_guard_config(cfg, logs, name, workers)
 
 
 async def load(target: Target, concurrency: int, seconds: float, requests: int = 10**9, fake: dict | None = None) -> dict[str, Any]:

@@ -27,7 +27,6 @@ import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -38,7 +37,7 @@ import aiohttp
 import yaml
 
 from bench.readme import replace_section
-from bench.targets import REPO, Target, free_port, start_backend, stop, wait_ready
+from bench.targets import REPO, Target, start_backend, start_guard_config, stop
 
 RESULTS = REPO / "bench" / "results" / "cluster.json"
 KEY = "sk-cluster"
@@ -75,17 +74,7 @@ def write_config(tmp: Path, backend_url: str, pg_url: str, redis_url: str, rate:
 
 
 def start_replica(config: Path, workers: int, logs: Path, n: int) -> Target:
-    port = free_port()
-    log = logs / f"replica{n}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "guard", "serve", "--config", str(config), "--port", str(port), "--workers", str(workers)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO, start_new_session=True,
-        )
-    target = Target(f"replica{n}", f"http://127.0.0.1:{port}/v1", proc, log)
-    wait_ready(target, "/readyz", 240)
-    return target
+    return start_guard_config(config, logs, f"replica{n}", workers)
 
 
 class RoundRobin:

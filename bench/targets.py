@@ -147,6 +147,15 @@ def start_guard(backend_url: str, logs: Path, guard_bin: str) -> Target:
     return target
 
 
+def start_guard_config(config: Path, logs: Path, name: str, workers: int = 1) -> Target:
+    """``guard serve --config`` on a free port with ``workers`` processes, ready on /readyz."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "guard", "serve", "--config", str(config), "--port", str(port), "--workers", str(workers)]
+    target = Target(name, f"http://127.0.0.1:{port}/v1", _spawn(cmd, logs / f"{name}.log"), logs / f"{name}.log")
+    wait_ready(target, "/readyz", 240)
+    return target
+
+
 def ensure_litellm_venv(venv: Path = LITELLM_VENV) -> Path:
     """The litellm CLI of the benchmark's own virtualenv, creating the venv on first use."""
     cli = venv / "bin" / "litellm"

@@ -13,29 +13,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from guard.responses import choice_text, chunk, replacement_choice
-from guard.streaming import _finish, _Reasoning, sse
+from guard.responses import chunk, replacement_choice
+from guard.streaming import _finish, _Reasoning, read_choices, sse
 
 if TYPE_CHECKING:
     from guard.calls import Call, Verdict
     from guard.pipeline import Pipeline
-
-
-async def read_choices(call: "Call", source: AsyncIterator[dict[str, Any]], reasoning: _Reasoning) -> dict[str, Any]:
-    """The whole stream per choice index: texts, finish reasons, the first event and usage."""
-    body: dict[str, Any] = {"first": None, "texts": {}, "finish": {}, "usage": None}
-    async for event in source:
-        body["first"] = body["first"] or event
-        reasoning.apply(event)
-        if event.get("usage"):
-            body["usage"] = event["usage"]
-        for choice in event.get("choices") or ():
-            i = choice.get("index", 0)
-            body["texts"].setdefault(i, []).append(choice_text(call.endpoint, choice, stream=True))
-            if choice.get("finish_reason"):
-                body["finish"][i] = choice["finish_reason"]
-    body["pieces"] = reasoning.pieces
-    return body
 
 
 async def open_buffered_choices(pipeline: "Pipeline", call: "Call", headers: dict[str, str], source: AsyncIterator[dict[str, Any]], reasoning: _Reasoning) -> tuple[dict[str, str], AsyncIterator[bytes]]:

@@ -182,21 +182,28 @@ def error_event(call: "Call", e: GuardError) -> bytes:
     return sse(e.to_dict())
 
 
-async def _buffer_events(call: "Call", source: AsyncIterator[dict[str, Any]], reasoning: _Reasoning) -> dict[str, Any]:
-    """Read the whole stream: the answer text, the first event (ids), finish reason and usage."""
-    parts: list[str] = []
-    body: dict[str, Any] = {"first": None, "finish_reason": "stop", "usage": None}
+async def read_choices(call: "Call", source: AsyncIterator[dict[str, Any]], reasoning: "_Reasoning") -> dict[str, Any]:
+    """The whole stream per choice index: texts, finish reasons, the first event and usage."""
+    body: dict[str, Any] = {"first": None, "texts": {}, "finish": {}, "usage": None}
     async for event in source:
         body["first"] = body["first"] or event
         reasoning.apply(event)
         if event.get("usage"):
             body["usage"] = event["usage"]
         for choice in event.get("choices") or ():
-            parts.append(choice_text(call.endpoint, choice, stream=True))
+            i = choice.get("index", 0)
+            body["texts"].setdefault(i, []).append(choice_text(call.endpoint, choice, stream=True))
             if choice.get("finish_reason"):
-                body["finish_reason"] = choice["finish_reason"]
-    body["answer"] = "".join(parts)
+                body["finish"][i] = choice["finish_reason"]
     body["pieces"] = reasoning.pieces
+    return body
+
+
+async def _buffer_events(call: "Call", source: AsyncIterator[dict[str, Any]], reasoning: "_Reasoning") -> dict[str, Any]:
+    """Read the whole stream of one choice: its text, the first event (ids), finish reason and usage."""
+    body = await read_choices(call, source, reasoning)
+    body["answer"] = "".join(body["texts"].get(0, []))
+    body["finish_reason"] = body["finish"].get(0, "stop")
     return body
 
 

@@ -78,3 +78,22 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.t
+
+
+def child_pids(pid: int, skip: bytes | None = None) -> list[int]:
+    """The live processes whose parent is ``pid`` (read from /proc), optionally without those
+    whose command line contains ``skip``."""
+    from pathlib import Path
+
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes() if skip else b""
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and not (skip and skip in cmdline):
+            out.append(int(entry.name))
+    return out

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import free_port, write_policies
+from tests.support import child_pids, free_port, write_policies
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,16 +49,7 @@ def listening(port: int) -> bool:
 
 
 def children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry.name))
-    return out
+    return child_pids(pid)
 
 
 def wait_until(predicate, timeout: float) -> bool:

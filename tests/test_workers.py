@@ -15,24 +15,14 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from guard.settings import hash_key
-from tests.support import free_port
+from tests.support import child_pids, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-workers"
 
 
 def children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"multiprocessing.resource_tracker" not in cmdline:
-                out.append(int(entry.name))
-    return out
+    return child_pids(pid, skip=b"multiprocessing.resource_tracker")
 
 
 @pytest.fixture
