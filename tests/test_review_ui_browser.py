@@ -89,6 +89,8 @@ def page(browser, server):
 def log_in(page, base: str, lang: str = "en") -> None:
     """By keyboard: the user name field has focus when the page opens."""
     page.goto(f"{base}/login?lang={lang}")
+    # autofocus lands a moment after the load event on a busy machine: typing earlier goes nowhere
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'username'")
     page.keyboard.type("ann")
     page.keyboard.press("Tab")
     page.keyboard.type("ann-password")
