@@ -23,10 +23,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_app(app: Any) -> Iterator[str]:
-    """Serve an ASGI app on 127.0.0.1:<free port>; yields ``http://127.0.0.1:PORT``."""
+def serve_app(app: Any, **options: Any) -> Iterator[str]:
+    """Serve an ASGI app on 127.0.0.1:<free port>; yields ``http://127.0.0.1:PORT``.
+
+    ``options`` are more uvicorn settings (guard's own ``uvicorn_options``, say); the address
+    and the short shutdown stay the tests'."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+    options = {"log_level": "warning", **options, "host": "127.0.0.1", "port": port, "timeout_graceful_shutdown": 2}
+    config = uvicorn.Config(app, lifespan="on", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -7,7 +7,6 @@ forwarded-header trust) rather than uvicorn's defaults, so the tests attack what
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,10 +15,9 @@ from typing import Any
 
 import bcrypt
 import httpx
-import uvicorn
 
 from guard.settings import Settings, hash_key
-from tests.support import free_port, write_policies
+from tests.support import serve_app, write_policies
 
 KEY_A, KEY_B = "key-alpha", "key-bravo"
 USER, PASSWORD = "rita", "rita-password"
@@ -60,20 +58,8 @@ def serve_guard(s: Settings, **app_options: Any) -> Iterator[tuple[str, Any]]:
         options: dict[str, Any] = {}
     else:
         options = uvicorn_options(s)
-    options.update(host="127.0.0.1", port=free_port(), timeout_graceful_shutdown=2)
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", **options))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("guard did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{options['port']}", app
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve_app(app, **options) as base:
+        yield base, app
 
 
 def review_web(app: Any) -> Any:
