@@ -10,7 +10,9 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -106,3 +108,24 @@ def open_and_report(url: str, barrier, results) -> None:
         results.put("ok")
     except Exception as e:  # reported to the parent, which fails the test with it
         results.put(repr(e))
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package (scripts/setup --test installs it)
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """One headless Chromium, for a module's browser tests (starting one costs seconds)."""
+    import pytest
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )
+        try:
+            yield b
+        finally:
+            b.close()

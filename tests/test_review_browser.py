@@ -18,12 +18,12 @@ import pytest
 from review_support import new_item
 
 from guard.review import open_store
+from tests.review_support import CHROMIUM, chromium
 from tests.support import serve_app
 from guard.settings import ReviewConfig, Reviewer
 from review_queue.app import create_review_app
 from review_queue.auth import hash_password
 
-CHROMIUM = "/usr/bin/chromium"
 OUTPUT = Path(__file__).parent / "output"
 XSS_ANSWER = '<script>alert("pwned")</script> It uses 670B GPUs. <img src=x onerror=alert(1)>'
 
@@ -55,18 +55,9 @@ def review_server(tmp_path) -> Iterator[tuple[str, object]]:
 
 @pytest.fixture(scope="module")
 def browser():
-    """One Chromium for the module (starting one costs seconds); each test gets its own context."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )
-        try:
-            yield b
-        finally:
-            b.close()
+    """One Chromium for the module; each test gets its own context."""
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture

@@ -20,9 +20,9 @@ from guard.review import open_store
 from guard.settings import ReviewConfig, Reviewer
 from review_queue.app import create_review_app
 from review_queue.auth import hash_password
+from tests.review_support import CHROMIUM, chromium
 from tests.support import serve_app
 
-CHROMIUM = "/usr/bin/chromium"
 OUTPUT = Path(__file__).parent / "output"
 VIEWPORT = {"width": 1366, "height": 768}
 
@@ -61,17 +61,9 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )
-        try:
-            yield b
-        finally:
-            b.close()
+    """One Chromium for the module; each test gets its own context."""
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture
