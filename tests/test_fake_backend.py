@@ -160,6 +160,28 @@ def test_ttft_and_tpot(fb):
     assert time.perf_counter() - start >= 0.15 + 4 * 0.04 - 0.01
 
 
+def test_delays_are_never_short_on_uvloop():
+    """CI saw a 5 ms first token arrive at 4.95 ms: uvloop's loop clock is libuv's cached
+    millisecond clock, so a sleep timed on it can end early by the real clock."""
+    from guard.testing.fake_backend import _sleep_until
+    from guard.testing.serving import new_event_loop
+
+    async def shortfalls() -> list[float]:
+        out = []
+        for i in range(60):
+            deadline = time.monotonic() + 0.0005 + (i % 7) * 0.0003
+            await _sleep_until(deadline)
+            out.append(deadline - time.monotonic())
+        return out
+
+    loop = new_event_loop()
+    try:
+        late = loop.run_until_complete(shortfalls())
+    finally:
+        loop.close()
+    assert max(late) <= 0, f"woke {max(late) * 1000:.3f} ms early"
+
+
 # ---- per-request overrides --------------------------------------------------------------------------
 
 
