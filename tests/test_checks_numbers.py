@@ -59,3 +59,22 @@ def test_chinese_scale_words_after_a_space():
 
     assert [q.value for q in extract_quantities("总参数量为 6710 亿，激活 370 亿")] == [671e9, 37e9]
     assert [q.value for q in extract_quantities("训练了 14.8 万亿 个 token")] == [14.8e12]
+
+
+def test_score_lines_are_matched_as_runs():
+    from guard.text.numbers import score_runs, unmatched_score_runs
+
+    assert [run for _, run in score_runs("以7-5、4-6、4-6憾负; won 6-3, 6-1 at 13:00, 3:1")] == [
+        ((7, 5), (4, 6), (4, 6)), ((6, 3), (6, 1)), ((3, 1),)]
+    ev = "纳达尔以7-6、6-1战胜贝尔迪赫"
+    assert unmatched_score_runs("以6-3、6-1的比分轻松战胜", ev) == ["6-3、6-1"]
+    assert unmatched_score_runs("以7-6、6-1的比分", ev) == [] and unmatched_score_runs("1-6", ev) == []
+    assert unmatched_score_runs("3-5 days", "three to five days") == []  # no pairs to compare with
+
+
+def test_numbers_glued_to_letters_in_the_evidence():
+    from guard.text.numbers import extract_quantities, glued_in
+
+    (q,) = extract_quantities("黄金99.99报价")
+    assert glued_in(q, "黄金Au99.99收盘") and not glued_in(q, "黄金Au99.95收盘")
+    assert not glued_in(extract_quantities("1 GPU")[0], "an A1 GPU")

@@ -247,7 +247,7 @@ def test_breaker_opens_answers_503_fast_and_recovers(fake_backend):
         assert chat(base).status_code == 502
         started = time.monotonic()
         r = chat(base)
-        assert time.monotonic() - started < 0.2
+        assert time.monotonic() - started < 0.5  # no backend call: well under any backend wait
         assert r.status_code == 503
         assert error_of(r)["code"] == "backend_circuit_open"
         assert r.headers["retry-after"] == "1"

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from guard.checks.grounding.binding import anchor, bound_flags, misbound_numbers, slots
-from guard.checks.grounding.contradiction import Lexicon, find_conflict, key, lexicon, polarity
+from guard.checks.grounding.contradiction import find_conflict, polarity
+from guard.checks.grounding.lexicon import Lexicon, key, lexicon
 from guard.checks.grounding.evidence import EvidenceText
 from guard.checks.grounding.features import Claim, measure, reason_codes, score
 from guard.checks.grounding.reasons import TEMPLATES, render
@@ -182,6 +183,15 @@ def test_role_order_with_passive():
     assert conflict("Beta Systems acquired Acme Corp in 2019.", ev).kind == "role"
     assert conflict("Acme Corp was acquired by Beta Systems in 2019.", ev).kind == "role"
     assert conflict("Beta Systems was acquired by Acme Corp in 2019.", ev) is None
+
+
+def test_roles_need_a_verb_with_a_direction():
+    """WiCE: "in Australia and launched worldwide on Netflix" was read as Australia and Netflix
+    in reversed roles because "worldwide" and "world" share a key; no verb joins them."""
+    ev = "Season 2 is currently due out on Netflix around the world (excluding Australia) on March 6th, 2019."
+    assert conflict("It aired on March 4, 2019, in Australia and launched worldwide on Netflix on March 6, 2019.", ev) is None
+    assert conflict("Bob Stone married Ann Lee in 1990.", "Ann Lee married Bob Stone in 1990.") is None
+    assert conflict("Ann Lee beat Bob Stone in the final.", "Bob Stone beat Ann Lee in the final.").kind == "role"
 
 
 def test_unrelated_sentence_is_not_compared():

@@ -42,6 +42,10 @@ INLINE = {
     "远航公司": "2023年，远航公司的营收增长了20%。",
     "新药": "研究表明，这种新药能够治愈早期肺癌。",
     "Mira app": "The Mira app does not support offline mode.",
+    "Lisbon final": "Maria Sousa beat Ana Lima 6-4, 3-6, 7-5 in the Lisbon final.",
+    "黄金行情": "上海黄金交易所黄金Au99.99收盘于每克229.13元，下跌4.76元。",
+    "网球决赛": "纳达尔以7-6、6-1战胜贝尔迪赫，晋级决赛。",
+    "Secret City": "Season 2 of Secret City is due out on Netflix around the world (excluding Australia) on March 6th, 2019. Foxtel airs it in Australia from March 4th.",
 }
 
 TABLE: list[tuple[str, str, str]] = [
@@ -106,6 +110,14 @@ TABLE: list[tuple[str, str, str]] = [
     ("Alice and Bob", "Alice Chen is older than Bob Chen.", "flag"),
     ("远航公司", "2023年，远航公司的营收下降了20%。", "flag"),
     ("远航公司", "2023年，远航公司的营收增长了20%。", "pass"),
+    # --- score lines, product codes, relations that are no relation ---------------------------
+    ("Lisbon final", "Maria Sousa beat Ana Lima 6-4, 3-6, 7-5.", "pass"),
+    ("Lisbon final", "Maria Sousa beat Ana Lima 6-4, 6-3, 7-5.", "flag"),
+    ("网球决赛", "纳达尔以7-6、6-1战胜贝尔迪赫。", "pass"),
+    ("网球决赛", "纳达尔以6-3、6-1战胜贝尔迪赫。", "flag"),
+    ("黄金行情", "上海黄金交易所的黄金99.99收盘于每克229.13元。", "pass"),
+    ("黄金行情", "上海黄金交易所的黄金99.99收盘于每克236.24元。", "flag"),
+    ("Secret City", "Season 2 of Secret City aired in Australia from March 4 and launched worldwide on Netflix on March 6, 2019.", "pass"),
     # --- roles and categories --------------------------------------------------------------
     ("Acme Corp", "Acme Corp acquired Beta Systems in 2019.", "pass"),
     ("Acme Corp", "Beta Systems acquired Acme Corp in 2019.", "flag"),

@@ -271,3 +271,78 @@ def unmatched_quantities(claim: list[Quantity], evidence: list[Quantity]) -> lis
     number written without the sign (tables often drop it). Units bind: see ``same_quantity``.
     """
     return [q for q in claim if q.checked and not any(same_quantity(q, e) for e in evidence)]
+
+
+# Score lines and ranges: "6-3, 6-1", "以3比1", "7-5、5-7、4-6", "1至3月". Their numbers one by
+# one say little ("6-3" and "3-6" hold the same digits, and a tennis report holds every small
+# number), so a claim's run of pairs must appear as a run in the evidence. Years are four
+# digits and never a pair here; a colon pair only between small numbers ("3:1", not "13:00").
+_PAIR_RE = re.compile(
+    r"(?<![\d.,])(?P<a>\d{1,3})\s?(?P<sep>[-–—比至:：]|to\b)\s?(?P<b>\d{1,3})(?![\d.%])"
+)
+_RUN_GAP_RE = re.compile(r"[\s、,，;；和及与]{0,3}")
+
+
+def _pairs(text: str) -> list[tuple[int, int, tuple[int, int]]]:
+    out = []
+    for m in _PAIR_RE.finditer(text):
+        a, b = m.group("a"), m.group("b")
+        if m.group("sep") in (":", "：") and (int(a) > 15 or int(b) > 15 or (len(b) == 2 and b[0] == "0")):
+            continue  # a time of day, not a score
+        out.append((m.start(), m.end(), (int(a), int(b))))
+    return out
+
+
+def score_runs(text: str) -> list[tuple[str, tuple[tuple[int, int], ...]]]:
+    """Runs of number pairs in ``text``, each with its literal text."""
+    runs: list[tuple[str, tuple[tuple[int, int], ...]]] = []
+    start = end = -1
+    current: list[tuple[int, int]] = []
+    for s, e, pair in _pairs(text):
+        if current and _RUN_GAP_RE.fullmatch(text, end, s):
+            current.append(pair)
+        else:
+            if current:
+                runs.append((text[start:end], tuple(current)))
+            start, current = s, [pair]
+        end = e
+    if current:
+        runs.append((text[start:end], tuple(current)))
+    return runs
+
+
+def _contains(run: tuple, seq: tuple) -> bool:
+    n = len(run)
+    return any(seq[i : i + n] == run for i in range(len(seq) - n + 1))
+
+
+def unmatched_score_runs(claim: str, evidence: str) -> list[str]:
+    """The claim's runs of number pairs that no evidence run contains, in either orientation
+    ("3-1" for "1-3": the loser's side of the same score). Only checked when the evidence has
+    pairs at all: a range against evidence without any ("3-5 days" vs "three to five days")
+    is left to the single numbers."""
+    if not _PAIR_RE.search(claim):
+        return []
+    claimed = score_runs(claim)
+    if not claimed:
+        return []
+    stated = [run for _, run in score_runs(evidence)]
+    if not stated:
+        return []
+    flipped = [tuple((b, a) for a, b in run) for run in stated]
+    return [text for text, run in claimed if not any(_contains(run, seq) for seq in stated + flipped)]
+
+
+def glued_in(q: Quantity, evidence: str) -> bool:
+    """Whether the evidence writes ``q`` glued to letters ("Au99.99", "Pt9995"), where
+    ``extract_quantities`` sees a product code, not a number; the claim may name the same code
+    in another script ("黄金99.99"). Only distinctive literals count (a decimal point, or at
+    least three digits), so "A1" never supports "1"."""
+    literal = q.text.replace(",", "")
+    digits = re.match(r"\d+(?:\.\d+)?", literal)
+    if digits is None:
+        return False
+    literal = digits.group(0)
+    if "." not in literal and len(literal) < 3:
+        return False
+    return re.search(r"(?<=[A-Za-z])" + re.escape(literal) + r"(?![\d.]\d)", evidence) is not None

@@ -24,9 +24,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 from guard.checks.grounding.evidence import EvidenceText, Sentence
+from guard.checks.grounding.lexicon import key, lexicon
 from guard.text import cjk, tokens
 
 MIN_ALIGNMENT = 0.5  # share of the claim's content units the sentence must hold to be compared
@@ -66,66 +66,6 @@ class Conflict:
 
     def as_params(self) -> dict[str, str]:
         return {"kind": self.kind, "claim_word": self.claim_word, "evidence_word": self.evidence_word}
-
-
-@dataclass(frozen=True, slots=True)
-class Lexicon:
-    opposites: dict[str, frozenset[str]]
-    group_of: dict[str, int]
-    by_key: dict[str, tuple[str, ...]]  # English comparison key -> the listed words with it
-    cjk_re: re.Pattern[str] | None  # any listed Chinese word
-
-    @classmethod
-    def parse(cls, data: dict) -> "Lexicon":
-        opposites: dict[str, set[str]] = {}
-        for pair in data.get("pairs") or []:
-            a, b = (str(x).lower() for x in pair[:2])
-            opposites.setdefault(a, set()).add(b)
-            opposites.setdefault(b, set()).add(a)
-        group_of = {str(w).lower(): i for i, g in enumerate(data.get("exclusive") or []) for w in g}
-        listed = set(opposites) | set(group_of)
-        by_key: dict[str, list[str]] = {}
-        for w in listed:
-            if w.isascii():
-                by_key.setdefault(key(w), []).append(w)
-        chinese = sorted((w for w in listed if not w.isascii()), key=len, reverse=True)
-        cjk_re = re.compile("|".join(map(re.escape, chinese))) if chinese else None
-        return cls({k: frozenset(v) for k, v in opposites.items()}, group_of,
-                   {k: tuple(sorted(v)) for k, v in by_key.items()}, cjk_re)
-
-    def listed_in(self, words: frozenset[str], text: str) -> list[str]:
-        """The listed words a text has (``words``: its comparison keys)."""
-        found = [w for k in sorted(words) for w in self.by_key.get(k, ())]
-        if self.cjk_re is not None and cjk.has_cjk(text):
-            found += list(dict.fromkeys(self.cjk_re.findall(text)))
-        return found
-
-
-@lru_cache(maxsize=1)
-def lexicon() -> Lexicon:
-    """The shipped list, read on first use."""
-    import yaml
-
-    text = resources.files("guard.checks.grounding").joinpath("data/antonyms.yaml").read_text(encoding="utf-8")
-    return Lexicon.parse(yaml.safe_load(text) or {})
-
-
-def key(word: str) -> str:
-    """A word's comparison key: lower case, common inflections off, five letters ("uses",
-    "used", "using" -> "use"; "activated" -> "activ")."""
-    w = word.lower().replace("’", "'")
-    if w.endswith("ing") and len(w) >= 5:
-        w = w[:-3]
-        w = w + "e" if len(w) < 3 else w
-    elif w.endswith("ied") or (w.endswith("ies") and len(w) > 4):
-        w = w[:-3] + "y"
-    elif w.endswith("ed") and len(w) >= 4 and not w.endswith("eed"):
-        w = w[:-2] if len(w) > 4 else w[:-1]
-    elif w.endswith("es") and len(w) >= 5 and w[-3] in "sxz":
-        w = w[:-2]
-    elif w.endswith("s") and not w.endswith(("ss", "'s")) and len(w) >= 3:
-        w = w[:-1]
-    return w[:5]
 
 
 def _clauses(text: str) -> list[str]:
@@ -378,6 +318,19 @@ def _direction(text: str, a: str, b: str, verb: str) -> bool | None:
     return forward != passive
 
 
+# A role is carried by a verb ("acquired", "beat", "owns"); other words between two names
+# ("in Australia and launched worldwide on Netflix") are no relation, and symmetric verbs have no
+# direction to reverse ("A married B" is "B married A").
+_IRREGULAR_VERBS = frozenset("beat beats bought buys sold sells led leads won wins took takes made makes wrote writes hit hits overtook overtakes".split())
+_SYMMETRIC_VERBS = frozenset("married met played faced merged partnered collaborated drew tied dated divorced wed".split())
+
+
+def _verb_like(word: str) -> bool:
+    if word in _SYMMETRIC_VERBS:
+        return False
+    return word in _IRREGULAR_VERBS or word.endswith("ed") or (word.endswith("s") and not word.endswith(("ss", "us", "is")))
+
+
 def _role_conflict(claim: str, names: Sequence[str], s: Sentence) -> Conflict | None:
     present = [n for n in dict.fromkeys(n.lower() for n in names if len(n) > 1) if n in s.lower]
     if len(present) < 2:
@@ -388,7 +341,7 @@ def _role_conflict(claim: str, names: Sequence[str], s: Sentence) -> Conflict | 
     if ia < 0 or ib < 0:
         return None
     lo, hi = sorted((ia + len(a), ib)) if ia < ib else sorted((ib + len(b), ia))
-    verbs = [key(w) for w in _WORD_RE.findall(lower[lo:hi]) if w not in tokens.STOPWORDS and len(w) > 2]
+    verbs = [key(w) for w in _WORD_RE.findall(lower[lo:hi]) if w not in tokens.STOPWORDS and len(w) > 2 and _verb_like(w)]
     for verb in verbs:
         mine, theirs = _direction(claim, a, b, verb), _direction(s.text, a, b, verb)
         if mine is not None and theirs is not None and mine != theirs:

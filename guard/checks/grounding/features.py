@@ -49,7 +49,7 @@ from guard.checks.grounding.evidence import EvidenceText
 from guard.checks.grounding.reasons import code, render
 from guard.text import cjk, tokens
 from guard.text.normalize import Aliases, DateMention, default_aliases, find_dates
-from guard.text.numbers import Quantity, extract_quantities, is_unit, unmatched_quantities
+from guard.text.numbers import Quantity, extract_quantities, glued_in, is_unit, unmatched_quantities, unmatched_score_runs
 
 # Logistic weights (support = sigmoid(bias + sum w * feature)).
 WEIGHTS = {
@@ -304,6 +304,7 @@ def measure(
     stated = number_evidence(claim, bound, [t for t, f in zip(topics, flags) if f]) if bound else list(ev.quantities)
     numbers = unmatched_quantities(list(claim.quantities), stated)
     numbers = _dated(claim, numbers, bound_ev)
+    numbers = [q for q in numbers if not glued_in(q, bound_ev.text)]
     ranked = ranked_sentences(claim.stems, claim.cjk2, bound)
     phrase = [s.text for s, a in ranked[:3] if a >= MIN_ALIGNMENT]  # sentences stating the claim's fact
     ordinal_words = [q for q in numbers if q.kind == "ordinal" and q.text.isalpha()]
@@ -339,7 +340,7 @@ def measure(
         phrase=phrasing(claim, ev),
         fuzzy=fuzz.partial_ratio(claim.lower, bound_ev.lower) / 100 if claim.lower.strip() else 1.0,
         semantic=semantic,
-        missing_numbers=[q.label for q in numbers if not q.is_year],
+        missing_numbers=[q.label for q in numbers if not q.is_year] + unmatched_score_runs(claim.text, bound_ev.text),
         missing_years=[q.text for q in numbers if q.is_year] + wrong_dates,
         missing_names=missing_names,
         novel_run=max((len(r) for r in runs), default=0),
