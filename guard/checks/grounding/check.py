@@ -16,7 +16,7 @@ from typing import Literal, Protocol
 
 
 from guard.checks.base import CheckInput, CheckOutcome, Evidence, SentenceScore
-from guard.checks.grounding.combiner import Combiner, load_combiner
+from guard.checks.grounding.combiner import Combiner
 from guard.checks.grounding.crossencoder import premise
 from guard.checks.grounding.evidence import EvidenceCache, EvidenceText
 from guard.checks.grounding.claims import ClaimSpan, fresh_coverage, question_units, split_answer
