@@ -22,9 +22,9 @@ import hashlib
 import ssl
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+
+from guard.redis_url import parse_url
 
 Arg = bytes | str | int | float
 CRLF = b"\r\n"
@@ -40,48 +40,6 @@ class ConnectionLost(ConnectionError):
 
 class ProtocolError(ConnectionError):
     """Redis sent something that is not a RESP2 reply to a command of ours."""
-
-
-# ---------------------------------------------------------------------------------- address
-
-
-@dataclass(frozen=True)
-class Address:
-    """Where Redis listens and how to log in, from ``redis://``, ``rediss://`` or ``unix://``."""
-
-    host: str = "127.0.0.1"
-    port: int = 6379
-    path: str | None = None  # a unix socket instead of host and port
-    db: int = 0
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-
-
-def parse_url(url: str) -> Address:
-    """``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` (TLS, certificates verified)
-    or ``unix:///path.sock[?db=N&password=P]``. Raises ``ValueError`` on anything else, so a
-    misspelt option fails at start-up instead of being ignored."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"not a Redis URL (redis://, rediss:// or unix://): {parts.scheme}://...")
-    query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-    unknown = sorted(set(query) - {"db", "password"})
-    if unknown:
-        raise ValueError(f"unsupported option(s) {unknown} in the Redis URL (supported: db, password)")
-    password = unquote(parts.password) if parts.password is not None else query.get("password")
-    username = unquote(parts.username) if parts.username else None
-    db_text = query.get("db") or (parts.path.strip("/") if parts.scheme != "unix" else "") or "0"
-    if not db_text.isdigit():
-        raise ValueError(f"the Redis database must be a number, not {db_text!r}")
-    if parts.scheme == "unix":
-        if not parts.path:
-            raise ValueError("a unix:// Redis URL needs the socket's path: unix:///run/redis.sock")
-        return Address(path=parts.path, db=int(db_text), username=username, password=password)
-    return Address(
-        host=parts.hostname or "127.0.0.1", port=parts.port or 6379, db=int(db_text),
-        username=username, password=password, tls=parts.scheme == "rediss",
-    )
 
 
 # ---------------------------------------------------------------------------------- wire format
@@ -198,6 +156,14 @@ class Connection(asyncio.Protocol):
             return
         del buf[:pos]
 
+    def close(self, reason: str) -> None:
+        """Send what is queued, then close; what is still unanswered fails."""
+        if self._out and self.open:
+            self._flush()
+        self._fail(reason)
+        if self.transport is not None:
+            self.transport.close()
+
     def abort(self, reason: str) -> None:
         """Drop the connection at once; the commands in flight fail with ``ConnectionLost``."""
         self._fail(reason)
@@ -272,10 +238,13 @@ class RespClient:
         return await self.call("EVAL", script.source, len(keys), *keys, *args)
 
     async def close(self) -> None:
+        """Close the connection (what is in flight fails with ``ConnectionLost``); a later call
+        would open a new one."""
+        if self._opening is not None and not self._opening.done():
+            self._opening.cancel()
         conn, self._conn = self._conn, None
-        if conn is not None and conn.transport is not None:
-            conn.transport.close()
-            conn._fail("the client was closed")
+        if conn is not None:
+            conn.close("the client was closed")
 
     def _expire(self, conn: Connection, future: asyncio.Future) -> None:
         if not future.done():
@@ -290,29 +259,36 @@ class RespClient:
         return await asyncio.shield(self._opening)
 
     async def _open(self) -> Connection:
-        a, loop = self.address, asyncio.get_running_loop()
-        async with asyncio.timeout(self.timeout_s):
-            if a.path is not None:
-                _, conn = await loop.create_unix_connection(Connection, a.path)
-            else:
-                tls = ssl.create_default_context() if a.tls else None
-                _, conn = await loop.create_connection(Connection, a.host, a.port, ssl=tls)
-            try:
-                hello = []
-                if a.password is not None:
-                    hello.append(("AUTH", a.username, a.password) if a.username else ("AUTH", a.password))
-                if a.db:
-                    hello.append(("SELECT", a.db))
-                futures = [loop.create_future() for _ in hello]
-                for command, future in zip(hello, futures):
-                    conn.write(pack(command), future)
-                for failed in await asyncio.gather(*futures, return_exceptions=True):
-                    if isinstance(failed, BaseException):
-                        raise failed
-            except BaseException:
-                conn.abort("logging in to Redis failed")
-                raise
+        try:
+            conn = await asyncio.wait_for(self._connect_and_log_in(), self.timeout_s)
+        except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
+            raise TimeoutError(f"could not connect to Redis within {self.timeout_s} s") from None
         self._conn = conn
+        return conn
+
+    async def _connect_and_log_in(self) -> Connection:
+        """A new connection, AUTH and SELECT sent at once and both answered."""
+        a, loop = self.address, asyncio.get_running_loop()
+        if a.path is not None:
+            _, conn = await loop.create_unix_connection(Connection, a.path)
+        else:
+            tls = ssl.create_default_context() if a.tls else None
+            _, conn = await loop.create_connection(Connection, a.host, a.port, ssl=tls)
+        try:
+            hello: list[tuple[Arg, ...]] = []
+            if a.password is not None:
+                hello.append(("AUTH", a.username, a.password) if a.username else ("AUTH", a.password))
+            if a.db:
+                hello.append(("SELECT", a.db))
+            futures = [loop.create_future() for _ in hello]
+            for command, future in zip(hello, futures):
+                conn.write(pack(command), future)
+            for failed in await asyncio.gather(*futures, return_exceptions=True):
+                if isinstance(failed, BaseException):
+                    raise failed
+        except BaseException:
+            conn.abort("logging in to Redis failed")
+            raise
         return conn
 
 

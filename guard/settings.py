@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from guard.redis_url import parse_url
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -144,8 +146,6 @@ class LimitsConfig(Strict):
     @model_validator(mode="after")
     def _store_is_redis(self) -> "LimitsConfig":
         if self.store_url:
-            from guard.resp import parse_url
-
             if not re.match(r"(redis|rediss|unix)://", self.store_url):
                 raise ValueError(f"limits.store_url {self.store_url!r} is not a redis:// URL")
             try:

@@ -9,7 +9,8 @@ import uuid
 
 import pytest
 
-from guard.resp import INCOMPLETE, ConnectionLost, RespClient, RespError, Script, pack, parse, parse_url
+from guard.redis_url import parse_url
+from guard.resp import INCOMPLETE, ConnectionLost, RespClient, RespError, Script, pack, parse
 from tests.redis_support import RedisServer, needs_redis
 
 PASSWORD = "p@ss:w/rd"  # needs quoting in a URL
