@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import ssl
+import subprocess
 import uuid
 
 import pytest
@@ -12,6 +15,7 @@ import pytest
 from guard.redis_url import parse_url
 from guard.resp import INCOMPLETE, ConnectionLost, RespClient, RespError, Script, pack, parse
 from tests.redis_support import RedisServer, needs_redis
+from tests.support import free_port
 
 PASSWORD = "p@ss:w/rd"  # needs quoting in a URL
 
@@ -181,5 +185,29 @@ async def test_password_and_database_come_from_the_url():
         async with client(f"redis://127.0.0.1:{server.port}/0") as c:
             with pytest.raises(RespError, match="NOAUTH"):
                 await c.call("PING")
+    finally:
+        server.stop()
+
+
+@needs_redis
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+async def test_rediss_speaks_tls_and_verifies_the_certificate(tmp_path, monkeypatch):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    tls_port = free_port()
+    server = RedisServer("--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+                         "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no")
+    server.start()
+    try:
+        async with client(f"rediss://127.0.0.1:{tls_port}/0", timeout_s=5) as c:  # a certificate no CA signed
+            with pytest.raises(ssl.SSLCertVerificationError):
+                await c.call("PING")
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # now the system's trust includes it
+        async with client(f"rediss://127.0.0.1:{tls_port}/2", timeout_s=5) as c:
+            assert b" db=2 " in await c.call("CLIENT", "INFO")
     finally:
         server.stop()
