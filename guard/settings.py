@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from guard.redis_url import parse_url
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -143,8 +145,13 @@ class LimitsConfig(Strict):
 
     @model_validator(mode="after")
     def _store_is_redis(self) -> "LimitsConfig":
-        if self.store_url and not re.match(r"(redis|rediss|unix)://", self.store_url):
-            raise ValueError(f"limits.store_url {self.store_url!r} is not a redis:// URL")
+        if self.store_url:
+            if not re.match(r"(redis|rediss|unix)://", self.store_url):
+                raise ValueError(f"limits.store_url {self.store_url!r} is not a redis:// URL")
+            try:
+                parse_url(self.store_url)
+            except ValueError as e:
+                raise ValueError(f"limits.store_url: {e}") from None
         return self
     # Every route but the two completion routes (feedback, reviewer forms, look-ups).
     max_other_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)

@@ -6,8 +6,11 @@ admission atomically in Redis, in one round trip: a token bucket per key (refill
 own clock, so replicas' clocks never disagree) and the key's concurrency slots as a sorted set
 of lease ids scored by their expiry. A replica that dies holding slots cannot leak them: a slot
 expires ``lease_ttl_s`` after it was last refreshed, and each replica refreshes the slots of its
-live requests in one pipelined call every third of that. Releasing a slot is sent after the
-response, off the request's path.
+live requests every third of that (one script call per key, all pipelined). Releasing a slot is
+a command written after the response whose reply nobody waits for.
+
+The commands go through ``guard.resp``, one pipelined connection: redis-py's per-call overhead
+was most of what these limits added to a request.
 
 When Redis cannot be reached (or answers slower than ``store_timeout_s``), ``on_store_error``
 decides: ``local`` (default) falls back to this process's own limits, ``open`` admits without
@@ -30,6 +33,7 @@ import structlog
 
 from guard.errors import RateLimited, Unavailable
 from guard.limits import KeyLimiter, Lease
+from guard.resp import RespClient, Script
 
 if TYPE_CHECKING:
     from guard.settings import LimitsConfig
@@ -107,8 +111,6 @@ class RedisLimits:
         retry_s: float = 1.0,
         on_state: Callable[[bool], None] | None = None,
     ) -> None:
-        import redis.asyncio as aioredis
-
         self.url = url
         self.prefix = prefix
         self.on_error = on_error
@@ -116,11 +118,7 @@ class RedisLimits:
         self.lease_ttl_ms = int(lease_ttl_s * 1000)
         self.retry_s = retry_s
         self._on_state = on_state or (lambda up: None)
-        self._redis = aioredis.Redis.from_url(
-            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry_on_timeout=False,
-            health_check_interval=0, max_connections=256,
-        )
-        self._script = self._redis.register_script(ADMIT)
+        self._redis = RespClient(url, timeout_s=timeout_s)  # a bad URL fails here, at start-up
         self._held: dict[str, str] = {}  # lease id -> slots key, refreshed while the request lives
         self._ids = itertools.count()
         self._node = f"{os.getpid()}-{os.urandom(3).hex()}"
@@ -141,7 +139,7 @@ class RedisLimits:
         bucket, slots = f"{self.prefix}rate:{key}", f"{self.prefix}slots:{key}"
         args = [rate_per_minute if rate_per_minute is not None else -1, max_concurrent if max_concurrent is not None else -1, lease_id, self.lease_ttl_ms]
         try:
-            verdict, value = await self._script(keys=[bucket, slots], args=args)
+            verdict, value = await self._redis.evalsha(_ADMIT, (bucket, slots), args)
         except Exception as e:  # noqa: BLE001 - any store failure takes the configured way out
             self._failed(e)
             return self._degraded(key, rate_per_minute, max_concurrent)
@@ -186,8 +184,14 @@ class RedisLimits:
     # ------------------------------------------------------------------ slots
 
     def _release(self, slots: str, lease_id: str) -> None:
+        """Send the ZREM on the open connection and move on: its reply is read and dropped.
+
+        Only without an open connection (it dropped since the admission) does it take a task,
+        which connects again; while the store is marked down the slot just expires."""
         self._held.pop(lease_id, None)
         try:
+            if self._redis.send("ZREM", slots, lease_id) or time.monotonic() < self._down_until:
+                return
             task = asyncio.get_running_loop().create_task(self._zrem(slots, lease_id))
         except RuntimeError:  # no loop (shutdown): the slot expires by itself
             return
@@ -196,18 +200,26 @@ class RedisLimits:
 
     async def _zrem(self, slots: str, lease_id: str) -> None:
         try:
-            await self._redis.zrem(slots, lease_id)
+            await self._redis.call("ZREM", slots, lease_id)
         except Exception as e:  # noqa: BLE001 - the slot expires by itself
             self._failed(e)
 
     async def refresh(self) -> None:
-        """Push the expiry of every slot this replica still holds, in one pipelined call."""
+        """Push the expiry of every slot this replica still holds: one script call per key
+        (in chunks), all pipelined on the one connection."""
         if not self._held:
             return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for lease_id, slots in list(self._held.items()):
-                pipe.eval(_REFRESH, 1, slots, lease_id, self.lease_ttl_ms)
-            await pipe.execute()
+        by_key: dict[str, list[str]] = {}
+        for lease_id, slots in list(self._held.items()):
+            by_key.setdefault(slots, []).append(lease_id)
+        calls = [
+            self._redis.evalsha(_REFRESH, (slots,), (self.lease_ttl_ms, *ids[i : i + _REFRESH_CHUNK]))
+            for slots, ids in by_key.items()
+            for i in range(0, len(ids), _REFRESH_CHUNK)
+        ]
+        for failed in await asyncio.gather(*calls, return_exceptions=True):
+            if isinstance(failed, Exception):
+                raise failed
 
     async def _refresh_forever(self) -> None:
         while True:
@@ -225,7 +237,7 @@ class RedisLimits:
             self._refresher.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._redis.aclose()
+        await self._redis.close()
 
     def status(self) -> dict[str, Any]:
         if self.up:
@@ -233,16 +245,23 @@ class RedisLimits:
         return {"store": "redis", "state": "unavailable", "on_store_error": self.on_error, "error": self.last_error}
 
 
-# Refresh only a slot still present (a released one must not come back).
-_REFRESH = """
-local now_t = redis.call('TIME')
-local now = tonumber(now_t[1]) * 1000 + math.floor(tonumber(now_t[2]) / 1000)
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+# ARGV: lease ttl ms, then lease ids. Refreshes only the slots still present: a released one
+# must not come back (ZADD XX never adds).
+_REFRESH = Script("""
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl, kept = tonumber(ARGV[1]), 0
+for i = 2, #ARGV do
+  if redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+    redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[i])
+    kept = kept + 1
+  end
 end
-return 0
-"""
+if kept > 0 then redis.call('PEXPIRE', KEYS[1], ttl * 2) end
+return kept
+""")
+_REFRESH_CHUNK = 500  # lease ids per script call, so no one call holds Redis for long
+_ADMIT = Script(ADMIT)
 
 
 def _safe(url: str) -> str:

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 
 import httpx
@@ -22,39 +18,10 @@ from guard.errors import RateLimited, Unavailable
 from guard.limits import KeyLimiter
 from guard.settings import ApiKey
 from guard.shared_limits import RedisLimits
+from tests.redis_support import RedisServer, needs_redis
 from tests.support import free_port, serve_app, settings_for
 
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
-
-
-class RedisServer:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
+pytestmark = needs_redis
 
 
 @pytest.fixture
@@ -171,3 +138,44 @@ def test_replicas_behind_one_store_and_readyz(fake_backend, redis_server):
         ready = httpx.get(a + "/readyz")
         assert ready.status_code == 200 and ready.json()["limits"]["state"] == "unavailable"
         assert "guard_limits_store_up 0.0" in httpx.get(a + "/metrics").text
+
+
+async def test_a_release_is_one_write_and_survives_a_dropped_connection(redis_server):
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    a, b = limits(redis_server.url, prefix=prefix), limits(redis_server.url, prefix=prefix)
+    (await a.admit("key6", None, 1)).release()
+    assert not a._tasks  # on the open connection: a command whose reply is dropped, no task
+    lease = await a.admit("key6", None, 1)
+    connection = await a._redis.call("CLIENT", "ID")
+    await b._redis.call("CLIENT", "KILL", "ID", connection)
+    for _ in range(500):  # until a's side has seen the connection close (5 s at most)
+        if not a._redis.send("PING"):
+            break
+        await asyncio.sleep(0.01)
+    lease.release()  # no connection to write on: a task connects again and sends it
+    await asyncio.gather(*a._tasks)
+    (await b.admit("key6", None, 1)).release()
+    assert a.up and b.up
+    await a.close()
+    await b.close()
+
+
+async def test_a_store_that_does_not_answer_times_out_to_the_fallback():
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    shared = limits(f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}/0", timeout_s=0.2)
+    try:
+        (await shared.admit("key7", 1, None)).release()  # timed out: this process's own bucket took it
+        with pytest.raises(RateLimited):
+            await shared.admit("key7", 1, None)
+        assert shared.status()["state"] == "unavailable" and "TimeoutError" in shared.status()["error"]
+    finally:
+        await shared.close()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
