@@ -7,6 +7,7 @@ fails at start-up with the setting's name instead of being silently ignored.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import re
 from urllib.parse import parse_qs, unquote, urlsplit
 
 
@@ -47,3 +48,10 @@ def parse_url(url: str) -> Address:
         host=parts.hostname or "127.0.0.1", port=parts.port or 6379, db=int(db_text),
         username=username, password=password, tls=parts.scheme == "rediss",
     )
+
+
+def redacted(url: str) -> str:
+    """The URL with its password (in the user part or ``?password=``) replaced by ``***``, for
+    logs and error messages."""
+    url = re.sub(r"(?<=://)([^/@]*)@", lambda m: ("***" if ":" not in m.group(1) else m.group(1).split(":", 1)[0] + ":***") + "@", url, count=1)
+    return re.sub(r"(?<=[?&]password=)[^&]*", "***", url)

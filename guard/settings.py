@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from guard.redis_url import parse_url
+from guard.redis_url import parse_url, redacted
 
 
 class Strict(BaseModel):
@@ -126,6 +126,9 @@ class AuthConfig(Strict):
 
 
 class LimitsConfig(Strict):
+    # store_url may hold a password: errors name the setting, never echo its value
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     max_messages: int = Field(default=512, gt=0)
     max_message_chars: int = Field(default=400_000, gt=0)
@@ -147,7 +150,7 @@ class LimitsConfig(Strict):
     def _store_is_redis(self) -> "LimitsConfig":
         if self.store_url:
             if not re.match(r"(redis|rediss|unix)://", self.store_url):
-                raise ValueError(f"limits.store_url {self.store_url!r} is not a redis:// URL")
+                raise ValueError(f"limits.store_url {redacted(self.store_url)!r} is not a redis:// URL")
             try:
                 parse_url(self.store_url)
             except ValueError as e:

@@ -33,6 +33,7 @@ import structlog
 
 from guard.errors import RateLimited, Unavailable
 from guard.limits import KeyLimiter, Lease
+from guard.redis_url import redacted
 from guard.resp import RespClient, Script
 
 if TYPE_CHECKING:
@@ -172,13 +173,13 @@ class RedisLimits:
         self.last_error = f"{type(error).__name__}: {error}"
         if self.up:
             self.up = False
-            log.error("limits.store_unavailable", url=_safe(self.url), error=self.last_error, fallback=self.on_error)
+            log.error("limits.store_unavailable", url=redacted(self.url), error=self.last_error, fallback=self.on_error)
             self._on_state(False)
 
     def _recovered(self) -> None:
         if not self.up:
             self.up = True
-            log.info("limits.store_recovered", url=_safe(self.url))
+            log.info("limits.store_recovered", url=redacted(self.url))
             self._on_state(True)
 
     # ------------------------------------------------------------------ slots
@@ -262,14 +263,6 @@ return kept
 """)
 _REFRESH_CHUNK = 500  # lease ids per script call, so no one call holds Redis for long
 _ADMIT = Script(ADMIT)
-
-
-def _safe(url: str) -> str:
-    """The URL without its password, for logs."""
-    if "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1) if "://" in url else ("", url)
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"
 
 
 def build_limits(config: "LimitsConfig", workers: int = 1, on_state: Callable[[bool], None] | None = None) -> Any:

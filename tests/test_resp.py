@@ -69,6 +69,23 @@ def test_settings_refuse_the_url_at_load_time():
         LimitsConfig(store_url="rediss://cache:6380/0?ssl_cert_reqs=none")
 
 
+def test_passwords_stay_out_of_errors_and_logs():
+    from pydantic import ValidationError
+
+    from guard.redis_url import redacted
+    from guard.settings import LimitsConfig, Settings
+
+    with pytest.raises(ValidationError) as caught:
+        LimitsConfig(store_url="http://guard:s3cret@cache:6379/0")
+    with pytest.raises(ValidationError) as nested:
+        Settings.model_validate({"limits": {"store_url": "redis://:s3cret@cache:6379/0?tls=1"}})
+    assert "s3cret" not in str(nested.value)
+    assert "s3cret" not in str(caught.value) and "guard:***@cache" in str(caught.value)
+    assert redacted("redis://:s3cret@cache:6379/0") == "redis://:***@cache:6379/0"
+    assert redacted("unix:///run/redis.sock?db=1&password=s3cret") == "unix:///run/redis.sock?db=1&password=***"
+    assert redacted("redis://cache:6379/0") == "redis://cache:6379/0"
+
+
 # ---------------------------------------------------------------------------------- a real Redis
 
 
