@@ -103,3 +103,21 @@ def test_the_verifier_probability_joins_the_combiner(tiny_verifier):
     p = outcome.details["features"][0]["verifier"]
     assert 0.0 <= p <= 1.0
     assert outcome.confidence == pytest.approx(1 / (1 + np.exp(-(-5.0 + 10.0 * p))), abs=1e-3)
+
+
+def test_an_unweighted_verifier_is_still_a_feature_calibrate_can_fit(tiny_verifier):
+    """With no weights naming it, the verifier is averaged in; its probability must still be
+    among the claim's features, or ``guard calibrate --policy P`` could never learn its weight."""
+    out, _ = tiny_verifier
+    r = MemoryRetriever(["DeepSeek-V3 has 671B total parameters, of which 37B are activated per token."])
+    seen: list[tuple[str, str]] = []
+
+    class Recording(OnnxVerifier):
+        def verify(self, pairs):
+            seen.extend(pairs)
+            return super().verify(pairs)
+
+    outcome = GroundingCheck(r, verifiers=[Recording(out)]).run(
+        CheckInput(question="", answer="DeepSeek-V3 has 671B total parameters.", retriever=r))
+    assert 0.0 <= outcome.details["features"][0]["verifier"] <= 1.0
+    assert len(seen[0][1]) <= 400  # given the cited spans it was trained on, not the whole evidence

@@ -243,7 +243,7 @@ class GroundingCheck:
         cited = [self._evidence(c, row) for c, row in zip(claims, hits)]
         learned = self.combiner.features if self.combiner is not None else {}
         verdicts = self._verdicts([
-            (c.text, premise([e.span for e in ev]) if v.name in learned else full.text)
+            (c.text, premise([e.span for e in ev]) if v.name in learned or getattr(v, "reads_spans", False) else full.text)
             for c, full, ev in zip(claims, evidence, cited)
         ] for v in self.verifiers)
         inputs = [f.as_dict() for f in features]
@@ -252,9 +252,9 @@ class GroundingCheck:
             mine = [v[i] for v in verdicts]
             averaged = []
             for verifier, v in zip(self.verifiers, mine):
-                if verifier.name in learned:
-                    inputs[i][verifier.name] = None if v is None else round(v, 4)
-                else:
+                # recorded either way: guard calibrate fits a weight for it from these features
+                inputs[i][verifier.name] = None if v is None else round(v, 4)
+                if verifier.name not in learned:
                     averaged.append(v)
             base = score(f) if self.combiner is None else min(self.combiner.support(inputs[i]), hard_cap(f))
             support = combine(base, averaged)

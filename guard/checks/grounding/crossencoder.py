@@ -57,6 +57,8 @@ class OnnxVerifier:
     """A ``Verifier`` (see check.py): probability each (claim, evidence) pair is supported."""
 
     name = "verifier"
+    # Trained on the cited spans (``premise``), so it is given them, weighted or averaged alike.
+    reads_spans = True
 
     def __init__(self, directory: str | Path, *, batch_size: int = 8) -> None:
         self.directory = Path(directory)
