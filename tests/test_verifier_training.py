@@ -121,3 +121,23 @@ def test_an_unweighted_verifier_is_still_a_feature_calibrate_can_fit(tiny_verifi
         CheckInput(question="", answer="DeepSeek-V3 has 671B total parameters.", retriever=r))
     assert 0.0 <= outcome.details["features"][0]["verifier"] <= 1.0
     assert len(seen[0][1]) <= 400  # given the cited spans it was trained on, not the whole evidence
+
+
+def test_the_shipped_verifier_ranks_a_supported_claim_above_its_swaps():
+    """The model in guard/checks/grounding/models/verifier (``verifier: builtin``, made by the
+    command in docs/calibration.md): a claim the evidence states beats the same claim with the
+    name, the date or the polarity swapped, and an unrelated sentence."""
+    from guard.checks.grounding.crossencoder import load_verifier
+
+    v = load_verifier("builtin")
+    ev = ("DeepSeek-V3 is a Mixture-of-Experts model released by DeepSeek in December 2024. "
+          "It has 671B total parameters, of which 37B are activated for each token.")
+    supported, *swapped = v.verify([(c, ev) for c in (
+        "DeepSeek-V3 was released by DeepSeek in December 2024.",
+        "DeepSeek-V3 was released by Google in December 2024.",
+        "DeepSeek-V3 was released by DeepSeek in March 2021.",
+        "DeepSeek-V3 is not a Mixture-of-Experts model.",
+        "The Eiffel Tower is in Paris.",
+    )])
+    assert all(supported > s for s in swapped), (supported, swapped)
+    assert v.info["pairs"] == 20000 and not v.multilingual
