@@ -12,7 +12,10 @@ FROM python:3.11-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake \
  && rm -rf /var/lib/apt/lists/*
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 CMAKE_BUILD_PARALLEL_LEVEL=4
+# Portable flags, not -march=native: the image runs on other CPUs than the one that built it, and
+# the native build segfaults on CPUs with AMX (ggml-org/llama.cpp#20824).
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 CMAKE_BUILD_PARALLEL_LEVEL=4 \
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
 RUN python -m venv /opt/guard
 # torch first and pinned to a CPU build; unpinned, a dependency would pull a multi-GB CUDA build.
 RUN /opt/guard/bin/pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
