@@ -240,3 +240,12 @@ def test_knowledge_aliases_reach_the_check(tmp_path: Path):
         CheckInput(question="", answer="The ZBX scheduler lowers queueing delay for chat traffic.", retriever=index)
     )
     assert out.details["features"][0]["missing_names"] == []
+
+
+def test_a_place_name_is_found_without_its_kind_word():
+    from guard.checks.grounding.names import name_found as _name_found
+
+    ev = EvidenceText("AIR TRAINING COMMAND (HQ: Hamamatsu, Shizuoka)")
+    assert _name_found("Shizuoka Prefecture", ev) and not _name_found("Aichi Prefecture", ev)
+    assert not _name_found("Prefecture", ev)
+    assert _name_found("First World War", EvidenceText("He enlisted early in World War I."))

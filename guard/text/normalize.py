@@ -150,6 +150,8 @@ BUILTIN_ALIASES: tuple[tuple[str, ...], ...] = (
     ("Baidu", "百度"), ("Huawei", "华为"), ("DeepSeek", "深度求索"), ("Hugging Face", "HuggingFace"),
     ("Beijing", "北京"), ("Shanghai", "上海"), ("New York City", "NYC", "New York"),
     ("Los Angeles", "LA"), ("Washington, D.C.", "Washington DC", "DC"),
+    ("World War I", "First World War", "Great War", "WWI", "WW1", "第一次世界大战", "一战"),
+    ("World War II", "Second World War", "WWII", "WW2", "第二次世界大战", "二战"),
 )
 
 

@@ -46,6 +46,7 @@ from rapidfuzz import fuzz
 from guard.checks.grounding.binding import anchor, bound_flags, misbound_numbers, passage_subject
 from guard.checks.grounding.contradiction import MIN_ALIGNMENT, Conflict, find_conflict, ranked_sentences
 from guard.checks.grounding.evidence import EvidenceText
+from guard.checks.grounding.names import name_found
 from guard.checks.grounding.reasons import code, render
 from guard.text import cjk, tokens
 from guard.text.normalize import Aliases, DateMention, default_aliases, find_dates
@@ -192,25 +193,6 @@ def phrasing(claim: Claim, ev: EvidenceText) -> float:
     return (_hits(claim.pairs, ev.word_pairs) + _hits(claim.cjk3, ev.cjk3)) / units
 
 
-def _alias_found(name: str, ev: EvidenceText, aliases: Aliases) -> bool:
-    """Some other spelling of ``name`` in the alias table is in the evidence (US = United States)."""
-    group = aliases.group(name)
-    return group is not None and group in ev.alias_groups(aliases)
-
-
-def _name_found(name: str, ev: EvidenceText, aliases: Aliases | None = None) -> bool:
-    if name.lower() in ev.lower:
-        return True
-    if _alias_found(name, ev, aliases or default_aliases()):
-        return True
-    if cjk.has_cjk(name):
-        return cjk.name_core(name) in cjk.normalise_name_dots(ev.text)
-    parts = tokens.words(name)
-    if parts and all(tokens.stem(p) in ev.stems for p in parts):
-        return True
-    return fuzz.partial_ratio(name.lower(), ev.lower) >= 90
-
-
 def subject_terms(claim: Claim) -> list[str]:
     """What the sentence is about, as far as words tell: its names, plus a capitalised first
     word ("Qwen2.5 was trained..."), which ``capitalised_terms`` drops as a mere sentence start."""
@@ -314,14 +296,14 @@ def measure(
         numbers = [q for q in numbers if not (q.kind == "ordinal" and q.text.isalpha())]
     numbers = list({round(q.value, 6): q for q in numbers}.values())  # "2018 ... 2018" counts once
     wrong_dates = _wrong_dates(claim, [d for t in phrase for d in find_dates(t)], bound_ev.dates) if claim.dates else []
-    missing_names = [n for n in claim.names if not _name_found(n, ev, aliases)]
+    missing_names = [n for n in claim.names if not name_found(n, ev, aliases)]
     unbound = []
     if bound_ev is not ev:
         for n in claim.names:
-            if n in missing_names or (claim.subject and n.lower() == claim.subject.lower()) or _name_found(n, bound_ev, aliases):
+            if n in missing_names or (claim.subject and n.lower() == claim.subject.lower()) or name_found(n, bound_ev, aliases):
                 continue
             where = next((passage_subject(p, t) for p, t, f in zip(parts, list(topics) + [""] * len(parts), flags)
-                          if not f and _name_found(n, p, aliases)), "")
+                          if not f and name_found(n, p, aliases)), "")
             unbound.append((n, where, claim.subject or ""))
     drop = frozenset(s for n in claim.names + ((claim.subject,) if claim.subject else ()) for s in tokens.content_stems(n))
     missing_values = {round(q.value, 6) for q in numbers}
