@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 
-from guard.review.db import Target
+from guard.review.db import Database, Target
+from guard.review.signals import DecisionSignals
 
 log = structlog.get_logger()
 
@@ -78,3 +79,38 @@ class Listener:
             return
         if isinstance(message, dict):
             self.on_message(message)
+
+
+class Broadcast:
+    """The store's side of the channel (mixed into ``ReviewStore``): NOTIFY after a change, and
+    the ``Listener`` that wakes this replica's waiters (``signals``) and ``watchers``."""
+
+    db: Database
+    signals: DecisionSignals
+    watchers: list[Callable[[dict[str, Any]], None]]
+
+    _run: Callable[..., Awaitable[Any]]  # the store's: blocking SQL in the database's threads
+
+    async def publish(self, kind: str, item_id: str | None, **extra: Any) -> None:
+        """Tell every replica's listener (PostgreSQL NOTIFY); SQLite has no channel: a no-op."""
+        if self.db.dialect == "postgresql":
+            try:
+                await self._run(self._publish, payload(kind, item_id, **extra))
+            except Exception:  # noqa: BLE001 - the others still find the change by polling
+                log.warning("review.notify_failed", kind=kind, item_id=item_id)
+
+    def _publish(self, message: str) -> None:
+        with self.db.read() as conn:
+            conn.fetchone("SELECT pg_notify(:channel, :message) AS sent", {"channel": channel(self.db.target), "message": message})
+
+    def listener(self) -> "Listener | None":
+        """The LISTEN loop to run on this replica (PostgreSQL only): wakes waiters and watchers."""
+        if self.db.dialect != "postgresql":
+            return None
+        return Listener(self.db.target, self._on_message)
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        if message.get("kind") in ("decided", "expired") and isinstance(message.get("id"), str):
+            self.signals.notify(message["id"])
+        for watch in self.watchers:
+            watch(message)

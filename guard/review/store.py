@@ -60,7 +60,7 @@ def open_store(url: str, *, clock: Callable[[], float] = time.time) -> "ReviewSt
     return ReviewStore(db, clock=clock)
 
 
-class ReviewStore(AuditTrail):
+class ReviewStore(notify.Broadcast, AuditTrail):
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time, poll_s: float = 0.5) -> None:
         self.db = db
         self.clock = clock
@@ -353,32 +353,6 @@ class ReviewStore(AuditTrail):
                     pass
         finally:
             self.signals.unsubscribe(item_id, waiter)
-
-    # ------------------------------------------------------------------ other replicas
-
-    async def publish(self, kind: str, item_id: str | None, **extra: Any) -> None:
-        """Tell every replica's listener (PostgreSQL NOTIFY); SQLite has no channel: a no-op."""
-        if self.db.dialect == "postgresql":
-            try:
-                await self._run(self._publish, notify.payload(kind, item_id, **extra))
-            except Exception:  # noqa: BLE001 - the others still find the change by polling
-                log.warning("review.notify_failed", kind=kind, item_id=item_id)
-
-    def _publish(self, message: str) -> None:
-        with self.db.read() as conn:
-            conn.fetchone("SELECT pg_notify(:channel, :message) AS sent", {"channel": notify.channel(self.db.target), "message": message})
-
-    def listener(self) -> notify.Listener | None:
-        """The LISTEN loop to run on this replica (PostgreSQL only): wakes waiters and watchers."""
-        if self.db.dialect != "postgresql":
-            return None
-        return notify.Listener(self.db.target, self._on_message)
-
-    def _on_message(self, message: dict[str, Any]) -> None:
-        if message.get("kind") in ("decided", "expired") and isinstance(message.get("id"), str):
-            self.signals.notify(message["id"])
-        for watch in self.watchers:
-            watch(message)
 
     # ------------------------------------------------------------------ audit and stats
 
