@@ -77,4 +77,5 @@ def test_numbers_glued_to_letters_in_the_evidence():
 
     (q,) = extract_quantities("黄金99.99报价")
     assert glued_in(q, "黄金Au99.99收盘") and not glued_in(q, "黄金Au99.95收盘")
+    assert not glued_in(q, "Au99.995") and not glued_in(q, "Au99.991 Au99.9") and glued_in(q, "Au99.99.")
     assert not glued_in(extract_quantities("1 GPU")[0], "an A1 GPU")

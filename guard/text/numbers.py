@@ -345,4 +345,4 @@ def glued_in(q: Quantity, evidence: str) -> bool:
     literal = digits.group(0)
     if "." not in literal and len(literal) < 3:
         return False
-    return re.search(r"(?<=[A-Za-z])" + re.escape(literal) + r"(?![\d.]\d)", evidence) is not None
+    return re.search(r"(?<=[A-Za-z])" + re.escape(literal) + r"(?!\d|\.\d)", evidence) is not None
