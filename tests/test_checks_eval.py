@@ -110,3 +110,18 @@ def test_check_command_with_a_saved_index(tmp_path):
 def test_check_needs_exactly_one_source():
     result = CliRunner().invoke(main, ["check", "-a", "x"])
     assert result.exit_code != 0 and "exactly one of --index or --context" in result.output
+
+
+def test_contexts_can_be_cut_like_knowledge_files():
+    """``--passages index``: a shipped policy is measured with its own top_k over passages the
+    size ``guard index build`` makes, not over the sentence-sized ones of the eval policy."""
+    from guard.checks.evaluate import context_index
+    from guard.knowledge.embedder import Embedder
+
+    context = " ".join(f"Fact number {i} about the Aurora X{i} chip is that it weighs {i} kg." for i in range(1, 40))
+    emb = Embedder("all-MiniLM-L6-v2")
+    sentences, index_like = context_index(context, emb), context_index(context, emb, "index")
+    assert len(index_like.passages) < len(sentences.passages)
+    result = CliRunner().invoke(main, ["eval", str(SAMPLES[0]), "--limit", "4", "--passages", "index", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.splitlines()[0])["rows"] == 4

@@ -85,10 +85,13 @@ def check(question: str, answer: str, index_dir: Path | None, context_file: Path
               help="Print the band edge below which this share of the hallucinations falls.")
 @click.option("--max-grounded", default=0.25, show_default=True, type=click.FloatRange(0, 1),
               help="With several files: the share of grounded answers one common hold edge may hold.")
+@click.option("--passages", type=click.Choice(["sentences", "index"]), default="sentences", show_default=True,
+              help="Cut each context into sentence-sized passages, or as `guard index build` cuts knowledge"
+                   " files (to measure a shipped policy with its own top_k).")
 @click.option("--embedder", default="all-MiniLM-L6-v2", show_default=True, help="Embedding model name or path.")
 @backend_option
 def eval_cmd(files: tuple[Path, ...], policy_file: Path | None, limit: int | None, as_json: bool,
-             target_caught: float, max_grounded: float, embedder: str, backend: str | None) -> None:
+             target_caught: float, max_grounded: float, passages: str, embedder: str, backend: str | None) -> None:
     """Score labelled rows (context, question, answer, label) and report AUROC, F1, latency."""
     from guard.checks.evaluate import check_row, format_common_edge, format_table, json_line, read_rows, summarize
     from guard.checks.metrics import common_edge
@@ -101,7 +104,7 @@ def eval_cmd(files: tuple[Path, ...], policy_file: Path | None, limit: int | Non
     curves = {}
     for path in files:
         rows = read_rows(path, limit)
-        results = [check_row(row, policy, emb) for row in rows]
+        results = [check_row(row, policy, emb, passages=passages) for row in rows]
         summary = summarize(path.stem, results, policy, target_caught)
         curves[path.stem] = ([r.confidence for r in results], [r.label for r in results])
         summaries.append(summary)

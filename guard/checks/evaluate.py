@@ -63,10 +63,20 @@ def read_rows(path: Path, limit: int | None = None) -> list[EvalRow]:
     return rows
 
 
-def check_row(row: EvalRow, policy: Policy, embedder: Any, ask: Ask | None = None) -> RowResult:
+def context_index(context: str, embedder: Any, passages: str = "sentences") -> Any:
+    """A row's context as an index: sentence-sized passages (the eval policy's top_k 8 stands
+    for four knowledge passages), or ``"index"``: cut as ``guard index build`` cuts a knowledge
+    file, so a shipped policy's own top_k is measured as it runs."""
+    from guard.knowledge.chunking import MAX_TOKENS, MIN_TOKENS
     from guard.knowledge.index import KnowledgeIndex
 
-    index = KnowledgeIndex.from_texts([row.context], embedder)
+    if passages == "index":
+        return KnowledgeIndex.from_texts([context], embedder, max_tokens=MAX_TOKENS, min_tokens=MIN_TOKENS)
+    return KnowledgeIndex.from_texts([context], embedder)
+
+
+def check_row(row: EvalRow, policy: Policy, embedder: Any, ask: Ask | None = None, passages: str = "sentences") -> RowResult:
+    index = context_index(row.context, embedder, passages)
     checks = build_checks(policy, index, embedder, ask)
     report = run_checks(checks, CheckInput(question=row.question, answer=row.answer, retriever=index))
     return RowResult(row.id, row.label, report.confidence, report.latency_ms, report.error)

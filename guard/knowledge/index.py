@@ -125,18 +125,21 @@ class KnowledgeIndex:
         embedder: Embedder,
         *,
         max_tokens: int = CONTEXT_MAX_TOKENS,
+        min_tokens: int = 0,
     ) -> KnowledgeIndex:
         """An in-memory index over a row's context (``guard eval`` / ``guard check``).
 
         Strings are cut into sentence-sized passages (ids ``context-<i>#<n>``) so evidence is
         as specific as the answer sentence it grades; ``Passage`` objects are used as given.
+        ``max_tokens``/``min_tokens`` of ``chunking.MAX_TOKENS``/``MIN_TOKENS`` cut them as
+        ``guard index build`` cuts knowledge files instead (``guard eval --passages index``).
         """
         passages: list[Passage] = []
         for i, item in enumerate(texts_or_passages):
             if isinstance(item, Passage):
                 passages.append(item)
                 continue
-            for n, text in enumerate(chunk_text(item, max_tokens, min_tokens=0), start=1):
+            for n, text in enumerate(chunk_text(item, max_tokens, min_tokens=min_tokens), start=1):
                 passages.append(Passage(f"context-{i}#{n}", text, f"context[{i}]", {}))
         built = cls.from_passages(passages, embedder, lazy=True)
         built.version = "context-" + built._digest
