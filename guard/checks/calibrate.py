@@ -58,11 +58,11 @@ def grade_row(file: str, row: Any, policy: Any, embedder: Any, index: Any = None
     each graded claim's features."""
     from guard.checks.base import CheckInput
     from guard.checks.grounding.crossencoder import premise
+    from guard.checks.evaluate import context_index
     from guard.checks.runner import build_checks, run_checks
-    from guard.knowledge.index import KnowledgeIndex
 
     if index is None:
-        index = KnowledgeIndex.from_texts([row.context], embedder)
+        index = context_index(row.context, embedder)
     report = run_checks(build_checks(policy, index, embedder),
                         CheckInput(question=row.question, answer=row.answer, retriever=index))
     out = GradedRow(file, row.id, row.label, confidence=report.confidence)
