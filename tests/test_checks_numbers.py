@@ -47,6 +47,13 @@ def test_chinese_numerals():
     assert missing("还剩最后两轮", "还剩2轮") == []
 
 
+def test_chinese_counts_before_common_measure_words():
+    # 四大名楼, 连进三球, 三国: a count the fabrication changes as often as a digit
+    assert values("江南四大名楼，连进三球，三国部长") == [4, 3, 3]
+    assert missing("有“江南四大名楼”之称", "并称为“江南三大名楼”") == ["四"]
+    assert values("统一大市场，十分重要") == []  # a lone 一 or 十 inside a word stays a word
+
+
 def test_words_that_only_look_numeric_are_ignored():
     assert values("十分重要，千万不要，统一行动") == []
     assert values("the 5th time, A380") == [5]

@@ -1,4 +1,4 @@
-from guard.text.cjk import char_ngrams, content_ngrams, foreign_names, name_core, novel_runs
+from guard.text.cjk import char_ngrams, content_ngrams, foreign_names, name_core, novel_runs, person_names
 from guard.text.sentences import split_claims
 from guard.text.tokens import capitalised_terms, content_stems
 
@@ -21,6 +21,26 @@ def test_foreign_names_trimmed_around_the_dot():
     assert names == ["授布鲁斯·马拉默德"]
     assert name_core(names[0]) == "鲁斯·马拉"
     assert name_core("乔恩•卡什兰") == "乔恩·卡什"
+
+
+def test_person_names_in_the_frames_news_uses():
+    assert person_names("中国社科院台湾研究所研究员魏晓文也表示，台湾") == ["魏晓文"]
+    assert person_names("隆尧县农业局局长张华表示：") == ["张华"]
+    assert person_names("郑老师”名叫郑丽娟，是大泽村") == ["郑丽娟"]
+    assert person_names("付某与其儿媳刘某因家庭琐事发生纠纷") == ["付某", "刘某"]
+    assert person_names("王欣表示，目前") == ["王欣"]
+    assert person_names("（记者王俊禄）7月21日") == ["王俊禄"]
+    assert person_names("欧阳娜娜说") == ["欧阳娜娜"]
+
+
+def test_person_names_leave_ordinary_words_alone():
+    # a surname character that starts a word (高度, 金融) or a pronoun before a verb of saying
+    for text in ("局长高度评价了这项工作", "他说，这是", "市民说", "据他介绍", "主任委员会", "金融市场表示关注"):
+        assert person_names(text) == [], text
+
+
+def test_name_core_of_a_name_without_dots_is_the_name():
+    assert name_core("张冠华") == "张冠华"
 
 
 def test_capitalised_terms_skip_sentence_starts_and_calendar_words():

@@ -45,6 +45,8 @@ INLINE = {
     "Lisbon final": "Maria Sousa beat Ana Lima 6-4, 3-6, 7-5 in the Lisbon final.",
     "黄金行情": "上海黄金交易所黄金Au99.99收盘于每克229.13元，下跌4.76元。",
     "网球决赛": "纳达尔以7-6、6-1战胜贝尔迪赫，晋级决赛。",
+    "台湾研究": "中国社科院台湾研究所副所长张冠华表示，台湾工商业界应积极把握大陆市场。",
+    "黄鹤楼": "黄鹤楼位于湖北省武汉市，与岳阳楼、滕王阁并称为“江南三大名楼”。",
     "Secret City": "Season 2 of Secret City is due out on Netflix around the world (excluding Australia) on March 6th, 2019. Foxtel airs it in Australia from March 4th.",
 }
 
@@ -144,6 +146,12 @@ TABLE: list[tuple[str, str, str]] = [
     ("Orion Labs", "Orion Labs moved its headquarters to the US in 2015.", "pass"),
     ("Orion Labs", "Orion Labs moved its headquarters to the United States in 2015.", "pass"),
     ("Orion Labs", "Orion Labs moved its headquarters to the UK in 2015.", "flag"),
+    # --- Chinese person names (after a title, before a verb of saying) and counted numerals ---
+    ("台湾研究", "台湾研究所副所长魏晓文表示，台湾工商业界应积极把握大陆市场。", "flag"),
+    ("台湾研究", "台湾研究所副所长张冠华表示，台湾工商业界应积极把握大陆市场。", "pass"),
+    ("台湾研究", "魏晓文表示，台湾工商业界应积极把握大陆市场。", "flag"),
+    ("黄鹤楼", "黄鹤楼位于湖北省武汉市，有“江南四大名楼”之称。", "flag"),
+    ("黄鹤楼", "黄鹤楼位于湖北省武汉市，有“江南三大名楼”之称。", "pass"),
     (KB, "SmolLM2 comes in 3 sizes.", "pass"),
     (KB, "SmolLM2 有 3 种规模。", "pass"),
 ]

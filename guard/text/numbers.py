@@ -59,7 +59,7 @@ _CN_BIG = {"万": 1e4, "亿": 1e8}
 # Chinese numerals: a run of at least two numeral characters, or one numeral followed by a
 # measure word. A lone 一 or 十 inside a word (统一, 十分) would be noise, so those are skipped.
 _CN_CHARS = "零〇一二两三四五六七八九十百千万亿"
-_CN_MEASURE = "个名人位年月日号次场倍元岁天轮届项件条家所座辆架艘只头种支队"
+_CN_MEASURE = "个名人位年月日号次场倍元岁天轮届项件条家所座辆架艘只头种支队大球国代局盘期批层部本首枚块套张份例起处强周"
 _CN_RE = re.compile(
     rf"(?P<cn>[零〇一二两三四五六七八九十][{_CN_CHARS}]+|[二两三四五六七八九十](?=[{_CN_MEASURE}]))(?P<pct>%|％)?"
 )

@@ -143,7 +143,7 @@ class Claim:
     @classmethod
     def of(cls, text: str, aliases: Aliases | None = None) -> "Claim":
         ws = tokens.words(text)
-        names = [n for n in tokens.capitalised_terms(text) if not is_unit(n)] + cjk.foreign_names(text)
+        names = [n for n in tokens.capitalised_terms(text) if not is_unit(n)] + cjk.foreign_names(text) + cjk.person_names(text)
         known = (aliases or default_aliases()).mentions(text)
         # A table name written in Chinese (谷歌, 阿里云) is a name the evidence must state too.
         names += [form for form, _ in known if not form.isascii() and all(form not in n for n in names)]
