@@ -31,6 +31,9 @@ def test_person_names_in_the_frames_news_uses():
     assert person_names("王欣表示，目前") == ["王欣"]
     assert person_names("（记者王俊禄）7月21日") == ["王俊禄"]
     assert person_names("欧阳娜娜说") == ["欧阳娜娜"]
+    assert person_names("林业局局长张云龙向记者介绍") == ["张云龙"]  # a preposition after a titled name
+    assert person_names("财务负责人林小姐对记者说") == ["林小姐"]
+    assert person_names("南宁游客赖勇强说。") == ["赖勇强"]
 
 
 def test_person_names_leave_ordinary_words_alone():

@@ -31,7 +31,7 @@ class Pair:
     premise: str
     hypothesis: str
     label: float  # 1.0 = supported by the premise, 0.0 = not
-    kind: str  # "row", "copy", "number", "year", "month", "name", "polarity", "comparative", "role", "other"
+    kind: str  # "row", "copy", "shorter", "partial", "number", "year", "month", "name", "polarity", "comparative", "role", "other"
 
 
 # ---------------------------------------------------------------- perturbations
@@ -178,6 +178,36 @@ def perturb(sentence: str, rng: random.Random, names: Sequence[str] = ()) -> tup
     return None
 
 
+# ---------------------------------------------------------------- partial support
+
+# A detail a sentence can lose and still read as a sentence: a phrase after a comma, or a
+# prepositional phrase ("in 2019", "at the Venice Film Festival", "for the second time").
+_DETAIL = re.compile(
+    r"(,\s[^,]{8,80}?(?=[,.;]|$)|\s(?:in|at|on|for|with|by|from|during|after|before|as|to)\s[^,.;]{4,60}?(?=[,.;]|$))"
+)
+
+
+def _detail(sentence: str, rng: random.Random) -> re.Match[str] | None:
+    found = [m for m in _DETAIL.finditer(sentence) if len(sentence) - len(m.group(1)) >= _MIN_SENT]
+    return rng.choice(found) if found else None
+
+
+def without_detail(sentence: str, rng: random.Random) -> tuple[str, str] | None:
+    """(the sentence, the sentence without one detail), or ``None``.
+
+    The two make the partial-support pairs that claims against web evidence are full of: the
+    evidence states most of a claim but not one detail of it (a date, a place, a second
+    clause). A shortened claim against the full sentence is supported; the full claim against
+    the shortened sentence is not. Copies alone teach the verifier that support means verbatim
+    repetition, which a paraphrasing answer never is.
+    """
+    m = _detail(sentence, rng)
+    if m is None:
+        return None
+    short = (sentence[: m.start()] + sentence[m.end():]).replace(" ,", ",").strip()
+    return sentence, short
+
+
 # ---------------------------------------------------------------- synthetic pairs
 
 
@@ -207,8 +237,9 @@ def _window(passage: str, sentence: str, rng: random.Random) -> str:
 
 
 def synthetic_pairs(passages: Sequence[str], n: int, rng: random.Random) -> list[Pair]:
-    """``n`` pairs, half supported (a sentence with its passage), half not (a perturbed copy, or
-    one in five a sentence from another passage)."""
+    """``n`` pairs, half supported (a sentence with its passage; one in three shortened by a
+    detail), half not (a perturbed copy; one in five a sentence from another passage, one in
+    four the whole sentence against a passage that lost one of its details)."""
     usable = [(p, _sentences(p)) for p in passages if not cjk.has_cjk(p)]
     usable = [(p, ss) for p, ss in usable if ss]
     if not usable:
@@ -221,8 +252,14 @@ def synthetic_pairs(passages: Sequence[str], n: int, rng: random.Random) -> list
         passage, sentences = rng.choice(usable)
         sentence = rng.choice(sentences)
         premise = _window(passage, sentence, rng)
+        cut = without_detail(sentence, rng) if rng.random() < 0.3 else None
         if len(pairs) % 2 == 0:
-            pairs.append(Pair(premise, sentence, 1.0, "copy"))
+            if cut and len(pairs) % 3 == 0:
+                pairs.append(Pair(premise, cut[1], 1.0, "shorter"))
+            else:
+                pairs.append(Pair(premise, sentence, 1.0, "copy"))
+        elif cut:
+            pairs.append(Pair(premise.replace(sentence, cut[1]), sentence, 0.0, "partial"))
         elif rng.random() < 0.2 and len(usable) > 1:
             other, other_sentences = rng.choice(usable)
             if other != passage:
