@@ -50,10 +50,23 @@ def test_synthetic_pairs_from_the_sample_knowledge():
     assert sum(p.label for p in pairs) == 100
     kinds = {p.kind for p in pairs}
     assert {"copy", "other"} <= kinds and len(kinds - {"copy", "other"}) >= 3
+    assert {"shorter", "partial"} <= kinds
     for p in pairs:
         if p.kind == "copy":
             assert p.hypothesis in p.premise
+        if p.kind == "partial":  # the premise lost a detail the claim still states
+            assert p.hypothesis not in p.premise and p.label == 0.0
+        if p.kind == "shorter":
+            assert p.hypothesis not in p.premise and p.label == 1.0
     assert perturb("Nothing to change here at all", random.Random(0)) is None
+
+
+def test_without_detail_drops_one_phrase():
+    from guard.training.pairs import without_detail
+
+    full, short = without_detail("It will have its world premiere at the Venice Film Festival in August 2019.", random.Random(0))
+    assert full.startswith("It will have") and short == "It will have its world premiere."
+    assert without_detail("Too short to cut.", random.Random(0)) is None
 
 
 def test_premise_joins_spans_best_first_and_is_bounded():
