@@ -81,6 +81,34 @@ def test_claims_of_one_sentence_are_graded_together_unless_separate():
     assert first.sentence == second.sentence == text
 
 
+@pytest.mark.parametrize("answer", [
+    "He won in 2001, did you know?",  # the short claim used to be moved after its question
+    "I love Qwen2.5 and remember that it was pre-trained on 18 trillion tokens.",  # and overlap the talk
+    "It is a mystery novel, do you like that genre?",
+    "Unfortunately, I don't know much about this team other than they play basketball in Japan.",
+    "Well, I think so. Thanks! Llama 3.1 was released in July 2024, and it has 405B parameters.",
+])
+def test_pieces_are_in_order_and_do_not_overlap(answer):
+    for separate in (False, True):
+        pieces = split_answer(answer, "", 8, separate=separate)
+        assert all(a.end <= b.start for a, b in zip(pieces, pieces[1:])), pieces
+        assert all(answer[p.start:p.end] == p.text for p in pieces)
+
+
+def test_a_statement_before_a_tagged_question_or_after_a_concession_is_a_claim():
+    def kinds(answer):
+        return [(p.kind, p.text) for p in split_answer(answer, "", 8, separate=False)]
+
+    assert kinds("It is a mystery novel, do you like that genre?") == [
+        ("claim", "It is a mystery novel"), ("question", "do you like that genre?")]
+    assert kinds("I don't know much about them other than they play basketball in Japan.")[-1] == (
+        "claim", "they play basketball in Japan.")
+    assert kinds("I like basketball the most and remember that George Halas played both baseball and football.") == [
+        ("opinion", "I like basketball the most"), ("chitchat", "and remember that"),
+        ("claim", "George Halas played both baseball and football.")]
+    assert kinds("Have you seen it, or do you prefer books?") == [("question", "Have you seen it, or do you prefer books?")]
+
+
 def test_a_quoted_title_with_a_question_mark_is_not_a_question():
     assert classify('Mudvayne released the single "Happy?"')[0] == "claim"
     assert classify("Bonnie Wright was one of the cast members?")[0] == "claim"

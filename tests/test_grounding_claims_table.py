@@ -56,6 +56,15 @@ TABLE = [
     ("", "Llama 3.1 was released in July 2024. It was trained on 45 trillion tokens. I hope this helps!", "hold", "claim+claim+chitchat"),
     ("", "Qwen2.5 supports more than 29 languages, and it was pre-trained on 3 trillion tokens.", "hold", "claim"),
     ("", "Did you know that SmolLM2 has 9B parameters?", "hold", "question+claim"),
+    # a question tagged on after a comma, what a hedge concedes, a fact recalled inside an opinion:
+    # the statement is graded (dialogue replies; each was graded as talk before)
+    ("", "SmolLM2 was trained on 99 trillion tokens, have you tried it?", "hold", "claim+question"),
+    ("", "Llama 3.1 was released in July 2024, did you know?", "pass", "claim+question"),
+    ("", "Llama 3.1 comes in three sizes, which one do you need?", "pass", "claim+question"),
+    ("", "I don't know much about SmolLM2 other than it was trained on 99 trillion tokens.", "hold", "hedge+chitchat+claim"),
+    ("", "I love that model and remember that it was pre-trained on 99 trillion tokens.", "hold", "opinion+chitchat+claim"),
+    # a piece too short to grade alone joins the next claim with the talk between (no overlap)
+    ("", "I love Qwen2.5 and remember that it was pre-trained on 99 trillion tokens.", "hold", "claim"),
     # a bare "yes" to a yes/no question asserts the question's statement
     ("Was DeepSeek-V3 pre-trained on 99 trillion tokens?", "Yes.", "hold", "claim"),
     ("Is SmolLM2 from Hugging Face?", "Yes.", "pass", "claim"),

@@ -69,11 +69,20 @@ class ClaimSpan:
 # English: a semicolon; "but", "whereas", "while" after a comma; "and" before a new subject
 # (a pronoun or determiner), with or without a comma. The joint word stays with the right-hand
 # clause. "A, B and C are open models" is not cut: the pieces would state nothing alone.
+#
+# Three more joints part a statement from talk that would otherwise claim the whole sentence:
+# a question tagged on after a comma ("It is a mystery novel, do you like that genre?"), what
+# a hedge concedes ("I don't know much about them other than they play basketball"), and a
+# fact recalled inside an opinion ("I like basketball and remember that Halas played both").
 _EN_JOINT = re.compile(
     r";\s+"
     r"|,\s+(?=(?:but|yet|whereas|while|though|however)\b)"
     r"|\s+(?=but\s)"
-    r"|,?\s+(?=and\s+(?:it|he|she|they|we|i|you|this|that|these|those|there|its|his|her|their|the)\s)",
+    r"|,?\s+(?=and\s+(?:it|he|she|they|we|i|you|this|that|these|those|there|its|his|her|their|the)\s)"
+    r"|,\s+(?=(?:do|did|have|has|are|were|would|could|can|will|don't|didn't|haven't|what|how|which|who)\s+"
+    r"(?:\w+\s+){0,2}(?:you|it|they|he|she|we|that|this|about)\b[^.!]*\?\s*$)"
+    r"|,?\s+(?=(?:other than|except that|apart from the fact that)\s)"
+    r"|\s+(?=and\s+(?:i\s+)?(?:remember|recall|know|heard|read|learned)\s+that\s)",
     re.IGNORECASE,
 )
 # Chinese: a semicolon, and a comma before a connective of contrast (而, 但, 不过, 然而, 却). A comma
@@ -88,7 +97,7 @@ _EN_VERB = re.compile(
     r"should|may|might|must|'s|'re|'ve|'d|'ll)\b|\b[a-z]{3,}(?:ed|s)\b|n't\b",
     re.IGNORECASE,
 )
-_EN_CONNECTIVE = re.compile(r"^(?:but|yet|whereas|while|though|however|and|so)\b[,\s]*", re.IGNORECASE)
+_EN_CONNECTIVE = re.compile(r"^(?:but|yet|whereas|while|though|however|and|so|other than|except that|apart from the fact that)\b[,\s]*", re.IGNORECASE)
 
 
 def _states_something(text: str) -> bool:
@@ -203,6 +212,7 @@ def _sentence_pieces(sentence: Span, answer: str, separate: bool) -> list[ClaimS
     for p in pieces:
         if p.checked and pending is not None:
             p, pending = _join(pending, p, answer), None
+            out = [q for q in out if q.end <= p.start]  # talk inside the joined claim is part of it
         if out and not p.checked and out[-1].kind == p.kind:
             out[-1] = _join(out[-1], p, answer)
             continue
@@ -216,8 +226,9 @@ def _sentence_pieces(sentence: Span, answer: str, separate: bool) -> list[ClaimS
                 pending = p
             continue
         out.append(p)
-    if pending is not None:
+    if pending is not None:  # a short claim with only talk after it keeps its place ("He won in 2001, did you know?")
         out.append(pending)
+        out.sort(key=lambda p: p.start)
     return _in_sentence(out, answer) if separate else _rejoin(out, answer)
 
 

@@ -111,6 +111,8 @@ PREFIXES: list[tuple[str, Kind, re.Pattern[str]]] = [
     )),
     ("attribution", "chitchat", _rx(
         r"^(?:well,?\s+|oh,?\s+)?(?:i (?:know|heard|read|learned|recall|remember|have (?:heard|read))|they say|it is said)(?:\s+that)?[,\s]\s*",
+        r"^(?:and\s+)?(?:i\s+)?(?:remember|recall|know|heard|read|learned)\s+that\s+",
+        r"^(?:other than|except that|apart from the fact that)\s+",
         r"^(?:我(?:听说|知道|记得)|听说|据了解|据悉|据报道|据介绍|据称|据说|众所周知)[，,]?\s*",
     )),
     ("hedge", "hedge", _rx(
