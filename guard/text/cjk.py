@@ -139,6 +139,8 @@ def person_names(text: str) -> list[str]:
     verb of saying after (张华表示), or 某 (刘某). A swapped name (魏晓文 where the article says
     张冠华) is the commonest fabrication in Chinese news, and to character n-grams it is just
     two or three new bigrams among many."""
+    if not has_cjk(text):
+        return []
     found: list[str] = []
     for pattern in (_TITLED_NAME_RE, _SAYING_NAME_RE, _ANONYMOUS_RE):
         found += [m.group("name") for m in pattern.finditer(text)]
