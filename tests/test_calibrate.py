@@ -207,3 +207,29 @@ def test_eval_prints_one_edge_for_several_files():
     result = CliRunner().invoke(main, ["eval", *map(str, SAMPLES), "--limit", "10"])
     assert result.exit_code == 0, result.output
     assert "one hold edge for all files" in result.stdout
+
+
+def test_the_hand_model_as_a_combiner_scores_as_the_check_does():
+    """guard calibrate starts from it when a policy names no weights: its "as run" and
+    "in sample" columns must describe the same model."""
+    from guard.checks.grounding.combiner import hand_model
+    from guard.checks.grounding.features import Claim, measure, score
+    from guard.checks.grounding.evidence import EvidenceText
+
+    evidence = EvidenceText.of("Qwen2.5 was released by Alibaba Cloud in September 2024. It was trained on 18 trillion tokens.")
+    model = hand_model()
+    for text in ("Qwen2.5 was released by Alibaba Cloud in September 2024.", "Qwen2.5 was trained on 3 trillion tokens.",
+                 "Qwen2.5 was released by Google in 2021.", "Qwen2.5 was not released by Alibaba Cloud.",
+                 "It is a completely unrelated sentence about cooking pasta.", "阿里云发布了新的模型。"):
+        f = measure(Claim.of(text), evidence, None, [evidence])
+        assert model.support(f.as_dict()) == pytest.approx(score(f), abs=2e-3), text
+
+
+def test_calibrate_starts_from_the_model_the_check_runs(tmp_path):
+    # fitting only a bias shift on top of the model that graded the rows cannot lose AUROC in sample
+    out = tmp_path / "weights.json"
+    result = CliRunner().invoke(main, ["calibrate", *map(str, SAMPLES), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for t in Combiner.load(out).fitted["per_file"]:
+        assert t["auroc_in_sample"] >= t["auroc_as_run"] - 0.01, t
+    assert "alignment" not in Combiner.load(out).features  # excluded by default (calibrate.EXCLUDED)

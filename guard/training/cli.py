@@ -59,7 +59,7 @@ def _setup(policy_file: Path | None, embedder: str, backend: str | None) -> tupl
               help="Also write the graded rows (features per claim) to this JSONL file.")
 @click.option("--graded", "graded_files", multiple=True, type=_FILES,
               help="Graded rows written by --save-graded, used as they are (refit without regrading).")
-@click.option("--exclude", multiple=True, default=("units",), show_default=True,
+@click.option("--exclude", multiple=True, default=("units", "alignment"), show_default=True,  # calibrate.EXCLUDED
               help="Features not to fit (repeatable); --exclude '' fits every numeric feature.")
 @click.option("--free", is_flag=True, help="Fit every weight freely instead of anchoring on the current weights.")
 @click.option("--prior-strength", default=PRIOR_STRENGTH, show_default=True, type=click.FloatRange(min=0),
@@ -75,7 +75,7 @@ def calibrate(files: tuple[Path, ...], out: Path, from_reviews: bool, store_url:
     from guard.checks.calibrate import calibrate as fit_all
     from guard.checks.calibrate import dump_rows, format_calibration, load_graded
     from guard.checks.runner import build_checks
-    from guard.checks.grounding.combiner import load_combiner
+    from guard.checks.grounding.combiner import hand_model
 
     if not files and not from_reviews and not graded_files:
         raise click.UsageError("give labelled FILES, --from-reviews, --graded, or some of them")
@@ -90,8 +90,9 @@ def calibrate(files: tuple[Path, ...], out: Path, from_reviews: bool, store_url:
         graded += load_graded(g)
     started = build_checks(policy, None, emb)
     grounding = next((c for c in started if getattr(c, "name", "") == "grounding"), None)
-    # the policy's weights, or (hand-set model) the package's fitted file as the starting point
-    current = None if grounding is None else (grounding.combiner or load_combiner())
+    # the policy's weights, or the hand-set model the check runs without them (not the package's
+    # weights.json, which the check does not use by default: "as run" would compare another model)
+    current = None if grounding is None else (grounding.combiner or hand_model())
     if current is None:
         raise click.UsageError("the policy has no grounding check to calibrate")
     try:

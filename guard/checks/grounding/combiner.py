@@ -138,3 +138,43 @@ def _num(x: float) -> float | None:
 def load_combiner(path: str | None = None) -> Combiner:
     """The combiner of a weights file (the package default for None), read once per process."""
     return Combiner.load(path or default_path())
+
+
+def hand_model() -> Combiner:
+    """``features.score`` (the hand-set default) as a combiner, so ``guard calibrate`` starts
+    from the model the check actually runs and its "as run" and "in sample" columns compare the
+    same thing. The linear form of its terms: the unbound penalty ``w * (coverage -
+    bound_coverage)`` splits into the two coverages, and the novel-run term ``w * max(0, run -
+    3)`` is the run clipped at 3 with ``-3w`` moved into the bias. The caps are ``hard_cap``'s.
+    (Missing and unbound names are clipped at three each rather than together: the support is
+    near zero by then either way.)"""
+    from guard.checks.grounding import features as f
+
+    w = f.WEIGHTS
+    low = f._NOVEL_RUN_MIN - 1
+    count = (0.0, float(f._MAX_COUNTED))
+
+    def fw(weight: float, clip: tuple[float, float] = (0.0, 1.0), fill: float = 0.0) -> FeatureWeight:
+        return FeatureWeight(weight, fill, clip)
+
+    return Combiner(
+        bias=w["bias"] - w["novel_run"] * low,
+        features={
+            "coverage": fw(-w["unbound"]),
+            "bound_coverage": fw(w["coverage"] + w["unbound"]),
+            "phrase": fw(w["phrase"]),
+            "fuzzy": fw(w["fuzzy"]),
+            "semantic": fw(w["semantic"], (-1.0, 1.0), f.NEUTRAL_SEMANTIC),
+            "missing_numbers": fw(w["missing_numbers"], count),
+            "misbound_numbers": fw(w["missing_numbers"], count),
+            "missing_years": fw(w["missing_years"], count),
+            "missing_names": fw(w["missing_names"], count),
+            "unbound_names": fw(w["missing_names"], count),
+            "novel_run": fw(w["novel_run"], (float(low), math.inf)),
+        },
+        caps={
+            "missing_numbers": f.CAP_MISSING_NUMBER, "misbound_numbers": f.CAP_MISSING_NUMBER,
+            "missing_years": f.CAP_MISSING_YEAR, "missing_names": f.CAP_MISSING_NAME,
+            "unbound_names": f.CAP_MISSING_NAME, "contradiction": f.CAP_CONTRADICTION,
+        },
+    )
