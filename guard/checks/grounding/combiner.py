@@ -31,6 +31,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from guard.checks.grounding import features as hand
+
 FORMAT = 1
 
 
@@ -148,11 +150,9 @@ def hand_model() -> Combiner:
     3)`` is the run clipped at 3 with ``-3w`` moved into the bias. The caps are ``hard_cap``'s.
     (Missing and unbound names are clipped at three each rather than together: the support is
     near zero by then either way.)"""
-    from guard.checks.grounding import features as f
-
-    w = f.WEIGHTS
-    low = f._NOVEL_RUN_MIN - 1
-    count = (0.0, float(f._MAX_COUNTED))
+    w = hand.WEIGHTS
+    low = hand._NOVEL_RUN_MIN - 1
+    count = (0.0, float(hand._MAX_COUNTED))
 
     def fw(weight: float, clip: tuple[float, float] = (0.0, 1.0), fill: float = 0.0) -> FeatureWeight:
         return FeatureWeight(weight, fill, clip)
@@ -164,7 +164,7 @@ def hand_model() -> Combiner:
             "bound_coverage": fw(w["coverage"] + w["unbound"]),
             "phrase": fw(w["phrase"]),
             "fuzzy": fw(w["fuzzy"]),
-            "semantic": fw(w["semantic"], (-1.0, 1.0), f.NEUTRAL_SEMANTIC),
+            "semantic": fw(w["semantic"], (-1.0, 1.0), hand.NEUTRAL_SEMANTIC),
             "missing_numbers": fw(w["missing_numbers"], count),
             "misbound_numbers": fw(w["missing_numbers"], count),
             "missing_years": fw(w["missing_years"], count),
@@ -173,8 +173,8 @@ def hand_model() -> Combiner:
             "novel_run": fw(w["novel_run"], (float(low), math.inf)),
         },
         caps={
-            "missing_numbers": f.CAP_MISSING_NUMBER, "misbound_numbers": f.CAP_MISSING_NUMBER,
-            "missing_years": f.CAP_MISSING_YEAR, "missing_names": f.CAP_MISSING_NAME,
-            "unbound_names": f.CAP_MISSING_NAME, "contradiction": f.CAP_CONTRADICTION,
+            "missing_numbers": hand.CAP_MISSING_NUMBER, "misbound_numbers": hand.CAP_MISSING_NUMBER,
+            "missing_years": hand.CAP_MISSING_YEAR, "missing_names": hand.CAP_MISSING_NAME,
+            "unbound_names": hand.CAP_MISSING_NAME, "contradiction": hand.CAP_CONTRADICTION,
         },
     )
