@@ -237,9 +237,10 @@ def _window(passage: str, sentence: str, rng: random.Random) -> str:
 
 
 def synthetic_pairs(passages: Sequence[str], n: int, rng: random.Random) -> list[Pair]:
-    """``n`` pairs, half supported (a sentence with its passage; one in three shortened by a
-    detail), half not (a perturbed copy; one in five a sentence from another passage, one in
-    four the whole sentence against a passage that lost one of its details)."""
+    """``n`` pairs, half supported (a sentence with its passage; about one in ten shortened by
+    a detail), half not (about three in ten the whole sentence against a passage that lost one
+    of its details, when it has one; of the rest, one in five a sentence from another passage,
+    else a perturbed copy)."""
     usable = [(p, _sentences(p)) for p in passages if not cjk.has_cjk(p)]
     usable = [(p, ss) for p, ss in usable if ss]
     if not usable:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 
 from guard.checks.grounding.evidence import EvidenceText
 from guard.checks.grounding.features import Claim
-from guard.checks.grounding.refusal import is_refusal
+from guard.checks.grounding.refusal import CONCESSIONS, is_refusal
 from guard.checks.grounding.talk import ASKS_BACK, BARE_YES, PREFIXES, Kind, classify, is_polar_question, whole_kind
 from guard.text import cjk, tokens
 from guard.text.sentences import Span, split_sentences
@@ -81,7 +81,7 @@ _EN_JOINT = re.compile(
     r"|,?\s+(?=and\s+(?:it|he|she|they|we|i|you|this|that|these|those|there|its|his|her|their|the)\s)"
     r"|,\s+(?=(?:do|did|have|has|are|were|would|could|can|will|don't|didn't|haven't|what|how|which|who)\s+"
     r"(?:\w+\s+){0,2}(?:you|it|they|he|she|we|that|this|about)\b[^.!]*\?\s*$)"
-    r"|,?\s+(?=(?:other than|except that|apart from the fact that)\s)"
+    rf"|,?\s+(?=(?:{CONCESSIONS})\s)"
     r"|\s+(?=and\s+(?:i\s+)?(?:remember|recall|know|heard|read|learned)\s+that\s)",
     re.IGNORECASE,
 )
@@ -97,7 +97,7 @@ _EN_VERB = re.compile(
     r"should|may|might|must|'s|'re|'ve|'d|'ll)\b|\b[a-z]{3,}(?:ed|s)\b|n't\b",
     re.IGNORECASE,
 )
-_EN_CONNECTIVE = re.compile(r"^(?:but|yet|whereas|while|though|however|and|so|other than|except that|apart from the fact that)\b[,\s]*", re.IGNORECASE)
+_EN_CONNECTIVE = re.compile(rf"^(?:but|yet|whereas|while|though|however|and|so|{CONCESSIONS})\b[,\s]*", re.IGNORECASE)
 
 
 def _states_something(text: str) -> bool:

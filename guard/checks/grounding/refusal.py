@@ -32,10 +32,12 @@ _REFUSAL_RE = re.compile("|".join(_EN + _ZH), re.IGNORECASE)
 _MAX_REFUSAL_CHARS = 160
 # Every pattern above contains one of these: a cheap test that spares most sentences the regex.
 _TRIGGERS = ("no", "n't", "dont", "unsure", "unable", "不", "无", "没", "缺", "未")
-# A refusal that goes on to concede something ("I don't know much about them other than they
-# play basketball") asserts what it concedes.
+# Words that go on to concede something ("I don't know much about them other than they play
+# basketball"): a refusal or hedge followed by them asserts what they concede. Also used by
+# talk.py (stripped as talk) and claims.py (a clause joint).
+CONCESSIONS = r"other than|except that|apart from the fact that"
 _CLAUSE_BREAK_RE = re.compile(
-    r",\s*(?:but|however|although)\b|\b(?:other than|except that|apart from the fact that)\s|[，,]\s*(?:但|不过|但是|然而)"
+    rf",\s*(?:but|however|although)\b|\b(?:{CONCESSIONS})\s|[，,]\s*(?:但|不过|但是|然而)"
 )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from guard.checks.grounding.refusal import is_refusal
+from guard.checks.grounding.refusal import CONCESSIONS, is_refusal
 from guard.text import cjk
 
 Kind = Literal["claim", "chitchat", "hedge", "question", "opinion", "refusal"]
@@ -112,7 +112,7 @@ PREFIXES: list[tuple[str, Kind, re.Pattern[str]]] = [
     ("attribution", "chitchat", _rx(
         r"^(?:well,?\s+|oh,?\s+)?(?:i (?:know|heard|read|learned|recall|remember|have (?:heard|read))|they say|it is said)(?:\s+that)?[,\s]\s*",
         r"^(?:and\s+)?(?:i\s+)?(?:remember|recall|know|heard|read|learned)\s+that\s+",
-        r"^(?:other than|except that|apart from the fact that)\s+",
+        rf"^(?:{CONCESSIONS})\s+",
         r"^(?:我(?:听说|知道|记得)|听说|据了解|据悉|据报道|据介绍|据称|据说|众所周知)[，,]?\s*",
     )),
     ("hedge", "hedge", _rx(
