@@ -39,6 +39,15 @@ def test_percentages_and_years():
     assert missing("跌幅0.56%", "跌幅6.48%") == ["0.56%"]
 
 
+def test_a_season_gives_both_years():
+    # "2018–19" is the 2018-2019 season or academic year, not the number 19
+    assert values("the 2018–19 academic year") == [2018, 2019]
+    assert values("the 1999-00 season") == [1999, 2000]
+    assert missing("during the 2018–19 season", "over the 2018-2019 season") == []
+    assert missing("during the 2017–18 season", "over the 2018-2019 season") == ["2017"]
+    assert values("a 2018-20 plan") == [2018, 20]  # not consecutive: left as written
+
+
 def test_chinese_numerals():
     assert parse_chinese_numeral("三十五") == 35
     assert parse_chinese_numeral("两万三千") == 23000

@@ -51,6 +51,13 @@ def test_capitalised_terms_skip_sentence_starts_and_calendar_words():
     assert capitalised_terms(text) == ["Dave Filoni", "Order of the British Empire", "NASA"]
 
 
+def test_capitalised_terms_keep_a_closing_numeral_and_skip_lowercase_compounds():
+    # "World War" alone missed the alias table (World War I = Great War); "neo-Nazism" is no name
+    assert capitalised_terms("He enlisted early in World War I.") == ["World War I"]
+    assert capitalised_terms("Queen Elizabeth I died, and then Bob and I left.") == ["Queen Elizabeth I", "Bob"]
+    assert capitalised_terms("a backlash against neo-Nazism and anti-American groups") == []
+
+
 def test_content_stems():
     assert content_stems("The couple married in New York's harbour") == ["coupl", "marri", "new", "york", "harbo"]
 

@@ -249,3 +249,23 @@ def test_a_place_name_is_found_without_its_kind_word():
     assert _name_found("Shizuoka Prefecture", ev) and not _name_found("Aichi Prefecture", ev)
     assert not _name_found("Prefecture", ev)
     assert _name_found("First World War", EvidenceText("He enlisted early in World War I."))
+
+
+def test_a_name_is_found_without_its_country_unless_the_evidence_names_another():
+    from guard.checks.grounding.names import name_found as _name_found
+
+    us = EvidenceText("LOS ANGELES (AP) - The National Film Registry is turning 30.")
+    assert _name_found("United States National Film Registry", us)
+    assert _name_found("U.S. National Film Registry", us)
+    assert not _name_found("United States Film Board", us)
+    court = EvidenceText("Brown v. Board was a 1954 Supreme Court case in the United States.")
+    assert _name_found("US Supreme Court", court) and not _name_found("Canadian Supreme Court", court)
+    assert not _name_found("Canadian Grand Prix", EvidenceText("He won the Monaco Grand Prix in France."))
+
+
+def test_a_demonym_finds_its_country():
+    from guard.checks.grounding.names import name_found as _name_found
+
+    assert _name_found("England", EvidenceText("one of the finest sides to grace the English game"))
+    assert _name_found("British", EvidenceText("He was born in the United Kingdom."))
+    assert not _name_found("France", EvidenceText("one of the finest sides to grace the English game"))

@@ -47,6 +47,11 @@ INLINE = {
     "网球决赛": "纳达尔以7-6、6-1战胜贝尔迪赫，晋级决赛。",
     "台湾研究": "中国社科院台湾研究所副所长张冠华表示，台湾工商业界应积极把握大陆市场。",
     "黄鹤楼": "黄鹤楼位于湖北省武汉市，与岳阳楼、滕王阁并称为“江南三大名楼”。",
+    "Brown v. Board": "Brown v. Board of Education of Topeka was a landmark 1954 Supreme Court case in the United States.",
+    "Portola High": "The name change to Portola High will take place over the coming 2018-2019 academic year.",
+    "Ambleston memorial": "James Jones of Ambleston enlisted at Woodstock early in the Great War.",
+    "Busby Babes": "Manchester United played their last English league match before Munich at Arsenal in 1958.",
+    "Chung essays": "Chung never actually took a nonfiction class in college.",
     "Secret City": "Season 2 of Secret City is due out on Netflix around the world (excluding Australia) on March 6th, 2019. Foxtel airs it in Australia from March 4th.",
 }
 
@@ -153,6 +158,17 @@ TABLE: list[tuple[str, str, str]] = [
     ("黄鹤楼", "黄鹤楼位于湖北省武汉市，有“江南四大名楼”之称。", "flag"),
     ("黄鹤楼", "黄鹤楼位于湖北省武汉市，有“江南三大名楼”之称。", "pass"),
     (KB, "SmolLM2 comes in 3 sizes.", "pass"),
+    # --- names and years in the forms Wikipedia claims use -----------------------------------
+    ("Brown v. Board", "In 1954 the United States Supreme Court ruled on Brown v. Board of Education.", "pass"),
+    ("Brown v. Board", "In 1954 the Canadian Supreme Court ruled on Brown v. Board of Education.", "flag"),
+    ("Portola High", "The name change to Portola High takes place during the 2018–19 academic year.", "pass"),
+    ("Portola High", "The name change to Portola High takes place during the 2017–18 academic year.", "flag"),
+    ("Ambleston memorial", "James Jones of Ambleston enlisted at Woodstock early in World War I.", "pass"),
+    ("Ambleston memorial", "James Jones of Ambleston enlisted at Woodstock early in World War II.", "flag"),
+    ("Busby Babes", "Manchester United played their last league match in England before Munich at Arsenal in 1958.", "pass"),
+    ("Chung essays", "Chung took a nonfiction class in college.", "flag"),  # "never actually took"
+    ("Chung essays", "Chung never took a nonfiction class in college.", "pass"),
+    ("Busby Babes", "Manchester United played their last league match in France before Munich at Arsenal in 1958.", "flag"),
     (KB, "SmolLM2 有 3 种规模。", "pass"),
 ]
 

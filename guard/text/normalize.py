@@ -138,12 +138,14 @@ def fold_abbreviations(text: str) -> str:
 # own in ``aliases.yaml``.
 BUILTIN_ALIASES: tuple[tuple[str, ...], ...] = (
     ("United States", "US", "USA", "U.S.", "U.S.A.", "United States of America", "美国"),
-    ("United Kingdom", "UK", "U.K.", "Britain", "Great Britain", "英国"),
+    ("United Kingdom", "UK", "U.K.", "Britain", "Great Britain", "British", "英国"),
+    ("England", "English"),
     ("European Union", "EU", "欧盟"),
     ("United Nations", "UN", "联合国"),
     ("China", "PRC", "People's Republic of China", "中国"),
-    ("Japan", "日本"), ("Germany", "德国"), ("France", "法国"), ("Russia", "俄罗斯"),
-    ("India", "印度"), ("Canada", "加拿大"), ("Australia", "澳大利亚"), ("Korea", "韩国"),
+    ("Japan", "Japanese", "日本"), ("Germany", "German", "德国"), ("France", "French", "法国"),
+    ("Russia", "Russian", "俄罗斯"), ("India", "Indian", "印度"), ("Canada", "Canadian", "加拿大"),
+    ("Australia", "Australian", "澳大利亚"), ("Korea", "Korean", "韩国"),
     ("Google", "谷歌"), ("Microsoft", "微软"), ("Apple", "苹果公司"), ("Amazon", "亚马逊"),
     ("Meta", "Facebook", "脸书"), ("OpenAI",), ("Nvidia", "NVIDIA", "英伟达"),
     ("Alibaba", "阿里巴巴", "阿里"), ("Alibaba Cloud", "阿里云"), ("Tencent", "腾讯"),
@@ -153,6 +155,12 @@ BUILTIN_ALIASES: tuple[tuple[str, ...], ...] = (
     ("World War I", "First World War", "Great War", "WWI", "WW1", "第一次世界大战", "一战"),
     ("World War II", "Second World War", "WWII", "WW2", "第二次世界大战", "二战"),
 )
+
+
+# The countries of the table (by their first spelling): a name led by one of them may be found
+# without it, unless the evidence is about another country (``names.name_found``).
+COUNTRIES = frozenset({"United States", "United Kingdom", "England", "China", "Japan", "Germany", "France",
+                       "Russia", "India", "Canada", "Australia", "Korea"})
 
 
 def _key(form: str) -> str:
@@ -193,6 +201,14 @@ class Aliases:
         folded = _fold_for_search(text)
         return [(m.group(0), self._group_of[m.group(0)]) for m in self._re.finditer(folded)]
 
+    def leading(self, text: str) -> tuple[int, str] | None:
+        """The group of an alias spelling ``text`` starts with, and the rest of ``text`` (folded)."""
+        if self._re is None:
+            return None
+        folded = _fold_for_search(text)
+        m = self._re.match(folded)
+        return (self._group_of[m.group(0)], folded[m.end():].strip()) if m else None
+
     def groups_in(self, text: str) -> set[int]:
         return {g for _, g in self.mentions(text)}
 
@@ -201,6 +217,9 @@ class Aliases:
 
     def forms(self, group: int) -> tuple[str, ...]:
         return self.groups[group]
+
+    def is_country(self, group: int) -> bool:
+        return self.groups[group][0] in COUNTRIES
 
 
 def _fold_for_search(text: str) -> str:

@@ -199,6 +199,9 @@ def parse_chinese_numeral(text: str) -> float | None:
     return total + section + digit
 
 
+_SEASON_RE = re.compile(r"(?<![\d.,])(?P<y>(?:19|20)\d\d)[–—-](?P<yy>\d\d)(?![\d.,:])")
+
+
 def extract_quantities(text: str) -> list[Quantity]:
     """Every number in ``text`` with its value; scale words and percent signs are folded in."""
     found: list[Quantity] = []
@@ -215,6 +218,12 @@ def extract_quantities(text: str) -> list[Quantity]:
 
     for m in ORDINAL_DIGIT_RE.finditer(text):
         add(float(m.group("n")), False, m.start(), m.end(), "ordinal")
+    for m in _SEASON_RE.finditer(text):
+        # "2018–19": a season or academic year; the second part is the year 2019, not 19
+        first, second = int(m.group("y")), int(m.group("yy"))
+        if second == (first + 1) % 100:
+            add(float(first), False, m.start("y"), m.end("y"))
+            add(float(first - first % 100 + second + (100 if second == 0 else 0)), False, m.start("yy"), m.end("yy"))
     lower = text.lower()
     if len(lower) != len(text):  # a few characters change length when lower-cased; keep offsets
         lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)

@@ -11,7 +11,7 @@ import re
 
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]")
 _CAP_RE = re.compile(
-    r"\b(?:[A-Z][a-zA-Z'’\-]*[a-z][a-zA-Z'’\-]*|[A-Z]{2,}[a-z]?s?)"
+    r"\b(?<![a-z]-)(?:[A-Z][a-zA-Z'’\-]*[a-z][a-zA-Z'’\-]*|[A-Z]{2,}[a-z]?s?)"
     r"(?:\s+(?:(?:of|de|da|van|von|der|den|la|le|the)\s+){0,2}(?:[A-Z][a-zA-Z'’\-]*|[A-Z]{2,}))*"
 )
 
@@ -59,6 +59,11 @@ def content_stems(text: str) -> list[str]:
     return [stem(w) for w in content_words(text)]
 
 
+def _regnal(parts: list[str]) -> bool:
+    """A closing "I" after a name is a numeral ("World War I", "Elizabeth I"), not the pronoun."""
+    return parts[-1] == "I" and len(parts) >= 2 and parts[-2].lower() not in _NOT_NAMES
+
+
 def capitalised_terms(text: str) -> list[str]:
     """Name-like phrases: runs of capitalised words and acronyms ("Erich Maria Remarque", "NBA").
 
@@ -70,7 +75,7 @@ def capitalised_terms(text: str) -> list[str]:
         parts = [p for p in re.split(r"\s+", m.group(0)) if p]
         while parts and parts[0].lower() in _NOT_NAMES:
             parts = parts[1:]
-        while parts and parts[-1].lower() in _NOT_NAMES:
+        while parts and parts[-1].lower() in _NOT_NAMES and not _regnal(parts):
             parts = parts[:-1]
         if not parts:
             continue

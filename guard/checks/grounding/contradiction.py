@@ -75,6 +75,11 @@ def _clauses(text: str) -> list[str]:
 _ANSWER_RE = re.compile(r"^\s*(?:no|yes)\s*[.,!]\s*", re.IGNORECASE)
 
 
+# Adverbs between a negation and what it negates ("never actually took"): they take no place
+# in the negation's window.
+_NEG_ADVERBS = frozenset("actually really ever even once yet always quite fully entirely completely truly formally officially directly necessarily exactly".split())
+
+
 def _en_polarity(text: str) -> tuple[set[str], set[str], dict[str, str]]:
     """(keys stated plainly, keys under a negation, key -> the negation word) of English text.
 
@@ -94,7 +99,7 @@ def _en_polarity(text: str) -> tuple[set[str], set[str], dict[str, str]]:
                 if nxt not in _NOT_NEGATION_AFTER:
                     scope, cue = _NEG_WINDOW, ("no longer" if w == "nolonger" else w)
                 continue
-            if w in tokens.STOPWORDS or len(w) < 2:
+            if w in tokens.STOPWORDS or len(w) < 2 or (scope and w in _NEG_ADVERBS):
                 continue
             k = key(w)
             if scope:

@@ -1,6 +1,7 @@
 """Whether the evidence names something the claim names: the same spelling, another spelling
-from the alias table (US = United States), the same Chinese name with its dots normalised, every
-word of it, or the name without a word that only says what kind of place it is.
+from the alias table (US = United States; English = England), the same Chinese name with its
+dots normalised, every word of it, the name without a word that only says what kind of place
+it is, or without the country that leads it.
 
 A name the evidence never states caps a claim's support (``features.hard_cap``), so a miss
 here is a false alarm a reviewer sees; each rule is a spelling the evidence legitimately uses.
@@ -38,4 +39,23 @@ def name_found(name: str, ev: EvidenceText, aliases: Aliases | None = None) -> b
     core = [p for p in parts if p.lower() not in _ADMIN_WORDS]
     if core and len(core) < len(parts) and all(tokens.stem(p) in ev.stems for p in core):
         return True  # "Shizuoka Prefecture" where the evidence says "Hamamatsu, Shizuoka"
+    if _found_without_place(name, ev, aliases or default_aliases()):
+        return True  # "United States Supreme Court" where the evidence says "the Supreme Court"
     return fuzz.partial_ratio(name.lower(), ev.lower) >= 90
+
+
+def _found_without_place(name: str, ev: EvidenceText, aliases: Aliases) -> bool:
+    """An institution is often named without the country it belongs to: ``name`` minus a
+    leading country from the alias table (at least two words left) is in the evidence, and the
+    evidence names that country or no other ("Canadian Supreme Court" is not found where the
+    evidence is about the United States)."""
+    lead = aliases.leading(name)
+    if lead is None:
+        return False
+    country, rest = lead
+    if len(tokens.words(rest)) < 2 or not aliases.is_country(country):
+        return False
+    countries = {g for g in ev.alias_groups(aliases) if aliases.is_country(g)}
+    if countries and country not in countries:
+        return False
+    return name_found(rest, ev, aliases)
