@@ -29,7 +29,8 @@ _ADMIN_WORDS = frozenset("prefecture province county district region municipalit
 def name_found(name: str, ev: EvidenceText, aliases: Aliases | None = None) -> bool:
     if name.lower() in ev.lower:
         return True
-    if _alias_found(name, ev, aliases or default_aliases()):
+    aliases = aliases or default_aliases()
+    if _alias_found(name, ev, aliases):
         return True
     if cjk.has_cjk(name):
         return cjk.name_core(name) in cjk.normalise_name_dots(ev.text)
@@ -39,7 +40,7 @@ def name_found(name: str, ev: EvidenceText, aliases: Aliases | None = None) -> b
     core = [p for p in parts if p.lower() not in _ADMIN_WORDS]
     if core and len(core) < len(parts) and all(tokens.stem(p) in ev.stems for p in core):
         return True  # "Shizuoka Prefecture" where the evidence says "Hamamatsu, Shizuoka"
-    if _found_without_place(name, ev, aliases or default_aliases()):
+    if _found_without_place(name, ev, aliases):
         return True  # "United States Supreme Court" where the evidence says "the Supreme Court"
     return fuzz.partial_ratio(name.lower(), ev.lower) >= 90
 
