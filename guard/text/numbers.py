@@ -220,10 +220,10 @@ def extract_quantities(text: str) -> list[Quantity]:
         add(float(m.group("n")), False, m.start(), m.end(), "ordinal")
     for m in _SEASON_RE.finditer(text):
         # "2018–19": a season or academic year; the second part is the year 2019, not 19
-        first, second = int(m.group("y")), int(m.group("yy"))
-        if second == (first + 1) % 100:
+        first = int(m.group("y"))
+        if int(m.group("yy")) == (first + 1) % 100:
             add(float(first), False, m.start("y"), m.end("y"))
-            add(float(first - first % 100 + second + (100 if second == 0 else 0)), False, m.start("yy"), m.end("yy"))
+            add(float(first + 1), False, m.start("yy"), m.end("yy"))
     lower = text.lower()
     if len(lower) != len(text):  # a few characters change length when lower-cased; keep offsets
         lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
