@@ -263,6 +263,20 @@ def test_a_name_is_found_without_its_country_unless_the_evidence_names_another()
     assert not _name_found("Canadian Grand Prix", EvidenceText("He won the Monaco Grand Prix in France."))
 
 
+def test_a_subtitle_is_optional_when_the_main_title_is_named():
+    from guard.checks.grounding.names import subtitle_names
+
+    text = 'The band covered it for "Maiden Heaven: A Tribute to Iron Maiden" the same year.'
+    assert subtitle_names(text, ["Maiden Heaven", "Tribute", "Iron Maiden"]) == {"Tribute": "Maiden Heaven", "Iron Maiden": "Maiden Heaven"}
+    assert subtitle_names("Maiden Heaven: A Tribute to Iron Maiden, unquoted", ["Tribute"]) == {}
+    claim = Claim.of(text)
+    assert "Tribute" in claim.names
+    cited = measure(claim, EvidenceText('Kerrang! magazine\'s latest collection "Maiden Heaven" features bands covering Iron Maiden.'), None)
+    assert cited.missing_names == []
+    other = measure(claim, EvidenceText("Kerrang! magazine features bands covering Iron Maiden."), None)
+    assert "Tribute" in other.missing_names and "Maiden Heaven" in other.missing_names
+
+
 def test_a_demonym_finds_its_country():
     from guard.checks.grounding.names import name_found as _name_found
 

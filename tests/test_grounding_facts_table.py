@@ -52,6 +52,7 @@ INLINE = {
     "Ambleston memorial": "James Jones of Ambleston enlisted at Woodstock early in the Great War.",
     "Busby Babes": "Manchester United played their last English league match before Munich at Arsenal in 1958.",
     "Chung essays": "Chung never actually took a nonfiction class in college.",
+    "Maiden Heaven": "Kerrang! magazine's latest collection \"Maiden Heaven\" features bands covering tracks from Iron Maiden.",
     "Secret City": "Season 2 of Secret City is due out on Netflix around the world (excluding Australia) on March 6th, 2019. Foxtel airs it in Australia from March 4th.",
 }
 
@@ -169,6 +170,10 @@ TABLE: list[tuple[str, str, str]] = [
     ("Chung essays", "Chung took a nonfiction class in college.", "flag"),  # "never actually took"
     ("Chung essays", "Chung never took a nonfiction class in college.", "pass"),
     ("Busby Babes", "Manchester United played their last league match in France before Munich at Arsenal in 1958.", "flag"),
+    # a subtitle's capitals are title case: the evidence may cite the work by its main title
+    ("Maiden Heaven", 'Kerrang! released the collection "Maiden Heaven: A Tribute to Iron Maiden".', "pass"),
+    ("Maiden Heaven", 'Kerrang! released the collection "Heaven Sent: A Tribute to Iron Maiden".', "flag"),
+    ("Maiden Heaven", 'Kerrang! released the collection "Maiden Heaven" with a foreword by Bruce Dickinson.', "flag"),
     (KB, "SmolLM2 有 3 种规模。", "pass"),
 ]
 

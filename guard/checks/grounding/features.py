@@ -46,7 +46,7 @@ from rapidfuzz import fuzz
 from guard.checks.grounding.binding import anchor, bound_flags, misbound_numbers, passage_subject
 from guard.checks.grounding.contradiction import MIN_ALIGNMENT, Conflict, find_conflict, ranked_sentences
 from guard.checks.grounding.evidence import EvidenceText
-from guard.checks.grounding.names import name_found
+from guard.checks.grounding.names import name_found, subtitle_names
 from guard.checks.grounding.reasons import code, render
 from guard.text import cjk, tokens
 from guard.text.normalize import Aliases, DateMention, default_aliases, find_dates
@@ -267,6 +267,15 @@ def _wrong_dates(claim: Claim, phrase: Sequence[DateMention], anywhere: Sequence
     return out
 
 
+def _named(claim: Claim, ev: EvidenceText, aliases: Aliases) -> tuple[str, ...]:
+    """The claim's names the evidence must state: not those of a quoted title's subtitle when
+    the evidence names the title itself (``names.subtitle_names``)."""
+    if ":" not in claim.text:
+        return claim.names
+    titled = subtitle_names(claim.text, claim.names)
+    return tuple(n for n in claim.names if n not in titled or not name_found(titled[n], ev, aliases))
+
+
 def measure(
     claim: Claim,
     ev: EvidenceText,
@@ -296,10 +305,11 @@ def measure(
         numbers = [q for q in numbers if not (q.kind == "ordinal" and q.text.isalpha())]
     numbers = list({round(q.value, 6): q for q in numbers}.values())  # "2018 ... 2018" counts once
     wrong_dates = _wrong_dates(claim, [d for t in phrase for d in find_dates(t)], bound_ev.dates) if claim.dates else []
-    missing_names = [n for n in claim.names if not name_found(n, ev, aliases)]
+    names = _named(claim, ev, aliases)
+    missing_names = [n for n in names if not name_found(n, ev, aliases)]
     unbound = []
     if bound_ev is not ev:
-        for n in claim.names:
+        for n in names:
             if n in missing_names or (claim.subject and n.lower() == claim.subject.lower()) or name_found(n, bound_ev, aliases):
                 continue
             where = next((passage_subject(p, t) for p, t, f in zip(parts, list(topics) + [""] * len(parts), flags)

@@ -9,6 +9,8 @@ here is a false alarm a reviewer sees; each rule is a spelling the evidence legi
 
 from __future__ import annotations
 
+import re
+
 from rapidfuzz import fuzz
 
 from guard.checks.grounding.evidence import EvidenceText
@@ -43,6 +45,26 @@ def name_found(name: str, ev: EvidenceText, aliases: Aliases | None = None) -> b
     if _found_without_place(name, ev, aliases):
         return True  # "United States Supreme Court" where the evidence says "the Supreme Court"
     return fuzz.partial_ratio(name.lower(), ev.lower) >= 90
+
+
+# A quoted title with a subtitle: "Maiden Heaven: A Tribute to Iron Maiden".
+_SUBTITLED = re.compile(r"[\"“]([^\"”:]{2,80}): ([^\"”]{2,120})[\"”]")
+
+
+def subtitle_names(text: str, names: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """Names that sit only in the subtitle of a quoted title, with the title before the colon.
+
+    Evidence often cites a work by its main title alone ("Kerrang! magazine's latest collection
+    Maiden Heaven"), and a subtitle is title-cased ("A Tribute to Iron Maiden"), so its
+    capitals do not mark names the evidence must repeat when it states the main title.
+    """
+    out: dict[str, str] = {}
+    for m in _SUBTITLED.finditer(text):
+        main, sub = m.group(1).strip(), m.group(2)
+        for n in names:
+            if n in sub and n not in main:
+                out.setdefault(n, main)
+    return out
 
 
 def _found_without_place(name: str, ev: EvidenceText, aliases: Aliases) -> bool:
