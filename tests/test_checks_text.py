@@ -56,6 +56,9 @@ def test_capitalised_terms_keep_a_closing_numeral_and_skip_lowercase_compounds()
     assert capitalised_terms("He enlisted early in World War I.") == ["World War I"]
     assert capitalised_terms("Queen Elizabeth I died, and then Bob and I left.") == ["Queen Elizabeth I", "Bob"]
     assert capitalised_terms("a backlash against neo-Nazism and anti-American groups") == []
+    # ... but after a sentence-start capital it is the pronoun ("Sure I" was a name in a dialogue reply)
+    assert capitalised_terms("Sure I would recommend The Queen's Fool.") == ["Queen's Fool"]
+    assert capitalised_terms("Yes. Today I met Anna Lee.") == ["Anna Lee"]
 
 
 def test_content_stems():

@@ -80,6 +80,8 @@ def capitalised_terms(text: str) -> list[str]:
         if not parts:
             continue
         at_start = not text[: m.start()].strip() or text[: m.start()].rstrip()[-1] in ".!?:;\"'“‘(["
+        if at_start and len(parts) == 2 and parts[1] == "I" and parts[0] == m.group(0).split()[0]:
+            parts = parts[:1]  # "Sure I would...", "Today I": the pronoun after a sentence-start capital
         single_word = len(parts) == 1 and not parts[0].isupper()
         if at_start and single_word and parts[0] == m.group(0).split()[0]:
             continue  # "Contact me..." : a capital that only marks the sentence start

@@ -114,6 +114,11 @@ def _states_something(text: str) -> bool:
     return len(tokens.content_words(stripped)) >= 2 and bool(_EN_VERB.search(stripped))
 
 
+def _names_nothing(text: str) -> bool:
+    """No figure, no name, no Chinese: an English fragment with nothing a passage could back."""
+    return not re.search(r"\d", text) and not cjk.has_cjk(text) and not tokens.capitalised_terms(text)
+
+
 def _raw_clauses(sentence: Span) -> list[Span]:
     """Cut one sentence at clause joints; offsets stay those of the answer."""
     joint = _ZH_JOINT if cjk.has_cjk(sentence.text) else _EN_JOINT
@@ -226,7 +231,11 @@ def _sentence_pieces(sentence: Span, answer: str, separate: bool) -> list[ClaimS
                 pending = p
             continue
         out.append(p)
-    if pending is not None:  # a short claim with only talk after it keeps its place ("He won in 2001, did you know?")
+    if pending is not None and out and out[-1].end <= pending.start and not out[-1].checked and _names_nothing(pending.text):
+        # talk, then a fragment that names nothing: "I have not seen it, but have heard about it"
+        talk = out[-1]
+        out[-1] = ClaimSpan(answer[talk.start : pending.end], talk.start, pending.end, talk.kind, talk.why)
+    elif pending is not None:  # a short claim with only talk after it keeps its place ("He won in 2001, did you know?")
         out.append(pending)
         out.sort(key=lambda p: p.start)
     return _in_sentence(out, answer) if separate else _rejoin(out, answer)

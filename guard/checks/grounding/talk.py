@@ -54,7 +54,8 @@ _WHOLE: list[tuple[str, Kind, re.Pattern[str]]] = [
         r"true|agreed|definitely|totally|precisely|definitely|sure thing|alright|all right)(?:\s+(?:sir|ma'am|indeed))?" + _END,
         r"^(?:that|this|it)(?:'s| is| was)\s+(?:absolutely |quite |totally |exactly |so |very )?"
         r"(?:right|correct|true|a (?:good|great|fair|valid|interesting|excellent) (?:point|question|one))" + _END,
-        r"^you(?:'re| are)\s+(?:absolutely |quite |totally |so )?(?:right|correct)" + _END,
+        r"^you(?:'re| are)\s+(?:absolutely |quite |totally |so )?(?:right|correct)"
+        r"(?:\s+(?:on|about)\s+(?:both|all|that|this|it|them|those|these)(?:\s+of\s+(?:them|those|these)(?:\s+\w+)?)?)?" + _END,
         r"^(?:good|great|excellent|interesting|fair) (?:point|question)" + _END,
         r"^i (?:totally |completely |fully )?(?:agree|see|understand|get it|hear you)(?: with you)?" + _END,
         r"^(?:got it|makes sense|fair enough|sounds good|will do|noted|i know|i know,? right)" + _END,
@@ -66,6 +67,10 @@ _WHOLE: list[tuple[str, Kind, re.Pattern[str]]] = [
         r"^(?:let me know|feel free|don't hesitate|do not hesitate)\b.{0,80}$",
         r"^(?:glad|happy|pleased) (?:i could|to) (?:help|assist)\b.{0,30}$",
         r"^(?:good luck|have (?:a )?(?:nice|great|good) (?:day|one|time|weekend)|take care|enjoy|bye|goodbye|see you)\b.{0,30}$",
+        # wishes and guesses about the user's own taste: "Hope you enjoy!", "You'll love it"
+        r"^hope (?:you|you'll|you will) (?:enjoy|like|love)\b(?!.*\d).{0,30}$",
+        r"^(?:i'm sure |i bet )?you(?:'ll| will| would| might| may)\s+(?:really |definitely |probably |surely )?(?:like|love|enjoy)"
+        r"\s+(?:it|that|this|them|those|these|that one|this one)(?:\s+(?:too|as well|a lot|very much))?" + _END,
         r"^(?:希望(?:这|以上|我的)?(?:回答|内容|信息)?(?:能)?(?:对你|对您)?(?:有所|有)帮助|如(?:果)?(?:你|您)?(?:还)?有(?:其他|任何)?(?:问题|疑问)|欢迎(?:随时|继续)?(?:提问|咨询)|祝你|祝您|再见|保重).{0,30}$",
     )),
     ("attribution", "chitchat", _rx(
@@ -85,6 +90,9 @@ _WHOLE: list[tuple[str, Kind, re.Pattern[str]]] = [
         r"^i (?:really |absolutely |just |personally |also |totally |do |would )?(?:love|like|enjoy|adore|hate|dislike|prefer|miss|admire|"
         r"feel|hope|wish|want|would love|'d love|can't wait|cannot wait)\b(?!.*\d).*$",
         r"^i(?:'m| am) (?:a )?(?:huge |big |really big )?fan\b(?!.*\d).*$",
+        # the speaker's own experience of a work: "I have not seen it but have heard about it"
+        r"^i(?: have|'ve| had)?\s+(?:not |never |already |also |just )?(?:seen|read|watched|heard (?:of|about)|listened to|played)"
+        r"\s+(?:it|that|this|them|those|these|that one|this one|one)\b(?!.*\d).{0,50}$",
         r"^i(?:'m| am) (?:so |really |very )?(?:glad|happy|excited|thrilled|jealous|impressed|sad|curious|interested)\b(?!.*\d).*$",
         r"^(?:personally|in my (?:humble )?opinion|imo|my (?:personal )?favou?rite)\b(?!.*\d).*$",
         r"^i (?:think|find|found) (?:it|that|this|they|them)(?:'s| is| was| are| were| would be| sounds| seems)?\s*(?:so |really |very |pretty |quite )?"
