@@ -68,6 +68,10 @@ TABLE = [
     # a bare "yes" to a yes/no question asserts the question's statement
     ("Was DeepSeek-V3 pre-trained on 99 trillion tokens?", "Yes.", "hold", "claim"),
     ("Is SmolLM2 from Hugging Face?", "Yes.", "pass", "claim"),
+    # a hedge or an opinion that goes on to state something: the statement is graded
+    ("", "I'm not sure about the exact year but I believe Llama 3.1 was trained on 99 trillion tokens.", "hold", "hedge+claim"),
+    ("", "I like the Llama models because they were trained on 99 trillion tokens.", "hold", "claim"),
+    ("", "I like the Llama models, and also I know that Llama 3.1 was trained on 99 trillion tokens.", "hold", "opinion+chitchat+claim"),
     # refusals stay safe
     ("", "I don't know.", "pass", "refusal"),
     # Chinese

@@ -78,11 +78,11 @@ _EN_JOINT = re.compile(
     r";\s+"
     r"|,\s+(?=(?:but|yet|whereas|while|though|however)\b)"
     r"|\s+(?=but\s)"
-    r"|,?\s+(?=and\s+(?:it|he|she|they|we|i|you|this|that|these|those|there|its|his|her|their|the)\s)"
+    r"|,?\s+(?=and\s+(?:also\s+|then\s+|now\s+|later\s+)?(?:it|he|she|they|we|i|you|this|that|these|those|there|its|his|her|their|the)\s)"
     r"|,\s+(?=(?:do|did|have|has|are|were|would|could|can|will|don't|didn't|haven't|what|how|which|who)\s+"
     r"(?:\w+\s+){0,2}(?:you|it|they|he|she|we|that|this|about)\b[^.!]*\?\s*$)"
     rf"|,?\s+(?=(?:{CONCESSIONS})\s)"
-    r"|\s+(?=and\s+(?:i\s+)?(?:remember|recall|know|heard|read|learned)\s+that\s)",
+    r"|\s+(?=and\s+(?:also\s+)?(?:i\s+)?(?:remember|recall|know|heard|read|learned)\s+that\s)",
     re.IGNORECASE,
 )
 # Chinese: a semicolon, and a comma before a connective of contrast (而, 但, 不过, 然而, 却). A comma

@@ -37,7 +37,7 @@ _TRIGGERS = ("no", "n't", "dont", "unsure", "unable", "不", "无", "没", "缺"
 # talk.py (stripped as talk) and claims.py (a clause joint).
 CONCESSIONS = r"other than|except that|apart from the fact that"
 _CLAUSE_BREAK_RE = re.compile(
-    rf",\s*(?:but|however|although)\b|\b(?:{CONCESSIONS})\s|[，,]\s*(?:但|不过|但是|然而)"
+    rf"(?:,\s*|\s)(?:but|however|although)\b(?=\s*\w)|\b(?:{CONCESSIONS})\s|[，,]\s*(?:但|不过|但是|然而)"
 )
 
 

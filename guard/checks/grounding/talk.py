@@ -15,6 +15,7 @@ from typing import Literal
 
 from guard.checks.grounding.refusal import CONCESSIONS, is_refusal
 from guard.text import cjk
+from guard.text.tokens import capitalised_terms
 
 Kind = Literal["claim", "chitchat", "hedge", "question", "opinion", "refusal"]
 
@@ -23,6 +24,10 @@ def _rx(*patterns: str) -> re.Pattern[str]:
 
 
 _END = r"[\s.!?。！？~～…]*$"
+# An opinion that goes on to state something ("I like the movie because it was directed by X",
+# "I enjoy Pulp Fiction, which was written by Y") is a claim: a clause word, then a verb.
+_NO_EMBEDDED = (r"(?!.*\b(?:because|since|as|which|who|whose|that|how|when|where|after|before|while|and|but)\s+"
+                r"(?:[\w'-]+\s+){0,4}(?:is|are|was|were|has|have|had|did|does|will|can|could|would|[a-z]{3,}ed)\b)")
 # Whole-clause talk, English and Chinese: (code, pattern). The clause must match from its start
 # to its end (modulo punctuation), so "That is right next to the station" is a claim.
 _WHOLE: list[tuple[str, Kind, re.Pattern[str]]] = [
@@ -88,12 +93,13 @@ _WHOLE: list[tuple[str, Kind, re.Pattern[str]]] = [
     )),
     ("opinion", "opinion", _rx(
         r"^i (?:really |absolutely |just |personally |also |totally |do |would )?(?:love|like|enjoy|adore|hate|dislike|prefer|miss|admire|"
-        r"feel|hope|wish|want|would love|'d love|can't wait|cannot wait)\b(?!.*\d).*$",
-        r"^i(?:'m| am) (?:a )?(?:huge |big |really big )?fan\b(?!.*\d).*$",
+        r"feel|hope|wish|want|would love|'d love|can't wait|cannot wait)\b(?!.*\d)" + _NO_EMBEDDED + r".*$",
+        r"^i(?:'m| am) (?:a )?(?:huge |big |really big )?fan\b(?!.*\d)" + _NO_EMBEDDED + r".*$",
         # the speaker's own experience of a work: "I have not seen it but have heard about it"
         r"^i(?: have|'ve| had)?\s+(?:not |never |already |also |just )?(?:seen|read|watched|heard (?:of|about)|listened to|played)"
         r"\s+(?:it|that|this|them|those|these|that one|this one|one)\b(?!.*\d).{0,50}$",
-        r"^i(?:'m| am) (?:so |really |very )?(?:glad|happy|excited|thrilled|jealous|impressed|sad|curious|interested)\b(?!.*\d).*$",
+        r"^i(?:'m| am) (?:so |really |very )?(?:glad|happy|excited|thrilled|jealous|impressed|sad|curious|interested)\b(?!.*\d)"
+        + _NO_EMBEDDED + r".*$",
         r"^(?:personally|in my (?:humble )?opinion|imo|my (?:personal )?favou?rite)\b(?!.*\d).*$",
         r"^i (?:think|find|found) (?:it|that|this|they|them)(?:'s| is| was| are| were| would be| sounds| seems)?\s*(?:so |really |very |pretty |quite )?"
         r"(?:great|good|nice|cool|awesome|amazing|interesting|fascinating|beautiful|wonderful|fun|funny|sad|scary|boring|a (?:good|great) idea)" + _END,
@@ -119,7 +125,7 @@ PREFIXES: list[tuple[str, Kind, re.Pattern[str]]] = [
     )),
     ("attribution", "chitchat", _rx(
         r"^(?:well,?\s+|oh,?\s+)?(?:i (?:know|heard|read|learned|recall|remember|have (?:heard|read))|they say|it is said)(?:\s+that)?[,\s]\s*",
-        r"^(?:and\s+)?(?:i\s+)?(?:remember|recall|know|heard|read|learned)\s+that\s+",
+        r"^(?:and\s+)?(?:also\s+)?(?:i\s+)?(?:remember|recall|know|heard|read|learned)\s+that\s+",
         rf"^(?:{CONCESSIONS})\s+",
         r"^(?:我(?:听说|知道|记得)|听说|据了解|据悉|据报道|据介绍|据称|据说|众所周知)[，,]?\s*",
     )),
@@ -151,6 +157,22 @@ BARE_YES = re.compile(r"^(?:yes|yeah|yep|yup|correct|that(?:'s| is) (?:right|cor
                        r"是的|是|对|对的|没错|正确|确实如此|确实)\W*$", re.IGNORECASE)
 
 
+# A question that states a fact on the way ("Do you like it because of its author Stephen King?",
+# "Can I recommend the sequel directed by Ruben Fleischer?") is graded: the fact is the model's.
+_PRESUPPOSES = re.compile(
+    r"\b(?:directed|written|produced|composed|created|founded|invented|published|released|sung|performed|owned|"
+    r"developed|designed|built|starring|starred|acquired)\s+(?:by|in|on)\b|\b(?:its|his|her|their)\s+"
+    r"(?:author|director|writer|creator|founder|composer|singer|star|owner|developer)\b|\b(?:called|named)\s+[\"“A-Z]",
+)
+
+
+def _presupposes(question: str) -> bool:
+    """A relation word next to a name, or a figure: the question asserts something."""
+    if cjk.has_cjk(question):
+        return False
+    return bool(_PRESUPPOSES.search(question)) and (bool(re.search(r"\d", question)) or len(capitalised_terms(question)) > 0)
+
+
 def is_polar_question(question: str) -> bool:
     """A yes/no question: its bare "Yes" asserts the question's statement."""
     last = question.strip().splitlines()[-1] if question.strip() else ""
@@ -164,7 +186,7 @@ def whole_kind(text: str) -> tuple[str, Kind] | None:
     for why, kind, rx in _WHOLE:
         if rx.match(body):
             return why, kind
-    if _QUESTION_END.search(body) and (_ASKS_ZH if cjk.has_cjk(body) else _ASKS_EN).search(body):
+    if _QUESTION_END.search(body) and (_ASKS_ZH if cjk.has_cjk(body) else _ASKS_EN).search(body) and not _presupposes(body):
         return "question", "question"
     if is_refusal(body):
         return "hedge", "hedge"
