@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from guard.checks.grounding.evidence import EvidenceText
 from guard.checks.grounding.features import Claim
 from guard.checks.grounding.refusal import CONCESSIONS, is_refusal
-from guard.checks.grounding.talk import ASKS_BACK, BARE_YES, PREFIXES, Kind, classify, is_polar_question, whole_kind
+from guard.checks.grounding.talk import ASKS_BACK, BARE_YES, PREFIXES, Kind, classify, is_polar_question, only_judges, whole_kind
 from guard.text import cjk, tokens
 from guard.text.sentences import Span, split_sentences
 
@@ -208,7 +208,7 @@ def _sentence_pieces(sentence: Span, answer: str, separate: bool) -> list[ClaimS
     if len(raw) > 1:
         pieces = [
             ClaimSpan(p.text, p.start, p.end, "opinion", "opinion")
-            if p.checked and i and _OPINION_FRAME.match(pieces[i - 1].text) and not re.search(r"\d", p.text)
+            if p.checked and i and _OPINION_FRAME.match(pieces[i - 1].text) and only_judges(p.text)
             else p
             for i, p in enumerate(pieces)
         ]

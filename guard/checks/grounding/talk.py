@@ -28,6 +28,9 @@ _END = r"[\s.!?。！？~～…]*$"
 # "I enjoy Pulp Fiction, which was written by Y") is a claim: a clause word, then a verb.
 _NO_EMBEDDED = (r"(?!.*\b(?:because|since|as|which|who|whose|that|how|when|where|after|before|while|and|but)\s+"
                 r"(?:[\w'-]+\s+){0,4}(?:is|are|was|were|has|have|had|did|does|will|can|could|would|[a-z]{3,}ed)\b)")
+# The same for Chinese: a second clause after a comma, or a word that states who did what.
+ZH_STATES = r"(?:[，,；;]\s*\S|因为|由于|所以|由|发布|推出|开发|研发|导演|创立|成立|收购|位于|获得|属于)"
+_ZH_NO_EMBEDDED = rf"(?!.*{ZH_STATES})"
 # Whole-clause talk, English and Chinese: (code, pattern). The clause must match from its start
 # to its end (modulo punctuation), so "That is right next to the station" is a claim.
 _WHOLE: list[tuple[str, Kind, re.Pattern[str]]] = [
@@ -100,7 +103,7 @@ _WHOLE: list[tuple[str, Kind, re.Pattern[str]]] = [
         r"\s+(?:it|that|this|them|those|these|that one|this one|one)\b(?!.*\d).{0,50}$",
         r"^i(?:'m| am) (?:so |really |very )?(?:glad|happy|excited|thrilled|jealous|impressed|sad|curious|interested)\b(?!.*\d)"
         + _NO_EMBEDDED + r".*$",
-        r"^(?:personally|in my (?:humble )?opinion|imo|my (?:personal )?favou?rite)\b(?!.*\d).*$",
+        r"^(?:personally|in my (?:humble )?opinion|imo|my (?:personal )?favou?rite)\b(?!.*\d)" + _NO_EMBEDDED + r".*$",
         r"^i (?:think|find|found) (?:it|that|this|they|them)(?:'s| is| was| are| were| would be| sounds| seems)?\s*(?:so |really |very |pretty |quite )?"
         r"(?:great|good|nice|cool|awesome|amazing|interesting|fascinating|beautiful|wonderful|fun|funny|sad|scary|boring|a (?:good|great) idea)" + _END,
         r"^(?:that|this|it)(?:'s| is| was| sounds| seems| looks)\s+(?:like\s+)?(?:a |an )?(?:so |really |very |pretty |quite |super )?"
@@ -108,9 +111,9 @@ _WHOLE: list[tuple[str, Kind, re.Pattern[str]]] = [
         r"good to know|unfortunate|impressive|lovely|exciting|incredible)" + _END,
         r"^(?:how|what a) (?:interesting|cool|sad|nice|fun|great|lovely|wonderful)\b.{0,20}$",
         r"^(?:wow|oh wow|awesome|cool|nice|great|amazing|interesting|lol|haha)" + _END,
-        r"^我(?:也|真的|非常|很|特别|挺|一直|就)?(?:喜欢|爱|讨厌|希望|期待|羡慕|佩服|想念|好奇)[^0-9]*$",
-        r"^我(?:也|真的)?(?:很|非常|特别|挺)?(?:高兴|开心|激动|难过|感兴趣)[^0-9]*$",
-        r"^(?:我个人(?:认为|觉得)|在我看来|我觉得(?:这|那|它)?(?:很|真|挺|非常)?(?:好|棒|不错|有意思|有趣|酷))[^0-9]*$",
+        r"^我(?:也|真的|非常|很|特别|挺|一直|就){0,2}(?:喜欢|爱|讨厌|希望|期待|羡慕|佩服|想念|好奇)" + _ZH_NO_EMBEDDED + r"[^0-9]*$",
+        r"^我(?:也|真的)?(?:很|非常|特别|挺)?(?:高兴|开心|激动|难过|感兴趣)" + _ZH_NO_EMBEDDED + r"[^0-9]*$",
+        r"^(?:我个人(?:认为|觉得)|在我看来|我觉得(?:这|那|它)?(?:很|真|挺|非常)?(?:好|棒|不错|有意思|有趣|酷))[，,]?" + _ZH_NO_EMBEDDED + r"[^0-9]*$",
         r"^(?:太(?:棒|好|酷|厉害|有意思)了|真(?:棒|好|不错|有意思|有趣|厉害)|听起来(?:很|真|挺)?(?:不错|很棒|有意思|有趣)|挺(?:好|不错|有意思)的?|好(?:酷|棒|有趣)啊?|哇|哈哈+)" + r"[^0-9]{0,6}$",
     )),
 ]
@@ -173,6 +176,30 @@ def _presupposes(question: str) -> bool:
     return bool(_PRESUPPOSES.search(question)) and (bool(re.search(r"\d", question)) or len(capitalised_terms(question)) > 0)
 
 
+_FRAME = re.compile(r"^(?:personally|in my (?:humble )?opinion|imo)\b[,\s]*", re.IGNORECASE)
+_MADE_BY = re.compile(r"\b[a-z]{3,}ed\s+(?:by|in|on)\b", re.IGNORECASE)
+
+
+def _framed_fact(body: str) -> bool:
+    """ "In my opinion, Llama was made by Google": a fact in an opinion's frame (a name or a
+    "made by" after the frame) is a claim."""
+    m = _FRAME.match(body)
+    if not m:
+        return False
+    rest = body[m.end():]
+    return bool(capitalised_terms(rest) or _MADE_BY.search(rest))
+
+
+def only_judges(text: str) -> bool:
+    """After "In my opinion,": a judgement ("it is the best model"), not a fact wrapped in one
+    ("Llama was made by Google", "它是谷歌发布的"): no figure, no name, no word of who did what."""
+    if re.search(r"\d", text):
+        return False
+    if cjk.has_cjk(text):
+        return not re.search(ZH_STATES, text)
+    return not capitalised_terms(text) and not _MADE_BY.search(text)
+
+
 def is_polar_question(question: str) -> bool:
     """A yes/no question: its bare "Yes" asserts the question's statement."""
     last = question.strip().splitlines()[-1] if question.strip() else ""
@@ -185,6 +212,8 @@ def whole_kind(text: str) -> tuple[str, Kind] | None:
         return None
     for why, kind, rx in _WHOLE:
         if rx.match(body):
+            if kind == "opinion" and _framed_fact(body):
+                return None
             return why, kind
     if _QUESTION_END.search(body) and (_ASKS_ZH if cjk.has_cjk(body) else _ASKS_EN).search(body) and not _presupposes(body):
         return "question", "question"
