@@ -91,6 +91,10 @@ TABLE = [
     ("", "我觉得 Qwen2.5 的预训练数据量最多达 18 万亿个 token。", "pass", "hedge+claim"),
     ("", "谢谢提问！Llama 3.1 的训练数据超过 45 万亿个 token。", "hold", "chitchat+claim"),
     ("", "我不知道。", "pass", "refusal"),
+    # a hedge that goes on to state a fact: the fact was exempted
+    ("", "I'm not sure, but DeepSeek-V3 was released by Alibaba Cloud.", "flag", "hedge+claim"),
+    ("", "I'm not sure, DeepSeek-V3 was released by Alibaba Cloud.", "flag", "claim"),
+    ("", "我不太确定，Qwen2.5 是谷歌发布的模型。", "flag", "claim"),
     # quoted in issue 11, wrapped in an opinion: it was an unchecked opinion before
     ("", "我很喜欢Qwen，它是谷歌发布的模型。", "flag", "claim"),
     ("", "In my opinion, DeepSeek-V3 was released by Alibaba Cloud.", "flag", "claim"),

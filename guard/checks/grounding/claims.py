@@ -116,7 +116,8 @@ def _states_something(text: str) -> bool:
 
 def _names_nothing(text: str) -> bool:
     """No figure, no name, no Chinese: an English fragment with nothing a passage could back."""
-    return not re.search(r"\d", text) and not cjk.has_cjk(text) and not tokens.capitalised_terms(text)
+    body = _EN_CONNECTIVE.sub("", text.strip())
+    return not re.search(r"\d", body) and not cjk.has_cjk(body) and not re.search(r"\b(?!I\b)[A-Z]", body)
 
 
 def _raw_clauses(sentence: Span) -> list[Span]:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 
+from guard.text import cjk
+from guard.text.tokens import capitalised_terms
+
 _EN = [
     r"\bi (?:do not|don't|dont) (?:know|have (?:enough |that |this |the )?(?:information|data|details))\b",
     r"\bi(?:'m| am) (?:not sure|unsure|unable to (?:answer|find|determine|say|confirm|verify))\b",
@@ -41,6 +44,36 @@ _CLAUSE_BREAK_RE = re.compile(
 )
 
 
+# Where a hedge or refusal phrase ends ("I'm not *sure*", "我不太*确定*"), and what may follow it.
+_HEDGE_WORD = re.compile(r"\b(?:sure|certain|unsure|expert|wrong|mistaken|know|remember|recall|think|believe|guess)\b|确定|清楚|知道|记得|了解",
+                         re.IGNORECASE)
+_ASKS_EN = re.compile(r"^(?:what|who|whom|whose|which|when|where|why|how|whether|if|about|of|on|much|many|enough|that\s*$)\b", re.IGNORECASE)
+_ASKS_ZH = re.compile(r"谁|什么|哪|怎么|如何|多少|几|是否|有没有")
+_EN_FINITE = re.compile(r"\b(?:is|are|was|were|has|have|had|did|does|will|can|could|would)\b|\b[a-z]{3,}(?:ed|s)\b", re.IGNORECASE)
+ZH_DOES = r"(?:因为|由于|所以|由|发布|推出|开发|研发|导演|创立|成立|收购|位于|获得|属于)"
+
+
+def asserts_after_hedge(text: str) -> bool:
+    """Whether ``text`` goes on, after its hedge or refusal phrase, to state a fact of its own:
+    "I'm not sure, Llama was made by Google", "I'm not certain Llama was made by Google",
+    "我不太确定，Llama 是谷歌发布的". "I'm not sure what Llama is" and "我不清楚它是谁发布的" do not."""
+    m = _HEDGE_WORD.search(text)
+    if not m:
+        return False
+    rest = text[m.end():]
+    cut = re.search(r"[,，;；]\s*", rest)
+    rest = (rest[cut.end():] if cut else rest).strip(" .!?。！？")
+    if not rest:
+        return False
+    if cjk.has_cjk(rest):
+        return not _ASKS_ZH.search(rest) and bool(re.search(ZH_DOES, rest) or re.search(r"\d", rest))
+    if _ASKS_EN.match(rest):
+        return False
+    if re.search(r"(?<![A-Za-z.])\d", rest):
+        return True
+    return bool([n for n in capitalised_terms(rest) if n != "I"]) and bool(_EN_FINITE.search(rest))
+
+
 def is_refusal(sentence: str) -> bool:
     """A sentence that declines to answer and asserts nothing else."""
     text = sentence.strip()
@@ -49,6 +82,6 @@ def is_refusal(sentence: str) -> bool:
     lower = text.lower()
     if not any(t in lower for t in _TRIGGERS):
         return False
-    if _CLAUSE_BREAK_RE.search(text):
+    if _CLAUSE_BREAK_RE.search(text) or asserts_after_hedge(text):
         return False
     return bool(_REFUSAL_RE.search(text))

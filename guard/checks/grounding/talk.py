@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from guard.checks.grounding.refusal import CONCESSIONS, is_refusal
+from guard.checks.grounding.refusal import CONCESSIONS, ZH_DOES, asserts_after_hedge, is_refusal
 from guard.text import cjk
 from guard.text.tokens import capitalised_terms
 
@@ -29,7 +29,7 @@ _END = r"[\s.!?。！？~～…]*$"
 _NO_EMBEDDED = (r"(?!.*\b(?:because|since|as|which|who|whose|that|how|when|where|after|before|while|and|but)\s+"
                 r"(?:[\w'-]+\s+){0,4}(?:is|are|was|were|has|have|had|did|does|will|can|could|would|[a-z]{3,}ed)\b)")
 # The same for Chinese: a second clause after a comma, or a word that states who did what.
-ZH_STATES = r"(?:[，,；;]\s*\S|因为|由于|所以|由|发布|推出|开发|研发|导演|创立|成立|收购|位于|获得|属于)"
+ZH_STATES = rf"(?:[，,；;]\s*\S|{ZH_DOES})"
 _ZH_NO_EMBEDDED = rf"(?!.*{ZH_STATES})"
 # Whole-clause talk, English and Chinese: (code, pattern). The clause must match from its start
 # to its end (modulo punctuation), so "That is right next to the station" is a claim.
@@ -212,7 +212,7 @@ def whole_kind(text: str) -> tuple[str, Kind] | None:
         return None
     for why, kind, rx in _WHOLE:
         if rx.match(body):
-            if kind == "opinion" and _framed_fact(body):
+            if kind == "opinion" and _framed_fact(body) or kind == "hedge" and asserts_after_hedge(body):
                 return None
             return why, kind
     if _QUESTION_END.search(body) and (_ASKS_ZH if cjk.has_cjk(body) else _ASKS_EN).search(body) and not _presupposes(body):
