@@ -47,8 +47,9 @@ _CLAUSE_BREAK_RE = re.compile(
 # Where a hedge or refusal phrase ends ("I'm not *sure*", "我不太*确定*"), and what may follow it.
 _HEDGE_WORD = re.compile(r"\b(?:sure|certain|unsure|expert|wrong|mistaken|know|remember|recall|think|believe|guess)\b|确定|清楚|知道|记得|了解",
                          re.IGNORECASE)
-_ASKS_EN = re.compile(r"^(?:what|who|whom|whose|which|when|where|why|how|whether|if|about|of|on|much|many|enough|that\s*$)\b", re.IGNORECASE)
-_ASKS_ZH = re.compile(r"谁|什么|哪|怎么|如何|多少|几|是否|有没有")
+# What follows a hedge word without stating anything: "not sure *what* it is", "don't know *much*", "不清楚*谁*"
+_INDIRECT_EN = re.compile(r"^(?:what|who|whom|whose|which|when|where|why|how|whether|if|about|of|on|much|many|enough)\b", re.IGNORECASE)
+_INDIRECT_ZH = re.compile(r"谁|什么|哪|怎么|如何|多少|几|是否|有没有")
 _EN_FINITE = re.compile(r"\b(?:is|are|was|were|has|have|had|did|does|will|can|could|would)\b|\b[a-z]{3,}(?:ed|s)\b", re.IGNORECASE)
 ZH_DOES = r"(?:因为|由于|所以|由|发布|推出|开发|研发|导演|创立|成立|收购|位于|获得|属于)"
 
@@ -66,8 +67,8 @@ def asserts_after_hedge(text: str) -> bool:
     if not rest:
         return False
     if cjk.has_cjk(rest):
-        return not _ASKS_ZH.search(rest) and bool(re.search(ZH_DOES, rest) or re.search(r"\d", rest))
-    if _ASKS_EN.match(rest):
+        return not _INDIRECT_ZH.search(rest) and bool(re.search(ZH_DOES, rest) or re.search(r"\d", rest))
+    if _INDIRECT_EN.match(rest):
         return False
     if re.search(r"(?<![A-Za-z.])\d", rest):
         return True

@@ -4,7 +4,9 @@ Greetings, thanks, apologies and sympathy, agreement, pleasantries, attributions
 questions back to the user and first-person opinions, each as a whole clause (``classify``) or as
 a leading phrase (``PREFIXES``: "Well,", "I think", "Did you know that"). A clause must match from
 its start to its end, so "That is right next to the station" and "Thank You is a song by Dido"
-stay claims; a figure keeps an apology, hedge or opinion a claim. ``claims.py`` cuts answers into
+stay claims; a figure keeps an apology, hedge or opinion a claim, and so does a fact it goes on
+to state ("I'm not sure, Llama was made by Google", "I like it because it was directed by X",
+"我很喜欢Qwen，它是谷歌发布的模型"): talk must not carry an unchecked claim. ``claims.py`` cuts answers into
 clauses and uses these rules.
 """
 
@@ -212,7 +214,7 @@ def whole_kind(text: str) -> tuple[str, Kind] | None:
         return None
     for why, kind, rx in _WHOLE:
         if rx.match(body):
-            if kind == "opinion" and _framed_fact(body) or kind == "hedge" and asserts_after_hedge(body):
+            if (kind == "opinion" and _framed_fact(body)) or (kind == "hedge" and asserts_after_hedge(body)):
                 return None
             return why, kind
     if _QUESTION_END.search(body) and (_ASKS_ZH if cjk.has_cjk(body) else _ASKS_EN).search(body) and not _presupposes(body):
