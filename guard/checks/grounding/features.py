@@ -46,7 +46,7 @@ from rapidfuzz import fuzz
 from guard.checks.grounding.binding import anchor, bound_flags, misbound_numbers, passage_subject
 from guard.checks.grounding.contradiction import MIN_ALIGNMENT, Conflict, find_conflict, ranked_sentences
 from guard.checks.grounding.evidence import EvidenceText
-from guard.checks.grounding.names import name_found, subtitle_names
+from guard.checks.grounding.names import name_found, names_to_state
 from guard.checks.grounding.reasons import code, render
 from guard.text import cjk, tokens
 from guard.text.normalize import Aliases, DateMention, default_aliases, find_dates
@@ -267,15 +267,6 @@ def _wrong_dates(claim: Claim, phrase: Sequence[DateMention], anywhere: Sequence
     return out
 
 
-def _named(claim: Claim, ev: EvidenceText, aliases: Aliases) -> tuple[str, ...]:
-    """The claim's names the evidence must state: not those of a quoted title's subtitle when
-    the evidence names the title itself (``names.subtitle_names``)."""
-    if ":" not in claim.text:
-        return claim.names
-    titled = subtitle_names(claim.text, claim.names)
-    return tuple(n for n in claim.names if n not in titled or not name_found(titled[n], ev, aliases))
-
-
 def measure(
     claim: Claim,
     ev: EvidenceText,
@@ -305,7 +296,7 @@ def measure(
         numbers = [q for q in numbers if not (q.kind == "ordinal" and q.text.isalpha())]
     numbers = list({round(q.value, 6): q for q in numbers}.values())  # "2018 ... 2018" counts once
     wrong_dates = _wrong_dates(claim, [d for t in phrase for d in find_dates(t)], bound_ev.dates) if claim.dates else []
-    names = _named(claim, ev, aliases)
+    names = names_to_state(claim.text, claim.names, ev, aliases)
     missing_names = [n for n in names if not name_found(n, ev, aliases)]
     unbound = []
     if bound_ev is not ev:

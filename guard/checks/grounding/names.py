@@ -67,6 +67,15 @@ def subtitle_names(text: str, names: list[str] | tuple[str, ...]) -> dict[str, s
     return out
 
 
+def names_to_state(text: str, names: tuple[str, ...], ev: EvidenceText, aliases: Aliases) -> tuple[str, ...]:
+    """The names of claim ``text`` the evidence must state: not those of a quoted title's
+    subtitle when the evidence names the title itself (``subtitle_names``)."""
+    if ":" not in text:
+        return names
+    titled = subtitle_names(text, names)
+    return tuple(n for n in names if n not in titled or not name_found(titled[n], ev, aliases))
+
+
 def _found_without_place(name: str, ev: EvidenceText, aliases: Aliases) -> bool:
     """An institution is often named without the country it belongs to: ``name`` minus a
     leading country from the alias table (at least two words left) is in the evidence, and the
