@@ -30,7 +30,9 @@ from dataclasses import dataclass, replace
 from guard.checks.grounding.evidence import EvidenceText
 from guard.checks.grounding.features import Claim
 from guard.checks.grounding.refusal import CONCESSIONS, is_refusal
-from guard.checks.grounding.talk import ASKS_BACK, BARE_YES, PREFIXES, Kind, classify, is_polar_question, only_judges, whole_kind
+from guard.checks.grounding.talk import (
+    ASKS_BACK, BARE_YES, OPINION_FRAME_EN, PREFIXES, Kind, classify, is_polar_question, only_judges, whole_kind,
+)
 from guard.text import cjk, tokens
 from guard.text.sentences import Span, split_sentences
 
@@ -146,7 +148,7 @@ def _has_content(text: str) -> bool:
     return bool(tokens.content_words(text) or re.search(r"\d", text) or len("".join(cjk.cjk_runs(text))) >= 2)
 
 
-_OPINION_FRAME = re.compile(r"^(?:personally|in my (?:humble )?opinion|imo|在我看来|我个人(?:认为|觉得)|我觉得|个人认为)\W*$", re.IGNORECASE)
+_OPINION_FRAME = re.compile(rf"^(?:{OPINION_FRAME_EN}|在我看来|我个人(?:认为|觉得)|我觉得|个人认为)\W*$", re.IGNORECASE)
 
 
 def _strip_prefixes(piece: Span) -> list[ClaimSpan]:

@@ -26,6 +26,8 @@ def _rx(*patterns: str) -> re.Pattern[str]:
 
 
 _END = r"[\s.!?。！？~～…]*$"
+# The English words that frame an opinion ("In my opinion, ..."), here and in claims.py.
+OPINION_FRAME_EN = r"personally|in my (?:humble )?opinion|imo"
 # An opinion that goes on to state something ("I like the movie because it was directed by X",
 # "I enjoy Pulp Fiction, which was written by Y") is a claim: a clause word, then a verb.
 _NO_EMBEDDED = (r"(?!.*\b(?:because|since|as|which|who|whose|that|how|when|where|after|before|while|and|but)\s+"
@@ -105,7 +107,7 @@ _WHOLE: list[tuple[str, Kind, re.Pattern[str]]] = [
         r"\s+(?:it|that|this|them|those|these|that one|this one|one)\b(?!.*\d).{0,50}$",
         r"^i(?:'m| am) (?:so |really |very )?(?:glad|happy|excited|thrilled|jealous|impressed|sad|curious|interested)\b(?!.*\d)"
         + _NO_EMBEDDED + r".*$",
-        r"^(?:personally|in my (?:humble )?opinion|imo|my (?:personal )?favou?rite)\b(?!.*\d)" + _NO_EMBEDDED + r".*$",
+        rf"^(?:{OPINION_FRAME_EN}|my (?:personal )?favou?rite)\b(?!.*\d)" + _NO_EMBEDDED + r".*$",
         r"^i (?:think|find|found) (?:it|that|this|they|them)(?:'s| is| was| are| were| would be| sounds| seems)?\s*(?:so |really |very |pretty |quite )?"
         r"(?:great|good|nice|cool|awesome|amazing|interesting|fascinating|beautiful|wonderful|fun|funny|sad|scary|boring|a (?:good|great) idea)" + _END,
         r"^(?:that|this|it)(?:'s| is| was| sounds| seems| looks)\s+(?:like\s+)?(?:a |an )?(?:so |really |very |pretty |quite |super )?"
@@ -175,10 +177,10 @@ def _presupposes(question: str) -> bool:
     """A relation word next to a name, or a figure: the question asserts something."""
     if cjk.has_cjk(question):
         return False
-    return bool(_PRESUPPOSES.search(question)) and (bool(re.search(r"\d", question)) or len(capitalised_terms(question)) > 0)
+    return bool(_PRESUPPOSES.search(question)) and bool(re.search(r"\d", question) or capitalised_terms(question))
 
 
-_FRAME = re.compile(r"^(?:personally|in my (?:humble )?opinion|imo)\b[,\s]*", re.IGNORECASE)
+_FRAME = re.compile(rf"^(?:{OPINION_FRAME_EN})\b[,\s]*", re.IGNORECASE)
 _MADE_BY = re.compile(r"\b[a-z]{3,}ed\s+(?:by|in|on)\b", re.IGNORECASE)
 
 
