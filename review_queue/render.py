@@ -149,7 +149,7 @@ def readable(
 ) -> str:
     """An audit event's detail as text a person reads: ``key: value`` pairs, characters unescaped.
 
-    (Jinja's ``tojson`` writes non-ASCII as ``\\uXXXX``, which makes a Chinese reason unreadable.)
+    (Jinja's ``tojson`` writes non-ASCII as ``\\u`` escapes (``\\u4e2d`` for 中), which makes a Chinese reason unreadable.)
     ``key_label`` names the keys in the page's language, ``value_label(key, value)`` the values
     that are names (an item's kind); times (``*_until``, ``*_at``) are shown as clock times.
     """
