@@ -149,12 +149,43 @@ def test_lifespan_years_are_bound_to_born_and_died():
 
 
 def test_polarity_english_and_chinese():
-    plain, negated, _ = polarity("Llama 3.1 does not use GQA.")
-    assert key("use") in negated and key("use") not in plain
-    _, negated, _ = polarity("这种新药不能治愈肺癌")
-    assert "治愈" in negated
-    _, negated, _ = polarity("不仅速度快，而且未来可期")  # 不仅 and 未来 negate nothing
-    assert not negated
+    p = polarity("Llama 3.1 does not use GQA.")
+    assert key("use") in p.negated and key("use") not in p.plain
+    assert "治愈" in polarity("这种新药不能治愈肺癌").negated
+    assert not polarity("不仅速度快，而且未来可期").negated  # 不仅 and 未来 negate nothing
+
+
+def test_rank_number_is_not_a_negation():
+    """Summaries of sports news: "world No 99", "no 29 Caroline Garcia" read as "not ranking",
+    "not Caroline", so a faithful summary was contradicted."""
+    assert not polarity("Bedene's world No 99 ranking puts him behind Andy Murray.").negated
+    assert not polarity("Kvitova beat world no. 29 Caroline Garcia 6-4, 6-4.").negated
+    assert conflict("Petra Kvitova defeated Caroline Garcia in straight sets for a 3-0 lead.",
+                    "Fourth-ranked Kvitova beat world no 29 Caroline Garcia 6-4, 6-4 for an insurmountable 3-0 lead.") is None
+
+
+@pytest.mark.parametrize("claim, evidence", [
+    ("Police do not suspect foul play.", "No foul play: police say they have no reason to consider the death suspicious."),
+    ("Juventus keeper Gianluigi Buffon says he has no plans to retire soon.",
+     "Juventus goalkeeper Gianluigi Buffon has no immediate plans to retire and said it would be a waste to quit now."),
+    ("Sexting is not advised for politicians, says Ed Miliband.", "Ed Miliband said politicians should not sext and sexting is risky."),
+    ("Pulis has never been in charge of a side that was relegated.", "Pulis keeps his proud record of never being relegated as a manager."),
+    ("Holidaymakers received no compensation for the passport delays.", "Holidaymakers caught up in the passport delays have not received any compensation."),
+])
+def test_a_negation_moved_to_another_word_is_not_a_contradiction(claim, evidence):
+    """Both sides negate something in the clause: the negation moved ("no plans" / "no
+    immediate plans"), which is paraphrase; seen as false contradictions on news summaries."""
+    assert conflict(claim, evidence) is None
+
+
+def test_a_sentence_end_bounds_a_negation():
+    ev = "AS claim that Real could have settled the tie, but Oblak said no. The Spanish papers praised Oblak and Varane."
+    assert conflict("Atletico keeper Jan Oblak was praised by the Spanish papers.", ev) is None
+
+
+def test_lack_and_failure_negate():
+    assert conflict("Britain managed to follow suit on aid.", "Britain's failure to follow suit on aid is striking.").kind == "polarity"
+    assert conflict("Britain failed to follow suit on aid.", "Britain's failure to follow suit on aid is striking.") is None
 
 
 def test_polarity_conflict_names_the_words():

@@ -39,7 +39,7 @@ _CLAUSE_RE = re.compile(r"[,;:()（），；：。!?！？]|\bbut\b|\bwhile\b|\b
 _NEG_WORDS = frozenset(
     "not no never cannot can't won't don't doesn't didn't isn't aren't wasn't weren't hasn't "
     "haven't hadn't shouldn't wouldn't couldn't mustn't neither nor none nobody nothing nowhere "
-    "without unable fails failed lacks lacked".split()
+    "without unable fails failed lack lacks lacked failure".split()
 )
 _NOT_NEGATION_AFTER = {"only", "just", "merely", "doubt", "least", "matter", "later", "less", "more", "fewer"}
 _NEG_WINDOW = 1  # content words after a negation that it scopes over (its head: "not *use*")
@@ -80,24 +80,47 @@ _ANSWER_RE = re.compile(r"^\s*(?:no|yes)\s*[.,!]\s*", re.IGNORECASE)
 _NEG_ADVERBS = frozenset("actually really ever even once yet always quite fully entirely completely truly formally officially directly necessarily exactly".split())
 
 
-def _en_polarity(text: str) -> tuple[set[str], set[str], dict[str, str]]:
-    """(keys stated plainly, keys under a negation, key -> the negation word) of English text.
+# "No 29", "No. 2": a rank, not a negation. A sentence end inside a text bounds a negation's
+# reach like a comma ("... said no. The Spanish papers").
+_NUMBER_SIGN_RE = re.compile(r"\bno\.?\s*(?=\d)")
+_SENTENCE_END_RE = re.compile(r"(?<=[a-z'])[.!?]\s+")
 
-    Sets keep insertion order through ``cue_of`` (a dict), so the first negated word is the
-    one reported. A leading answer word ("No. DeepSeek-V3 activates ...") negates nothing after it.
+
+@dataclass(frozen=True, slots=True)
+class Polarity:
+    """What a text states plainly and under a negation, as comparison keys.
+
+    ``clean`` holds the plain keys of clauses with no negation at all: a claim contradicts
+    evidence only against those. Where both sides negate something in the clause, the negation
+    has moved to another word ("Sexting is not advised" / "politicians should not sext"; "has
+    no plans" / "has no immediate plans"), which is paraphrase, not denial.
     """
+
+    plain: frozenset[str]
+    negated: frozenset[str]
+    clean: frozenset[str]
+    cues: dict[str, str]  # negated key -> its negation word; insertion order: first negated first
+
+
+def _en_polarity(text: str) -> tuple[set[str], set[str], set[str], dict[str, str]]:
+    """(plain keys, negated keys, plain keys of negation-free clauses, key -> negation word) of
+    English text. A leading answer word ("No. DeepSeek-V3 activates ...") negates nothing after it."""
     plain: set[str] = set()
     negated: set[str] = set()
+    clean: set[str] = set()
     cue_of: dict[str, str] = {}
-    for clause in _clauses(_ANSWER_RE.sub("", text).lower().replace("no longer", "nolonger")):
+    lowered = _SENTENCE_END_RE.sub(", ", _NUMBER_SIGN_RE.sub("number ", _ANSWER_RE.sub("", text).lower()))
+    for clause in _clauses(lowered.replace("no longer", "nolonger")):
         words = [w.replace("’", "'") for w in _WORD_RE.findall(clause)]
         scope = 0
         cue = ""
+        stated: list[str] = []
+        negating = False
         for i, w in enumerate(words):
             if w in _NEG_WORDS or w == "nolonger" or w.endswith("n't"):
                 nxt = words[i + 1] if i + 1 < len(words) else ""
                 if nxt not in _NOT_NEGATION_AFTER:
-                    scope, cue = _NEG_WINDOW, ("no longer" if w == "nolonger" else w)
+                    scope, cue, negating = _NEG_WINDOW, ("no longer" if w == "nolonger" else w), True
                 continue
             if w in tokens.STOPWORDS or len(w) < 2 or (scope and w in _NEG_ADVERBS):
                 continue
@@ -108,19 +131,25 @@ def _en_polarity(text: str) -> tuple[set[str], set[str], dict[str, str]]:
                 scope -= 1
             else:
                 plain.add(k)
-    return plain, negated, cue_of
+                stated.append(k)
+        if not negating:
+            clean.update(stated)
+    return plain, negated, clean, cue_of
 
 
-def _cjk_polarity(text: str) -> tuple[set[str], set[str], dict[str, str]]:
+def _cjk_polarity(text: str) -> tuple[set[str], set[str], set[str], dict[str, str]]:
     """The same for Chinese, over character bigrams after a negation."""
     plain: set[str] = set()
     negated: set[str] = set()
+    clean: set[str] = set()
     cue_of: dict[str, str] = {}
     masked = _CJK_NOT_NEG.sub(lambda m: "\u0000" * len(m.group(0)), text)
     for clause_start, clause in _clause_spans(masked):
         marks = [False] * len(clause)
         cues: list[str] = [""] * len(clause)
+        negating = False
         for m in _CJK_NEG_RE.finditer(clause):
+            negating = True
             for j in range(m.end(), min(len(clause), m.end() + _CJK_NEG_WINDOW)):
                 marks[j] = True
                 cues[j] = cues[j] or m.group(0)
@@ -136,7 +165,9 @@ def _cjk_polarity(text: str) -> tuple[set[str], set[str], dict[str, str]]:
                 cue_of.setdefault(g, cues[j])
             elif not marks[j] and not marks[j + 1]:
                 plain.add(g)
-    return plain, negated, cue_of
+                if not negating:
+                    clean.add(g)
+    return plain, negated, clean, cue_of
 
 
 def _clause_spans(text: str) -> list[tuple[int, str]]:
@@ -149,16 +180,17 @@ def _clause_spans(text: str) -> list[tuple[int, str]]:
 
 
 @lru_cache(maxsize=8192)
-def polarity(text: str) -> tuple[set[str], set[str], dict[str, str]]:
+def polarity(text: str) -> Polarity:
     """Units stated plainly and under a negation, English keys and Chinese bigrams together
-    (cached per text: callers must not change the sets)."""
-    plain, negated, cues = _en_polarity(text)
+    (cached per text)."""
+    plain, negated, clean, cues = _en_polarity(text)
     if cjk.has_cjk(text):
-        p2, n2, c2 = _cjk_polarity(text)
+        p2, n2, k2, c2 = _cjk_polarity(text)
         plain |= p2
         negated |= n2
+        clean |= k2
         cues.update(c2)
-    return plain, negated, cues
+    return Polarity(frozenset(plain), frozenset(negated), frozenset(clean), cues)
 
 
 def _answered(sentence: Sentence) -> bool | None:
@@ -207,23 +239,23 @@ def ranked_sentences(stems: Sequence[str], bigrams: Sequence[str], parts: Sequen
 
 
 def _polarity_conflict(claim: str, s: Sentence) -> Conflict | None:
-    c_plain, c_neg, c_cues = polarity(claim)
+    c = polarity(claim)
     if _is_question(s.text) and _answered(s) is False:
         # "Does X need less memory ...? No.": the question is denied as a whole, so a claim
         # contradicts it when it asserts it without any negation of its own.
-        if c_neg:
+        if c.negated:
             return None
-        e_plain, _, _ = polarity(s.text)
-        shared = [k for k in _ordered_keys(claim) if k in e_plain]
+        e_plain = polarity(s.text).plain
+        shared = [k for k in _ordered_keys(claim) if k in e_plain and k in c.plain]
         words = " ".join(_shown(k, claim) for k in shared[:4])
         return Conflict("polarity", words, "No", s.text) if shared else None
-    e_plain, e_neg, e_cues = polarity(s.text)
-    for k in [k for k in c_cues if k in c_neg and k not in c_plain]:
-        if k in e_plain and k not in e_neg:
-            return Conflict("polarity", f"{c_cues.get(k, 'not')} {_shown(k, claim)}", _shown(k, s.text), s.text)
-    for k in [k for k in e_cues if k in e_neg and k not in e_plain]:
-        if k in c_plain and k not in c_neg:
-            return Conflict("polarity", _shown(k, claim), f"{e_cues.get(k, 'not')} {_shown(k, s.text)}", s.text)
+    e = polarity(s.text)
+    for k in [k for k in c.cues if k in c.negated and k not in c.plain]:
+        if k in e.clean and k not in e.negated:
+            return Conflict("polarity", f"{c.cues.get(k, 'not')} {_shown(k, claim)}", _shown(k, s.text), s.text)
+    for k in [k for k in e.cues if k in e.negated and k not in e.plain]:
+        if k in c.clean and k not in c.negated:
+            return Conflict("polarity", _shown(k, claim), f"{e.cues.get(k, 'not')} {_shown(k, s.text)}", s.text)
     return None
 
 
