@@ -179,3 +179,22 @@ def test_jsonl_titles_tell_whose_figure_it_is(tmp_path):
     wrong = check.run(CheckInput(question="", answer="Qwen2.5 was pre-trained on 15 trillion tokens.", retriever=r))
     right = check.run(CheckInput(question="", answer="Qwen2.5 was pre-trained on 18 trillion tokens.", retriever=r))
     assert wrong.sentences[0].unsupported and not right.sentences[0].unsupported
+
+
+def test_evidence_covers_both_facts_of_a_claim():
+    """A news summary: "Phil Haste, 60, issued with £50 fine ..." got the passages naming Phil
+    Haste (they share most words) and not the one with the fine, so "£50" was reported missing
+    from an article that states it."""
+    article = [
+        "A driver was shocked to receive a £50 fine for failing to display his tax disc.",
+        "Phil Haste, 60, was also told he had not shown a ticket in his car.",
+        "Phil Haste said he could not understand why he was issued with a notice in his car.",
+        "Phil Haste, 60, sent his appeal to the council after being issued with the notice.",
+        "Phil Haste, who lives in Torquay, said he would rather go to court.",
+    ]
+    r = MemoryRetriever(article)
+    out = GroundingCheck(r, top_k=2).run(
+        CheckInput(question="", answer="Phil Haste, 60, was issued with a £50 fine for not showing his tax disc in his car.", retriever=r)
+    )
+    assert not any("50" in why for why in out.sentences[0].reasons), out.sentences[0].reasons
+    assert any("£50 fine" in e.span for e in out.sentences[0].evidence)
