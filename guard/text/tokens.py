@@ -27,6 +27,14 @@ STOPWORDS = frozenset(
     whose however although though yet still around one""".split()
 )
 
+# English finite verbs, as regex alternations for the rules that ask whether a clause states
+# something (claims, hedges, talk): the auxiliaries, and the suffixes of a past or third-person
+# form ("released", "uses"). Each rule builds its pattern from these, so they agree on what a
+# verb is; they differ only in what else they admit (modals, contractions), said where they do.
+EN_AUXILIARIES = r"is|are|was|were|has|have|had|did|does|will|can|could|would"
+EN_PAST = r"[a-z]{3,}ed"
+EN_PAST_OR_PRESENT = r"[a-z]{3,}(?:ed|s)"
+
 # Words that start a sentence or a clause capitalised without being names.
 _NOT_NAMES = STOPWORDS | {
     "yes", "no", "according", "based", "however", "although", "during", "after", "before",

@@ -94,9 +94,10 @@ _EN_JOINT = re.compile(
 _ZH_JOINT = re.compile(r"；|[，,](?=(?:而|但是|但|不过|然而|却|可是))")
 _ZH_CONNECTIVE_PREFIX = ("而", "但", "但是", "不过", "然而", "却", "并且", "而且", "同时")
 # Words of an English clause that show it has a verb of its own (so "and" joins statements).
+# any verb form, modals and contractions too: a clause with one may state something
 _EN_VERB = re.compile(
-    r"\b(?:is|are|was|were|be|been|being|am|has|have|had|does|do|did|can|could|will|would|shall|"
-    r"should|may|might|must|'s|'re|'ve|'d|'ll)\b|\b[a-z]{3,}(?:ed|s)\b|n't\b",
+    rf"\b(?:{tokens.EN_AUXILIARIES}|be|been|being|am|do|shall|should|may|might|must|'s|'re|'ve|'d|'ll)\b"
+    rf"|\b{tokens.EN_PAST_OR_PRESENT}\b|n't\b",
     re.IGNORECASE,
 )
 _EN_CONNECTIVE = re.compile(rf"^(?:but|yet|whereas|while|though|however|and|so|{CONCESSIONS})\b[,\s]*", re.IGNORECASE)

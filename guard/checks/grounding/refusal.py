@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from guard.text import cjk
-from guard.text.tokens import capitalised_terms
+from guard.text.tokens import EN_AUXILIARIES, EN_PAST_OR_PRESENT, capitalised_terms
 
 _EN = [
     r"\bi (?:do not|don't|dont) (?:know|have (?:enough |that |this |the )?(?:information|data|details))\b",
@@ -50,7 +50,7 @@ _HEDGE_WORD = re.compile(r"\b(?:sure|certain|unsure|expert|wrong|mistaken|know|r
 # What follows a hedge word without stating anything: "not sure *what* it is", "don't know *much*", "不清楚*谁*"
 _INDIRECT_EN = re.compile(r"^(?:what|who|whom|whose|which|when|where|why|how|whether|if|about|of|on|much|many|enough)\b", re.IGNORECASE)
 _INDIRECT_ZH = re.compile(r"谁|什么|哪|怎么|如何|多少|几|是否|有没有")
-_EN_FINITE = re.compile(r"\b(?:is|are|was|were|has|have|had|did|does|will|can|could|would)\b|\b[a-z]{3,}(?:ed|s)\b", re.IGNORECASE)
+_EN_FINITE = re.compile(rf"\b(?:{EN_AUXILIARIES})\b|\b{EN_PAST_OR_PRESENT}\b", re.IGNORECASE)
 ZH_DOES = r"(?:因为|由于|所以|由|发布|推出|开发|研发|导演|创立|成立|收购|位于|获得|属于)"
 
 

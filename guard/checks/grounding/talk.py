@@ -17,7 +17,7 @@ from typing import Literal
 
 from guard.checks.grounding.refusal import CONCESSIONS, ZH_DOES, asserts_after_hedge, is_refusal
 from guard.text import cjk
-from guard.text.tokens import capitalised_terms
+from guard.text.tokens import EN_AUXILIARIES, EN_PAST, capitalised_terms
 
 Kind = Literal["claim", "chitchat", "hedge", "question", "opinion", "refusal"]
 
@@ -31,7 +31,7 @@ OPINION_FRAME_EN = r"personally|in my (?:humble )?opinion|imo"
 # An opinion that goes on to state something ("I like the movie because it was directed by X",
 # "I enjoy Pulp Fiction, which was written by Y") is a claim: a clause word, then a verb.
 _NO_EMBEDDED = (r"(?!.*\b(?:because|since|as|which|who|whose|that|how|when|where|after|before|while|and|but)\s+"
-                r"(?:[\w'-]+\s+){0,4}(?:is|are|was|were|has|have|had|did|does|will|can|could|would|[a-z]{3,}ed)\b)")
+                rf"(?:[\w'-]+\s+){{0,4}}(?:{EN_AUXILIARIES}|{EN_PAST})\b)")
 # The same for Chinese: a second clause after a comma, or a word that states who did what.
 ZH_STATES = rf"(?:[，,；;]\s*\S|{ZH_DOES})"
 _ZH_NO_EMBEDDED = rf"(?!.*{ZH_STATES})"
