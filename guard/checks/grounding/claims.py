@@ -93,8 +93,8 @@ _EN_JOINT = re.compile(
 # on the Chinese news development set).
 _ZH_JOINT = re.compile(r"；|[，,](?=(?:而|但是|但|不过|然而|却|可是))")
 _ZH_CONNECTIVE_PREFIX = ("而", "但", "但是", "不过", "然而", "却", "并且", "而且", "同时")
-# Words of an English clause that show it has a verb of its own (so "and" joins statements).
-# any verb form, modals and contractions too: a clause with one may state something
+# Words of an English clause that show it has a verb of its own (so "and" joins statements):
+# any verb form, modals and contractions included.
 _EN_VERB = re.compile(
     rf"\b(?:{tokens.EN_AUXILIARIES}|be|been|being|am|do|shall|should|may|might|must|'s|'re|'ve|'d|'ll)\b"
     rf"|\b{tokens.EN_PAST_OR_PRESENT}\b|n't\b",
