@@ -185,13 +185,10 @@ _MADE_BY = re.compile(r"\b[a-z]{3,}ed\s+(?:by|in|on)\b", re.IGNORECASE)
 
 
 def _framed_fact(body: str) -> bool:
-    """ "In my opinion, Llama was made by Google": a fact in an opinion's frame (a name or a
-    "made by" after the frame) is a claim."""
+    """ "In my opinion, Llama was made by Google": a fact in an opinion's frame (whatever
+    after the frame does more than judge, ``only_judges``) is a claim."""
     m = _FRAME.match(body)
-    if not m:
-        return False
-    rest = body[m.end():]
-    return bool(capitalised_terms(rest) or _MADE_BY.search(rest))
+    return bool(m) and not only_judges(body[m.end():])
 
 
 def only_judges(text: str) -> bool:
