@@ -1,5 +1,5 @@
 from guard.text.cjk import char_ngrams, content_ngrams, foreign_names, name_core, novel_runs, person_names
-from guard.text.sentences import split_claims
+from guard.text.sentences import split_claims, split_sentences
 from guard.text.tokens import capitalised_terms, content_stems
 
 
@@ -76,3 +76,19 @@ def test_split_claims_merges_short_fragments():
     for c in split_claims("第一句话在这里。第二句。", 5):
         assert "第一句话在这里。第二句。"[c.start:c.end] == c.text
 
+
+
+def test_list_items_headings_and_lead_ins_are_sentences():
+    """Markdown answers (RAG): list items without a final period ran into one sentence, and a
+    list number ("2.") ended a sentence of its own."""
+    text = (
+        "Here are the points:\n1. **DeepSeek-V3** has 671B total parameters.\n2. It activates 37B\n"
+        "- Qwen2.5 supports 29 languages\n- Llama 3.1 has 405B\n## Summary\nIt was released in 2024.\n"
+        "以下是要点：\n1、第一点\n2、第二点\nwrapped prose line\ncontinues here."
+    )
+    assert [s.text for s in split_sentences(text)] == [
+        "Here are the points:", "1. **DeepSeek-V3** has 671B total parameters.", "2. It activates 37B",
+        "- Qwen2.5 supports 29 languages", "- Llama 3.1 has 405B", "## Summary", "It was released in 2024.",
+        "以下是要点：", "1、第一点", "2、第二点\nwrapped prose line\ncontinues here.",
+    ]
+    assert [s.text for s in split_sentences("Version 1.5 is out. It has 2 modes.")] == ["Version 1.5 is out.", "It has 2 modes."]

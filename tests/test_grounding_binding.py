@@ -20,6 +20,7 @@ from guard.text.normalize import (
     fold_abbreviations,
     lifespans,
     read_alias_groups,
+    strip_citations,
 )
 from guard.text.numbers import extract_quantities, unmatched_quantities
 
@@ -314,3 +315,16 @@ def test_a_demonym_finds_its_country():
     assert _name_found("England", EvidenceText("one of the finest sides to grace the English game"))
     assert _name_found("British", EvidenceText("He was born in the United Kingdom."))
     assert not _name_found("France", EvidenceText("one of the finest sides to grace the English game"))
+
+
+@pytest.mark.parametrize("text, bare", [
+    ("It was released in July 2024 [1].", "It was released in July 2024."),
+    ("It has 671B parameters [2][3] and [1, 4].", "It has 671B parameters and."),
+    ("It was released.[^1]", "It was released."),
+    ("Qwen2.5由阿里云发布【1】。", "Qwen2.5由阿里云发布。"),
+    ("It supports 29 languages (Source: passage 2).", "It supports 29 languages."),
+    ("It has 3 sizes (8B, 70B and 405B).", "It has 3 sizes (8B, 70B and 405B)."),
+    ("Released in [2019].", "Released in [2019]."),
+])
+def test_citation_marks_are_not_part_of_the_claim(text, bare):
+    assert strip_citations(text) == bare

@@ -98,6 +98,21 @@ TABLE = [
     # quoted in issue 11, wrapped in an opinion: it was an unchecked opinion before
     ("", "我很喜欢Qwen，它是谷歌发布的模型。", "flag", "claim"),
     ("", "In my opinion, DeepSeek-V3 was released by Alibaba Cloud.", "flag", "claim"),
+    # RAG answers in markdown: the lead-in, the source frame and the list numbers are layout and
+    # framing, not claims ("2." was a missing number 2; "Based on the provided passages" unsupported words)
+    ("What are the models?", "Based on the provided passages, here are the key points:\n\n1. DeepSeek-V3 has 671B total parameters.\n"
+     "2. It activates 37B parameters per token.\n- Qwen2.5 supports 29 languages", "pass", "chitchat+claim+claim+claim"),
+    ("What are the models?", "Here are the key points:\n1. DeepSeek-V3 has 671B total parameters.\n2. It activates 73B parameters per token.",
+     "hold", "chitchat+claim+claim"),
+    ("", "According to passage 2, Llama 3.1 was released in July 2024.", "pass", "chitchat+claim"),
+    ("", "The passages do not mention the price of Llama 3.1.", "pass", "refusal"),
+    ("", "根据提供的资料，Qwen2.5由阿里云发布。", "pass", "chitchat+claim"),
+    ("", "以下是要点：\n1、Qwen2.5由阿里云发布。", "pass", "chitchat+claim"),
+    # citation marks are not figures of the claim ("[1]" was a missing number 1)
+    ("", "Llama 3.1 was released in July 2024 [1]. DeepSeek-V3 has 671B total parameters [2][3].", "pass", "claim+claim"),
+    ("", "Qwen2.5 supports 29 languages (Source: passage 2).", "pass", "claim"),
+    ("", "Qwen2.5由阿里云发布【1】。", "pass", "claim"),
+    ("", "DeepSeek-V3 has 670B total parameters [1].", "hold", "claim"),
 ]
 
 

@@ -127,6 +127,24 @@ def lifespans(text: str) -> list[tuple[int, int]]:
 _DOTTED_RE = re.compile(r"\b(?:[A-Za-z]\.){2,}(?![A-Za-z])")
 
 
+# --- citation marks -----------------------------------------------------------------------------
+
+# Where an answer says its facts come from: "[1]", "[^2]", "[1, 3]", "【1】", "(Source: passage 2)",
+# "[Document 3]", "（资料2）". Layout, not part of the claim: "released in July 2024 [1]" must
+# not claim a number 1.
+_CITATION_RE = re.compile(
+    r"\s*(?:\[\^?\d{1,3}(?:\s*[,，、\-–]\s*\^?\d{1,3})*\]|【\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*】"
+    r"|[\[(（](?:sources?|passages?|documents?|docs?|refs?|references?|context|来源|资料|文档|参考)\s*[:：]?\s*"
+    r"(?:passages?|documents?|docs?)?\s*\d{1,3}(?:\s*(?:,|and|、|，)\s*\d{1,3})*[\])）])",
+    re.IGNORECASE,
+)
+
+
+def strip_citations(text: str) -> str:
+    """``text`` without its citation marks ("[1]", "【2】", "(Source: passage 3)")."""
+    return _CITATION_RE.sub("", text) if ("[" in text or "【" in text or "(" in text or "（" in text) else text
+
+
 def fold_abbreviations(text: str) -> str:
     """"U.S." -> "US", "e.g." -> "eg": dotted abbreviations lose their dots, so both spellings
     meet. Offsets change only inside the abbreviation."""

@@ -16,7 +16,13 @@ _ABBREV = {
     "e.g", "i.e", "etc", "vs", "dr", "mr", "mrs", "ms", "prof", "fig", "no", "approx", "inc",
     "ltd", "jr", "sr", "st", "u.s", "u.k", "al",
 }
-_END_RE = re.compile(r"[。！？；]+[”」』）)\"']*|[.!?]+[\"')\]”’]*(?=\s|$)|\n\s*\n")
+# A line break ends a sentence before a list item or heading ("- ", "2. ", "3、", "## ") and after
+# a heading or a line ending in a colon: list items, headings and lead-ins have no final period. Other single line breaks (wrapped
+# prose) do not.
+_LIST_ITEM = re.compile(r"[ \t]*(?:[-*•+]\s|\d{1,3}[.)]\s|\d{1,3}、|[一二三四五六七八九十]{1,3}、|#{1,6}\s)")
+_HEADING = re.compile(r"[ \t]*#{1,6}\s")
+_END_RE = re.compile(r"[。！？；]+[”」』）)\"']*(?:【\d{1,3}】)?|[.!?]+[\"')\]”’]*(?:\[\^?\d{1,3}\])*(?=\s|$)|\n\s*\n|\n")
+_ITEM_NUMBER = re.compile(r"[ \t]*\d{1,3}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +50,26 @@ def _is_abbreviation(text: str, dot_index: int) -> bool:
     return word in _ABBREV or (len(word) == 1 and word.isalpha())
 
 
+def _numbers_item(text: str, dot_index: int) -> bool:
+    """The period of a list item's number ("2. It activates ..."), alone at the start of its line."""
+    line_start = text.rfind("\n", 0, dot_index) + 1
+    return bool(_ITEM_NUMBER.fullmatch(text, line_start, dot_index))
+
+
+def _breaks_line(text: str, newline: int) -> bool:
+    line_start = text.rfind("\n", 0, newline) + 1
+    ends_lead_in = text[line_start:newline].rstrip().endswith((":", "："))
+    return bool(_LIST_ITEM.match(text, newline + 1) or _HEADING.match(text, line_start) or ends_lead_in)
+
+
 def sentence_ends(text: str) -> list[int]:
     """Offsets just past each sentence end found in ``text``."""
     ends: list[int] = []
     for m in _END_RE.finditer(text):
         token = m.group(0)
-        if token[0] == "." and _is_abbreviation(text, m.start()):
+        if token[0] == "." and (_is_abbreviation(text, m.start()) or _numbers_item(text, m.start())):
+            continue
+        if token == "\n" and not _breaks_line(text, m.start()):
             continue
         ends.append(m.end())
     return ends

@@ -99,23 +99,22 @@ def cover(claim: Claim, row: list[Hit], k: int) -> list[Hit]:
     missing. Measured on the development sets: Chinese news 0.876 -> 0.887 AUROC, the others
     unchanged.
     """
-    def key(hit: Hit) -> float:
-        return rough_overlap(claim, hit.passage.text.lower()) + 0.1 * hit.score
-
-    ranked = sorted(row, key=key, reverse=True)
-    units = set(claim.stems) | set(claim.cjk2) | {q.text.lower() for q in claim.quantities}
-    if len(ranked) <= k or not units:
-        return ranked[:k]
-    found = [{u for u in units if u in h.passage.text.lower()} for h in ranked]
-    keys = [key(h) for h in ranked]
-    picked, covered = [0], set(found[0])
-    rest = list(range(1, len(ranked)))
+    words = claim.stems + claim.cjk2
+    units = set(words) | {q.text.lower() for q in claim.quantities}
+    found = [{u for u in units if u in lower} for lower in (h.passage.text.lower() for h in row)]
+    # the candidate's share of the claim's words (``rough_overlap``), nudged by its retrieval score
+    keys = [(sum(1 for u in words if u in f) / len(words) if words else 1.0) + 0.1 * h.score for f, h in zip(found, row)]
+    order = sorted(range(len(row)), key=lambda i: keys[i], reverse=True)
+    if len(row) <= k or not units:
+        return [row[i] for i in order[:k]]
+    picked, covered = [order[0]], set(found[order[0]])
+    rest = order[1:]
     while len(picked) < k and rest:
         best = max(rest, key=lambda i: len(found[i] - covered) / len(units) + 0.5 * keys[i])
         picked.append(best)
         rest.remove(best)
         covered |= found[best]
-    return [ranked[i] for i in picked]
+    return [row[i] for i in picked]
 
 
 def _best_overlap(claim: Claim, row: list[Hit]) -> float:

@@ -7,7 +7,8 @@ not in any passage), so harmless replies used to sink the confidence of grounded
 each sentence is cut into clauses, and every piece gets a ``kind``:
 
 - ``claim``: states something; graded by the grounding check;
-- ``chitchat``: greeting, thanks, apology, agreement, pleasantry, discourse marker ("Well,");
+- ``chitchat``: greeting, thanks, apology, agreement, pleasantry, discourse marker ("Well,"),
+  framing ("According to the context,", "Here are the key points:", a markdown heading);
 - ``hedge``: uncertainty about itself only ("I'm not sure,", "I think", "我记得不太清楚");
 - ``question``: a question back to the user;
 - ``opinion``: a first-person feeling or opinion ("I love that song", "太棒了");
@@ -29,7 +30,7 @@ from dataclasses import dataclass, replace
 
 from guard.checks.grounding.evidence import EvidenceText
 from guard.checks.grounding.features import Claim
-from guard.checks.grounding.refusal import CONCESSIONS, is_refusal
+from guard.checks.grounding.refusal import CONCESSIONS, ZH_DOES, is_refusal
 from guard.checks.grounding.talk import (
     ASKS_BACK, BARE_YES, OPINION_FRAME_EN, PREFIXES, Kind, classify, is_polar_question, only_judges, whole_kind,
 )
@@ -269,6 +270,30 @@ def _merge_fragments(sentences: list[list[ClaimSpan]], answer: str, min_chars: i
     return out
 
 
+# A list item's marker or a heading's hashes ("- ", "2. ", "3、", "(4) ", "## "): layout, not words
+# of the claim ("2. It activates 37B" must not claim the number 2).
+_MARKER = re.compile(r"^(?:[-*•+]\s+|\d{1,3}[.)]\s+|\d{1,3}、\s*|[一二三四五六七八九十]{1,3}、\s*|[(（]\d{1,3}[)）]\s*|#{1,6}\s+|>\s+)")
+
+
+# A heading is a title unless it has a figure or a verb that states ("## Qwen2.5 was made by Google").
+_HEADING_STATES = re.compile(rf"\d|\b(?:{tokens.EN_AUXILIARIES}|{tokens.EN_PAST})\b|是|{ZH_DOES}", re.IGNORECASE)
+
+
+def _unmarked(sentence: Span) -> Span:
+    m = _MARKER.match(sentence.text)
+    if not m or m.end() == len(sentence.text):
+        return sentence
+    return Span(sentence.text[m.end():], sentence.start + m.end(), sentence.end)
+
+
+def _pieces(sentence: Span, answer: str, separate: bool) -> list[ClaimSpan]:
+    if is_refusal(sentence.text):
+        return [ClaimSpan(sentence.text, sentence.start, sentence.end, "refusal", "refusal")]
+    if answer[:sentence.start].rstrip(" \t").endswith("#") and not _HEADING_STATES.search(sentence.text):
+        return [ClaimSpan(sentence.text, sentence.start, sentence.end, "chitchat", "framing")]  # "## Key points"
+    return _sentence_pieces(sentence, answer, separate)
+
+
 def split_answer(answer: str, question: str = "", min_chars: int = 0, separate: bool = True) -> list[ClaimSpan]:
     """Every piece of ``answer`` with its kind, in order, offsets into ``answer``.
 
@@ -279,10 +304,7 @@ def split_answer(answer: str, question: str = "", min_chars: int = 0, separate: 
     ``min_chars`` join a neighbouring claim; talk stands alone however short ("Yes.").
     """
     polar = is_polar_question(question)
-    sentences = [
-        [ClaimSpan(s.text, s.start, s.end, "refusal", "refusal")] if is_refusal(s.text) else _sentence_pieces(s, answer, separate)
-        for s in split_sentences(answer)
-    ]
+    sentences = [_pieces(s, answer, separate) for s in map(_unmarked, split_sentences(answer))]
     pieces = _merge_fragments(sentences, answer, min_chars)
     if polar and len(pieces) == 1 and pieces[0].why == "agreement" and BARE_YES.match(pieces[0].text):
         p = pieces[0]

@@ -49,7 +49,7 @@ from guard.checks.grounding.evidence import EvidenceText
 from guard.checks.grounding.names import name_found, names_to_state
 from guard.checks.grounding.reasons import code, render
 from guard.text import cjk, tokens
-from guard.text.normalize import Aliases, DateMention, default_aliases, find_dates
+from guard.text.normalize import Aliases, DateMention, default_aliases, find_dates, strip_citations
 from guard.text.numbers import Quantity, extract_quantities, glued_in, is_unit, unmatched_quantities, unmatched_score_runs
 
 # Logistic weights (support = sigmoid(bias + sum w * feature)).
@@ -142,6 +142,7 @@ class Claim:
 
     @classmethod
     def of(cls, text: str, aliases: Aliases | None = None) -> "Claim":
+        text = strip_citations(text)
         ws = tokens.words(text)
         names = [n for n in tokens.capitalised_terms(text) if not is_unit(n)] + cjk.foreign_names(text) + cjk.person_names(text)
         known = (aliases or default_aliases()).mentions(text)

@@ -24,6 +24,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "agreement": {"en": "agreement or acknowledgement, not checked", "zh": "附和或确认，不检查"},
     "pleasantry": {"en": "pleasantry, not checked", "zh": "客套话，不检查"},
     "chitchat": {"en": "small talk, not checked", "zh": "闲聊，不检查"},
+    "framing": {"en": "framing (a source, a lead-in, a heading or a transition), not checked", "zh": "引导语（出处、引言、标题或过渡），不检查"},
     "hedge": {"en": "hedge (uncertainty about itself only), not checked", "zh": "不确定的表述（仅限本句），不检查"},
     "question": {"en": "question to the user, not checked", "zh": "向用户提问，不检查"},
     "opinion": {"en": "first-person feeling or opinion, not checked", "zh": "个人感受或观点，不检查"},

@@ -18,9 +18,11 @@ _EN = [
     r"\bi(?:'m| am) (?:not sure|unsure|unable to (?:answer|find|determine|say|confirm|verify))\b",
     r"\bi (?:cannot|can't|can not|could not|couldn't) (?:answer|find|determine|say|confirm|verify|help with)\b",
     r"\b(?:there is|there's) (?:no|not enough) (?:information|data|mention|evidence)\b",
-    r"\b(?:the )?(?:provided |given )?(?:context|documents?|sources?|knowledge(?: base)?|information) "
-    r"(?:does not|doesn't|do not|don't) (?:say|mention|contain|specify|provide|include|state)\b",
-    r"\b(?:is|are|was|were) not (?:specified|mentioned|stated) in the (?:context|documents?|sources?|text)\b",
+    r"\b(?:the )?(?:provided |given |available |retrieved )?(?:context|documents?|sources?|knowledge(?: base)?|information|"
+    r"passages?|texts?|articles?|excerpts?|materials?|search results|references?) "
+    r"(?:does not|doesn't|do not|don't|did not|didn't) (?:say|mention|contain|specify|provide|include|state|give|discuss|cover)\b",
+    r"\b(?:none of the|neither) (?:passages?|documents?|sources?|texts?|articles?|excerpts?) (?:says?|mentions?|contains?|specif(?:y|ies)|provides?|includes?|states?)\b",
+    r"\b(?:is|are|was|were) not (?:specified|mentioned|stated|given|provided|discussed) in the (?:provided |given )?(?:context|documents?|sources?|texts?|passages?|articles?|information)\b",
     r"\bno (?:reliable |available )?(?:answer|information|data)\b",
     r"\bi have no (?:information|idea|data|knowledge)\b",
 ]
@@ -34,7 +36,7 @@ _ZH = [
 _REFUSAL_RE = re.compile("|".join(_EN + _ZH), re.IGNORECASE)
 _MAX_REFUSAL_CHARS = 160
 # Every pattern above contains one of these: a cheap test that spares most sentences the regex.
-_TRIGGERS = ("no", "n't", "dont", "unsure", "unable", "不", "无", "没", "缺", "未")
+_TRIGGERS = ("no", "n't", "dont", "unsure", "unable", "neither", "不", "无", "没", "缺", "未")
 # Words that go on to concede something ("I don't know much about them other than they play
 # basketball"): a refusal or hedge followed by them asserts what they concede. Also used by
 # talk.py (stripped as talk) and claims.py (a clause joint).

@@ -85,6 +85,11 @@ _WHOLE: list[tuple[str, Kind, re.Pattern[str]]] = [
         r"\s+(?:it|that|this|them|those|these|that one|this one)(?:\s+(?:too|as well|a lot|very much))?" + _END,
         r"^(?:希望(?:这|以上|我的)?(?:回答|内容|信息)?(?:能)?(?:对你|对您)?(?:有所|有)帮助|如(?:果)?(?:你|您)?(?:还)?有(?:其他|任何)?(?:问题|疑问)|欢迎(?:随时|继续)?(?:提问|咨询)|祝你|祝您|再见|保重).{0,30}$",
     )),
+    # a lead-in to a list or summary that names no figure: "Here are the key points:", "以下是要点："
+    ("framing", "chitchat", _rx(
+        r"^(?:here(?:'s| is| are)|below (?:is|are)|the following (?:is|are))\b(?!.*\d)[^.!?]{0,80}?[:：]?" + _END,
+        r"^(?:以下是|下面是|主要(?:内容|要点|区别|特点)如下|具体如下|如下)[^0-9。！？]{0,30}?[:：]?" + _END,
+    )),
     ("attribution", "chitchat", _rx(
         r"^(?:据了解|据悉|据报道|据介绍|据统计|据称|据说|听说|众所周知)" + _END,
         r"^(?:i (?:know|heard|read|learned)|i have (?:heard|read)|they say|it is said)" + _END,
@@ -135,6 +140,20 @@ PREFIXES: list[tuple[str, Kind, re.Pattern[str]]] = [
         r"^(?:and\s+)?(?:also\s+)?(?:i\s+)?(?:remember|recall|know|heard|read|learned)\s+that\s+",
         rf"^(?:{CONCESSIONS})\s+",
         r"^(?:我(?:听说|知道|记得)|听说|据了解|据悉|据报道|据介绍|据称|据说|众所周知)[，,]?\s*",
+    )),
+    # where the facts come from, and transitions: "According to the context,", "Based on passage 2,",
+    # "In summary,", "根据提供的资料，", "综上所述，". The rest of the clause is the claim.
+    ("framing", "chitchat", _rx(
+        r"^(?:based on|according to|from|per|as (?:stated|mentioned|described|noted|shown) in|in)\s+(?:the\s+)?"
+        r"(?:provided\s+|given\s+|above\s+|available\s+|retrieved\s+|supplied\s+|cited\s+|search\s+)?"
+        r"(?:context|passages?|documents?|docs?|sources?|texts?|articles?|information|excerpts?|materials?|results|"
+        r"knowledge(?: base)?|references?|data)(?:\s*\[?\d{1,3}\]?(?:\s*(?:and|,)\s*\[?\d{1,3}\]?)*)?"
+        r"(?:\s+(?:provided|given|above|available))?\s*[,:]\s*",
+        r"^(?:according to|based on|per)\s+\[\d{1,3}\]\s*[,:]?\s*",
+        r"^(?:in summary|to summarize|in short|in conclusion|overall|to sum up|in brief|additionally|furthermore|moreover|also)\s*,\s*",
+        r"^(?:根据|依据|按照|从|据)(?:所?提供的|给出的|给定的|上述|以上|现有|检索到的)?(?:的)?"
+        r"(?:资料|文档|材料|上下文|信息|内容|文章|段落|参考资料|检索结果|知识库|来源)\s*\d{0,3}(?:中|来看|显示|可知|所述)?[，,：:]\s*",
+        r"^(?:综上所述|总之|总的来说|总而言之|简而言之|此外|另外|同时|首先|其次|最后)[，,：:]\s*",
     )),
     ("hedge", "hedge", _rx(
         r"^(?:i (?:think|believe|guess|suppose|feel like|reckon|assume)|i'?m (?:pretty |fairly |quite )?(?:sure|certain|confident)|"
