@@ -88,6 +88,8 @@ _WHOLE: list[tuple[str, Kind, re.Pattern[str]]] = [
     # a lead-in to a list or summary that names no figure: "Here are the key points:", "以下是要点："
     ("framing", "chitchat", _rx(
         r"^(?:here(?:'s| is| are)|below (?:is|are)|the following (?:is|are))\b(?!.*\d)[^.!?]{0,80}?[:：]?" + _END,
+        r"^let me (?:explain|clarify|summari[sz]e|break (?:it|this|that) down|walk you through (?:it|this|that))\b[^.!?\d]{0,40}?[:：]?" + _END,
+        r"^(?:the )?(?:key |main )?(?:differences|points|steps|reasons|details|features|options) (?:are )?(?:as follows|listed below|below)[:：]?" + _END,
         r"^(?:以下是|下面是|主要(?:内容|要点|区别|特点)如下|具体如下|如下)[^0-9。！？]{0,30}?[:：]?" + _END,
     )),
     ("attribution", "chitchat", _rx(
@@ -147,13 +149,16 @@ PREFIXES: list[tuple[str, Kind, re.Pattern[str]]] = [
         r"^(?:based on|according to|from|per|as (?:stated|mentioned|described|noted|shown) in|in)\s+(?:the\s+)?"
         r"(?:provided\s+|given\s+|above\s+|available\s+|retrieved\s+|supplied\s+|cited\s+|search\s+)?"
         r"(?:context|passages?|documents?|docs?|sources?|texts?|articles?|information|excerpts?|materials?|results|"
-        r"knowledge(?: base)?|references?|data)(?:\s*\[?\d{1,3}\]?(?:\s*(?:and|,)\s*\[?\d{1,3}\]?)*)?"
+        r"knowledge(?: base)?|references?|data|documentation|manual|guide|faq|table)(?:\s*\[?\d{1,3}\]?(?:\s*(?:and|,)\s*\[?\d{1,3}\]?)*)?"
         r"(?:\s+(?:provided|given|above|available))?\s*[,:]\s*",
         r"^(?:according to|based on|per)\s+\[\d{1,3}\]\s*[,:]?\s*",
-        r"^(?:in summary|to summarize|in short|in conclusion|overall|to sum up|in brief|additionally|furthermore|moreover|also)\s*,\s*",
+        r"^(?:in summary|to summarize|in short|in conclusion|overall|to sum up|in brief|additionally|furthermore|moreover|also|"
+        r"in other words|for example|for instance|to answer your question|that said)\s*,\s*",
+        r"^\**(?:note|answer|short answer|summary|tl;?dr)\s*[:：]\**\s*",
         r"^(?:根据|依据|按照|从|据)(?:所?提供的|给出的|给定的|上述|以上|现有|检索到的)?(?:的)?"
         r"(?:资料|文档|材料|上下文|信息|内容|文章|段落|参考资料|检索结果|知识库|来源)\s*\d{0,3}(?:中|来看|显示|可知|所述)?[，,：:]\s*",
-        r"^(?:综上所述|总之|总的来说|总而言之|简而言之|此外|另外|同时|首先|其次|最后)[，,：:]\s*",
+        r"^(?:综上所述|总之|总的来说|总而言之|简而言之|简单来说|此外|另外|同时|首先|其次|最后|例如|比如|换句话说|也就是说|需要注意的是)[，,：:]\s*",
+        r"^\**(?:注意|答案|回答|总结|注)\s*[:：]\**\s*",
     )),
     ("hedge", "hedge", _rx(
         r"^(?:i (?:think|believe|guess|suppose|feel like|reckon|assume)|i'?m (?:pretty |fairly |quite )?(?:sure|certain|confident)|"
