@@ -275,7 +275,8 @@ def _merge_fragments(sentences: list[list[ClaimSpan]], answer: str, min_chars: i
 _MARKER = re.compile(r"^(?:[-*•+]\s+|\d{1,3}[.)]\s+|\d{1,3}、\s*|[一二三四五六七八九十]{1,3}、\s*|[(（]\d{1,3}[)）]\s*|#{1,6}\s+|>\s+)")
 
 
-# A heading is a title unless it has a figure or a verb that states ("## Qwen2.5 was made by Google").
+# A heading is a title unless it has a figure, a verb that states ("## Qwen2.5 was made by Google")
+# or a name ("## Google's Llama" is graded: its names must be in the evidence).
 _HEADING_STATES = re.compile(rf"\d|\b(?:{tokens.EN_AUXILIARIES}|{tokens.EN_PAST})\b|是|{ZH_DOES}", re.IGNORECASE)
 
 
@@ -289,7 +290,8 @@ def _unmarked(sentence: Span) -> Span:
 def _pieces(sentence: Span, answer: str, separate: bool) -> list[ClaimSpan]:
     if is_refusal(sentence.text):
         return [ClaimSpan(sentence.text, sentence.start, sentence.end, "refusal", "refusal")]
-    if answer[:sentence.start].rstrip(" \t").endswith("#") and not _HEADING_STATES.search(sentence.text):
+    if answer[:sentence.start].rstrip(" \t").endswith("#") and not _HEADING_STATES.search(sentence.text) \
+            and not tokens.capitalised_terms(sentence.text) and not cjk.foreign_names(sentence.text):
         return [ClaimSpan(sentence.text, sentence.start, sentence.end, "chitchat", "framing")]  # "## Key points"
     return _sentence_pieces(sentence, answer, separate)
 

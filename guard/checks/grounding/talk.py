@@ -35,6 +35,13 @@ _NO_EMBEDDED = (r"(?!.*\b(?:because|since|as|which|who|whose|that|how|when|where
 # The same for Chinese: a second clause after a comma, or a word that states who did what.
 ZH_STATES = rf"(?:[，,；;]\s*\S|{ZH_DOES})"
 _ZH_NO_EMBEDDED = rf"(?!.*{ZH_STATES})"
+# A lead-in to a list names what follows ("Here are the key points:"), then at most a few words
+# without a figure, a verb, a comma or a colon inside: "Here's the thing, Llama was made by
+# Google" and "Here is a summary of why Llama was made by Google" are claims.
+_LEAD_NOUN = (r"(?:a |an |the |some |my )?(?:quick |brief |short |detailed |concise )?(?:summary|overview|answer|list|breakdown|"
+              r"comparison|explanation|rundown|key points|main points|points|details|steps|highlights|differences|facts|results|"
+              r"what i found|what (?:the|your) \w+ says?)\b")
+_LEAD_TAIL = rf"(?!.*\d)(?!.*\b(?:{EN_AUXILIARIES}|{EN_PAST})\b)[^.!?:：,，]{{0,60}}[:：]?"
 # Whole-clause talk, English and Chinese: (code, pattern). The clause must match from its start
 # to its end (modulo punctuation), so "That is right next to the station" is a claim.
 _WHOLE: list[tuple[str, Kind, re.Pattern[str]]] = [
@@ -87,10 +94,10 @@ _WHOLE: list[tuple[str, Kind, re.Pattern[str]]] = [
     )),
     # a lead-in to a list or summary that names no figure: "Here are the key points:", "以下是要点："
     ("framing", "chitchat", _rx(
-        r"^(?:here(?:'s| is| are)|below (?:is|are)|the following (?:is|are))\b(?!.*\d)[^.!?]{0,80}?[:：]?" + _END,
-        r"^let me (?:explain|clarify|summari[sz]e|break (?:it|this|that) down|walk you through (?:it|this|that))\b[^.!?\d]{0,40}?[:：]?" + _END,
+        rf"^(?:here(?:'s| is| are)|below (?:is|are)|the following (?:is|are))\s+{_LEAD_NOUN}{_LEAD_TAIL}" + _END,
+        rf"^let me (?:explain|clarify|summari[sz]e|break (?:it|this|that) down|walk you through (?:it|this|that))\b{_LEAD_TAIL}" + _END,
         r"^(?:the )?(?:key |main )?(?:differences|points|steps|reasons|details|features|options) (?:are )?(?:as follows|listed below|below)[:：]?" + _END,
-        r"^(?:以下是|下面是|主要(?:内容|要点|区别|特点)如下|具体如下|如下)[^0-9。！？]{0,30}?[:：]?" + _END,
+        rf"^(?:以下是|下面是|主要(?:内容|要点|区别|特点)如下|具体如下|如下)(?!.*(?:是|{ZH_DOES}))[^0-9。！？:：，,]{{0,20}}[:：]?" + _END,
     )),
     ("attribution", "chitchat", _rx(
         r"^(?:据了解|据悉|据报道|据介绍|据统计|据称|据说|听说|众所周知)" + _END,
