@@ -328,3 +328,20 @@ def test_a_demonym_finds_its_country():
 ])
 def test_citation_marks_are_not_part_of_the_claim(text, bare):
     assert strip_citations(text) == bare
+
+
+@pytest.mark.parametrize("claim, evidence, found", [
+    ("about 670B", "671B", True),  # RAG answers round: "about 670 billion parameters" was a missing number
+    ("nearly 700B", "671B", True),
+    ("almost 15 trillion", "14.8 trillion", True),
+    ("约18万人", "17.6万人", True),
+    ("18万人左右", "17.6万人", True),
+    ("670B", "671B", False),  # stated exactly, a figure must be exact
+    ("18万人", "17.6万人", False),
+    ("about 600B", "671B", False),  # no rounding of 671
+    ("约为600万美元", "约为557.6万美元", False),  # within the last digit's step, but 7.6% off
+    ("around 2000", "1990", False),  # a year is not a rounded figure
+    ("nearly 700 GHz", "671 kg", False),  # units still bind
+])
+def test_an_approximate_figure_matches_what_it_rounds(claim, evidence, found):
+    assert (not unmatched_quantities(extract_quantities(claim), extract_quantities(evidence))) is found

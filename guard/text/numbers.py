@@ -156,6 +156,9 @@ class Quantity:
     unit: str = ""  # the unit as written after it ("GHz", "kg"); "" when none
     dimension: str = ""  # what the unit measures ("frequency"); "" when no unit
     base: float | None = None  # the value in the dimension's base unit (9 GHz -> 9e9)
+    # An approximate figure ("about 670 billion", "nearly 700B", "约18万"): the step of its last
+    # significant digit (10 billion, 100 billion, 1万); it matches any value within half a step.
+    approx_step: float = 0.0
 
     @property
     def is_year(self) -> bool:
@@ -171,6 +174,29 @@ class Quantity:
         """Whether a claim stating this must find it in the evidence: the English ordinal
         "first" is mostly idiom ("first released", "at first"), so it is not checked."""
         return not (self.kind == "ordinal" and self.text.lower() == "first")
+
+
+_APPROX_BEFORE = re.compile(
+    r"(?:\b(?:about|approximately|approx\.?|roughly|around|nearly|almost|circa|some|an estimated|close to)\s+|[~≈]\s?"
+    r"|(?:约|大约|大概|近|将近|接近|约为))$",
+    re.IGNORECASE,
+)
+_APPROX_AFTER = re.compile(r"^\s?(?:[^\s\d]{0,2})?(?:左右|上下)")
+
+
+def _approximate(text: str, start: int, end: int) -> bool:
+    """Whether the figure at ``text[start:end]`` is stated as approximate: "about 15 trillion",
+    "~700B", "约18万", "18万左右"."""
+    return bool(_APPROX_BEFORE.search(text[max(0, start - 16) : start]) or _APPROX_AFTER.match(text[end : end + 5]))
+
+
+def _last_digit_step(num: str) -> float:
+    """The place value of the last significant digit as written: "670" -> 10, "700" -> 100,
+    "14.8" -> 0.1, "15" -> 1."""
+    digits = num.replace(",", "")
+    if "." in digits:
+        return 10.0 ** -len(digits.split(".", 1)[1])
+    return 10.0 ** (len(digits) - len(digits.rstrip("0"))) if digits.strip("0") else 1.0
 
 
 def _scale(word: str | None) -> float:
@@ -207,14 +233,15 @@ def extract_quantities(text: str) -> list[Quantity]:
     found: list[Quantity] = []
     taken = bytearray(len(text))  # characters already part of a quantity
 
-    def add(value: float, percent: bool, start: int, end: int, kind: str = "") -> None:
+    def add(value: float, percent: bool, start: int, end: int, kind: str = "", step: float = 0.0) -> None:
         if not any(taken[start:end]):
             taken[start:end] = b"\x01" * (end - start)
             unit = None if percent or kind else _unit_after(text, end)
+            step = step if step and _approximate(text, start, end) else 0.0
             if unit is None:
-                found.append(Quantity(value, percent, text[start:end], start, end, kind))
+                found.append(Quantity(value, percent, text[start:end], start, end, kind, approx_step=step))
             else:
-                found.append(Quantity(value, percent, text[start:end], start, end, kind, unit[0], unit[1], value * unit[2]))
+                found.append(Quantity(value, percent, text[start:end], start, end, kind, unit[0], unit[1], value * unit[2], step))
 
     for m in ORDINAL_DIGIT_RE.finditer(text):
         add(float(m.group("n")), False, m.start(), m.end(), "ordinal")
@@ -245,8 +272,11 @@ def extract_quantities(text: str) -> list[Quantity]:
                 value += float("0." + "".join(str(_CN_DIGITS[ch]) for ch in frac))
             add(value, True, m.start(), m.end())
     for m in _ARABIC_RE.finditer(text):
-        value = float(m.group("num").replace(",", "")) * _scale(m.group("word"))
-        add(value, bool(m.group("pct")), m.start(), m.end())
+        scale = _scale(m.group("word"))
+        value = float(m.group("num").replace(",", "")) * scale
+        year_like = scale == 1.0 and not m.group("pct") and "," not in m.group("num") and 1000 <= value <= 2100 and value.is_integer()
+        step = 0.0 if year_like else _last_digit_step(m.group("num")) * scale  # "around 2000" is a year, not 1500-2500
+        add(value, bool(m.group("pct")), m.start(), m.end(), step=step)
     for m in _CN_RE.finditer(text) if has_cn else ():
         value = parse_chinese_numeral(m.group("cn"))
         if value is not None:
@@ -268,15 +298,28 @@ def same_quantity(claim: Quantity, ev: Quantity) -> bool:
     if claim.dimension and ev.dimension:
         if claim.dimension != ev.dimension:
             return False
-        return same_value(claim.base or 0.0, ev.base or 0.0)
-    return same_value(claim.value, ev.value)
+        ratio = (claim.base or 0.0) / claim.value if claim.value else 0.0
+        return _close(claim.base or 0.0, ev.base or 0.0, claim.approx_step * ratio / 2)
+    return _close(claim.value, ev.value, claim.approx_step / 2)
+
+
+# An approximate figure is still a figure: it may round the stated value to its last digit, but
+# not by more than this share ("约600万" is no rounding of 557.6万 a reader would accept).
+_APPROX_MAX_SHARE = 0.05
+
+
+def _close(claimed: float, stated: float, tolerance: float) -> bool:
+    tolerance = min(tolerance, _APPROX_MAX_SHARE * abs(claimed))
+    return same_value(claimed, stated) or (tolerance > 0 and abs(claimed - stated) <= tolerance * (1 + 1e-9))
 
 
 def unmatched_quantities(claim: list[Quantity], evidence: list[Quantity]) -> list[Quantity]:
     """Claim quantities whose value appears nowhere in the evidence.
 
     Values are compared, not spellings, so "14.8 trillion" matches "14,800,000,000,000" and
-    "1.65万" matches "16500"; 671B never matches 670B. A percentage also matches the same
+    "1.65万" matches "16500"; 671B never matches 670B, but "about 670B" does (an approximate
+    figure matches within half the step of its last digit and at most 5%: "about 670B" 665-675B,
+    "nearly 700B" 665-735B). A percentage also matches the same
     number written without the sign (tables often drop it). Units bind: see ``same_quantity``.
     """
     return [q for q in claim if q.checked and not any(same_quantity(q, e) for e in evidence)]
