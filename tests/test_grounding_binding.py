@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from guard.checks.grounding.binding import anchor, bound_flags, misbound_numbers, slots
-from guard.checks.grounding.contradiction import find_conflict, polarity
+from guard.checks.grounding.contradiction import find_conflict
+from guard.checks.grounding.polarity import polarity
 from guard.checks.grounding.lexicon import Lexicon, key, lexicon
 from guard.checks.grounding.evidence import EvidenceText
 from guard.checks.grounding.features import Claim, measure, reason_codes, score

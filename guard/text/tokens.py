@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-_WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]")
+WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]")
 _CAP_RE = re.compile(
     r"\b(?<![a-z]-)(?:[A-Z][a-zA-Z'’\-]*[a-z][a-zA-Z'’\-]*|[A-Z]{2,}[a-z]?s?)"
     r"(?:\s+(?:(?:of|de|da|van|von|der|den|la|le|the)\s+){0,2}(?:[A-Z][a-zA-Z'’\-]*|[A-Z]{2,}))*"
@@ -48,7 +48,7 @@ _NOT_NAMES = STOPWORDS | {
 
 
 def words(text: str) -> list[str]:
-    return [w.lower().replace("’", "'") for w in _WORD_RE.findall(text)]
+    return [w.lower().replace("’", "'") for w in WORD_RE.findall(text)]
 
 
 def stem(word: str) -> str:
