@@ -16,10 +16,12 @@ _ABBREV = {
     "e.g", "i.e", "etc", "vs", "dr", "mr", "mrs", "ms", "prof", "fig", "no", "approx", "inc",
     "ltd", "jr", "sr", "st", "u.s", "u.k", "al",
 }
-# A line break ends a sentence before a list item or heading ("- ", "2. ", "3、", "## ") and after
-# a heading or a line ending in a colon: list items, headings and lead-ins have no final period. Other single line breaks (wrapped
-# prose) do not.
-_LIST_ITEM = re.compile(r"[ \t]*(?:[-*•+]\s|\d{1,3}[.)]\s|\d{1,3}、|[一二三四五六七八九十]{1,3}、|#{1,6}\s)")
+# What starts a list item, a heading or a quote in markdown ("- ", "2. ", "3、", "(4)", "## ", "> ").
+LIST_MARKER = r"(?:[-*•+]\s|\d{1,3}[.)]\s|\d{1,3}、|[一二三四五六七八九十]{1,3}、|[(（]\d{1,3}[)）]|#{1,6}\s|>\s)"
+# A line break ends a sentence before such a marker, and after a heading or a line ending in a
+# colon: list items, headings and lead-ins have no final period. Other single line breaks
+# (wrapped prose) do not.
+_LIST_ITEM = re.compile(rf"[ \t]*{LIST_MARKER}")
 _HEADING = re.compile(r"[ \t]*#{1,6}\s")
 _END_RE = re.compile(r"[。！？；]+[”」』）)\"']*(?:【\d{1,3}】)?|[.!?]+[\"')\]”’]*(?:\[\^?\d{1,3}\])*(?=\s|$)|\n\s*\n|\n")
 _ITEM_NUMBER = re.compile(r"[ \t]*\d{1,3}")

@@ -35,7 +35,7 @@ from guard.checks.grounding.talk import (
     ASKS_BACK, BARE_YES, OPINION_FRAME_EN, PREFIXES, Kind, classify, is_polar_question, only_judges, whole_kind,
 )
 from guard.text import cjk, tokens
-from guard.text.sentences import Span, split_sentences
+from guard.text.sentences import LIST_MARKER, Span, split_sentences
 
 # How much a claim's words that also occur in the question count towards its coverage (1 = like
 # its own words). The question is not evidence: "Gerina Dunwich was born earlier", answering "Who
@@ -272,7 +272,7 @@ def _merge_fragments(sentences: list[list[ClaimSpan]], answer: str, min_chars: i
 
 # A list item's marker or a heading's hashes ("- ", "2. ", "3、", "(4) ", "## "): layout, not words
 # of the claim ("2. It activates 37B" must not claim the number 2).
-_MARKER = re.compile(r"^(?:[-*•+]\s+|\d{1,3}[.)]\s+|\d{1,3}、\s*|[一二三四五六七八九十]{1,3}、\s*|[(（]\d{1,3}[)）]\s*|#{1,6}\s+|>\s+)")
+_MARKER = re.compile(rf"^{LIST_MARKER}\s*")
 
 
 # A heading is a title unless it has a figure, a verb that states ("## Qwen2.5 was made by Google")
@@ -280,17 +280,18 @@ _MARKER = re.compile(r"^(?:[-*•+]\s+|\d{1,3}[.)]\s+|\d{1,3}、\s*|[一二三�
 _HEADING_STATES = re.compile(rf"\d|\b(?:{tokens.EN_AUXILIARIES}|{tokens.EN_PAST})\b|是|{ZH_DOES}", re.IGNORECASE)
 
 
-def _unmarked(sentence: Span) -> Span:
+def _unmarked(sentence: Span) -> tuple[Span, str]:
+    """The sentence without its list or heading marker, and the marker ("" when none)."""
     m = _MARKER.match(sentence.text)
     if not m or m.end() == len(sentence.text):
-        return sentence
-    return Span(sentence.text[m.end():], sentence.start + m.end(), sentence.end)
+        return sentence, ""
+    return Span(sentence.text[m.end():], sentence.start + m.end(), sentence.end), m.group(0)
 
 
-def _pieces(sentence: Span, answer: str, separate: bool) -> list[ClaimSpan]:
+def _pieces(sentence: Span, marker: str, answer: str, separate: bool) -> list[ClaimSpan]:
     if is_refusal(sentence.text):
         return [ClaimSpan(sentence.text, sentence.start, sentence.end, "refusal", "refusal")]
-    if answer[:sentence.start].rstrip(" \t").endswith("#") and not _HEADING_STATES.search(sentence.text) \
+    if marker.startswith("#") and not _HEADING_STATES.search(sentence.text) \
             and not tokens.capitalised_terms(sentence.text) and not cjk.foreign_names(sentence.text):
         return [ClaimSpan(sentence.text, sentence.start, sentence.end, "chitchat", "framing")]  # "## Key points"
     return _sentence_pieces(sentence, answer, separate)
@@ -306,7 +307,7 @@ def split_answer(answer: str, question: str = "", min_chars: int = 0, separate: 
     ``min_chars`` join a neighbouring claim; talk stands alone however short ("Yes.").
     """
     polar = is_polar_question(question)
-    sentences = [_pieces(s, answer, separate) for s in map(_unmarked, split_sentences(answer))]
+    sentences = [_pieces(s, marker, answer, separate) for s, marker in map(_unmarked, split_sentences(answer))]
     pieces = _merge_fragments(sentences, answer, min_chars)
     if polar and len(pieces) == 1 and pieces[0].why == "agreement" and BARE_YES.match(pieces[0].text):
         p = pieces[0]
