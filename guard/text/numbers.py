@@ -157,7 +157,8 @@ class Quantity:
     dimension: str = ""  # what the unit measures ("frequency"); "" when no unit
     base: float | None = None  # the value in the dimension's base unit (9 GHz -> 9e9)
     # An approximate figure ("about 670 billion", "nearly 700B", "约18万"): the step of its last
-    # significant digit (10 billion, 100 billion, 1万); it matches any value within half a step.
+    # significant digit (10 billion, 100 billion, 1万); it matches any value within half a step
+    # and at most 5% away (``same_quantity``). 0 for a figure stated exactly.
     approx_step: float = 0.0
 
     @property
