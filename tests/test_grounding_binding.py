@@ -346,3 +346,19 @@ def test_citation_marks_are_not_part_of_the_claim(text, bare):
 ])
 def test_an_approximate_figure_matches_what_it_rounds(claim, evidence, found):
     assert (not unmatched_quantities(extract_quantities(claim), extract_quantities(evidence))) is found
+
+
+@pytest.mark.parametrize("claim, evidence, found", [
+    ("more than 14 trillion", "14.8 trillion", True),  # a bound near the value states it
+    ("超过500人", "600人", True),
+    ("500多人", "560人", True),
+    ("under 10 ms", "8 ms", True),
+    ("不到3000元", "2800元", True),
+    ("more than 15 trillion", "14.8 trillion", False),  # the wrong side
+    ("500多人", "400人", False),
+    ("under 10 ms", "12 ms", False),
+    ("more than 14 trillion", "50 trillion", False),  # too far to be what the claim bounds
+    ("over 2010", "2015", False),  # years are not bounded figures
+])
+def test_a_bound_matches_a_value_on_its_side(claim, evidence, found):
+    assert (not unmatched_quantities(extract_quantities(claim), extract_quantities(evidence))) is found

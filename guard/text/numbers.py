@@ -160,6 +160,9 @@ class Quantity:
     # significant digit (10 billion, 100 billion, 1万); it matches any value within half a step
     # and at most 5% away (``same_quantity``). 0 for a figure stated exactly.
     approx_step: float = 0.0
+    # A bound ("more than 14 trillion", "超过500人": +1; "under 10 ms", "不到3000元": -1): the value
+    # stated may lie on that side of the figure, up to half again (or a third) away. 0 = none.
+    bound: int = 0
 
     @property
     def is_year(self) -> bool:
@@ -189,6 +192,30 @@ def _approximate(text: str, start: int, end: int) -> bool:
     """Whether the figure at ``text[start:end]`` is stated as approximate: "about 15 trillion",
     "~700B", "约18万", "18万左右"."""
     return bool(_APPROX_BEFORE.search(text[max(0, start - 16) : start]) or _APPROX_AFTER.match(text[end : end + 5]))
+
+
+_LOWER_BOUND_BEFORE = re.compile(
+    r"(?:\b(?:more than|over|at least|upwards of|in excess of|exceeding|greater than|above)\s+|(?:超过|逾|至少|不少于|多于|高于|大于))$",
+    re.IGNORECASE,
+)
+_UPPER_BOUND_BEFORE = re.compile(
+    r"(?:\b(?:less than|fewer than|under|at most|up to|below|no more than|not more than)\s+|(?:不到|少于|低于|不超过|至多|最多|不足))$",
+    re.IGNORECASE,
+)
+_LOWER_BOUND_AFTER = re.compile(r"^(?:[^\s\d]{0,1})?(?:多|余|以上)")
+_UPPER_BOUND_AFTER = re.compile(r"^(?:[^\s\d]{0,1})?(?:以下|以内)")
+# How far a bound may sit from the value it bounds: "more than 14 trillion" is 14.8 trillion,
+# not 500 trillion; "under 10 ms" is 8 ms, not 1 ms.
+_BOUND_REACH = 1.5
+
+
+def _bound(text: str, start: int, end: int) -> int:
+    before, after = text[max(0, start - 16) : start], text[end : end + 4]
+    if _LOWER_BOUND_BEFORE.search(before) or _LOWER_BOUND_AFTER.match(after):
+        return 1
+    if _UPPER_BOUND_BEFORE.search(before) or _UPPER_BOUND_AFTER.match(after):
+        return -1
+    return 0
 
 
 def _last_digit_step(num: str) -> float:
@@ -238,11 +265,12 @@ def extract_quantities(text: str) -> list[Quantity]:
         if not any(taken[start:end]):
             taken[start:end] = b"\x01" * (end - start)
             unit = None if percent or kind else _unit_after(text, end)
+            bound = _bound(text, start, end) if step else 0
             step = step if step and _approximate(text, start, end) else 0.0
             if unit is None:
-                found.append(Quantity(value, percent, text[start:end], start, end, kind, approx_step=step))
+                found.append(Quantity(value, percent, text[start:end], start, end, kind, approx_step=step, bound=bound))
             else:
-                found.append(Quantity(value, percent, text[start:end], start, end, kind, unit[0], unit[1], value * unit[2], step))
+                found.append(Quantity(value, percent, text[start:end], start, end, kind, unit[0], unit[1], value * unit[2], step, bound))
 
     for m in ORDINAL_DIGIT_RE.finditer(text):
         add(float(m.group("n")), False, m.start(), m.end(), "ordinal")
@@ -300,8 +328,8 @@ def same_quantity(claim: Quantity, ev: Quantity) -> bool:
         if claim.dimension != ev.dimension:
             return False
         ratio = (claim.base or 0.0) / claim.value if claim.value else 0.0
-        return _close(claim.base or 0.0, ev.base or 0.0, claim.approx_step * ratio / 2)
-    return _close(claim.value, ev.value, claim.approx_step / 2)
+        return _close(claim.base or 0.0, ev.base or 0.0, claim.approx_step * ratio / 2, claim.bound)
+    return _close(claim.value, ev.value, claim.approx_step / 2, claim.bound)
 
 
 # An approximate figure is still a figure: it may round the stated value to its last digit, but
@@ -309,9 +337,15 @@ def same_quantity(claim: Quantity, ev: Quantity) -> bool:
 _APPROX_MAX_SHARE = 0.05
 
 
-def _close(claimed: float, stated: float, tolerance: float) -> bool:
+def _close(claimed: float, stated: float, tolerance: float, bound: int = 0) -> bool:
+    if same_value(claimed, stated):
+        return True
+    if bound > 0 and claimed > 0:
+        return claimed < stated <= claimed * _BOUND_REACH
+    if bound < 0 and claimed > 0:
+        return claimed / _BOUND_REACH <= stated < claimed
     tolerance = min(tolerance, _APPROX_MAX_SHARE * abs(claimed))
-    return same_value(claimed, stated) or (tolerance > 0 and abs(claimed - stated) <= tolerance * (1 + 1e-9))
+    return tolerance > 0 and abs(claimed - stated) <= tolerance * (1 + 1e-9)
 
 
 def unmatched_quantities(claim: list[Quantity], evidence: list[Quantity]) -> list[Quantity]:
