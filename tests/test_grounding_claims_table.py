@@ -113,6 +113,12 @@ TABLE = [
     ("", "Qwen2.5 supports 29 languages (Source: passage 2).", "pass", "claim"),
     ("", "Qwen2.5由阿里云发布【1】。", "pass", "claim"),
     ("", "DeepSeek-V3 has 670B total parameters [1].", "hold", "claim"),
+    # a markdown table: header and rule are layout, each row is a claim (the whole table was one)
+    ("Compare the models", "| Model | Total parameters | Context |\n|---|---|---|\n| DeepSeek-V3 | 671B | 128K |\n"
+     "| Qwen2.5 | 72B | 128K |", "pass", "chitchat+chitchat+claim+claim"),
+    ("Compare the models", "| Model | Total parameters |\n|:---|---:|\n| DeepSeek-V3 | 670B |\n| Qwen2.5 | 72B |",
+     "hold", "chitchat+chitchat+claim+claim"),
+    ("", "| Qwen2.5 was made by Google |\n|---|\n| yes, since 2024 |", "flag", "claim+chitchat+claim"),
 ]
 
 

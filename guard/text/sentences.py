@@ -18,9 +18,9 @@ _ABBREV = {
 }
 # What starts a list item, a heading or a quote in markdown ("- ", "2. ", "3、", "(4)", "## ", "> ").
 LIST_MARKER = r"(?:[-*•+]\s|\d{1,3}[.)]\s|\d{1,3}、|[一二三四五六七八九十]{1,3}、|[(（]\d{1,3}[)）]|#{1,6}\s|>\s)"
-# A line break ends a sentence before such a marker, and after a heading or a line ending in a
-# colon: list items, headings and lead-ins have no final period. Other single line breaks
-# (wrapped prose) do not.
+# A line break ends a sentence before such a marker, around a markdown table row, and after a
+# heading or a line ending in a colon: list items, rows, headings and lead-ins have no final
+# period. Other single line breaks (wrapped prose) do not.
 _LIST_ITEM = re.compile(rf"[ \t]*{LIST_MARKER}")
 _HEADING = re.compile(r"[ \t]*#{1,6}\s")
 _END_RE = re.compile(r"[。！？；]+[”」』）)\"']*(?:【\d{1,3}】)?|[.!?]+[\"')\]”’]*(?:\[\^?\d{1,3}\])*(?=\s|$)|\n\s*\n|\n")
@@ -60,8 +60,10 @@ def _numbers_item(text: str, dot_index: int) -> bool:
 
 def _breaks_line(text: str, newline: int) -> bool:
     line_start = text.rfind("\n", 0, newline) + 1
-    ends_lead_in = text[line_start:newline].rstrip().endswith((":", "："))
-    return bool(_LIST_ITEM.match(text, newline + 1) or _HEADING.match(text, line_start) or ends_lead_in)
+    line = text[line_start:newline].strip()
+    ends_lead_in = line.endswith((":", "："))
+    table_row = line.startswith("|") or text[newline + 1 : newline + 40].lstrip(" \t").startswith("|")
+    return bool(_LIST_ITEM.match(text, newline + 1) or _HEADING.match(text, line_start) or ends_lead_in or table_row)
 
 
 def sentence_ends(text: str) -> list[int]:

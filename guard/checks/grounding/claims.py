@@ -280,6 +280,18 @@ _MARKER = re.compile(rf"^{LIST_MARKER}\s*")
 _HEADING_STATES = re.compile(rf"\d|\b(?:{tokens.EN_AUXILIARIES}|{tokens.EN_PAST})\b|是|{ZH_DOES}", re.IGNORECASE)
 
 
+# A markdown table: the rule under its header ("|---|:--:|") and the header itself are layout;
+# each other row is one claim ("| DeepSeek-V3 | 671B |": its name and figures must be in the evidence).
+_TABLE_RULE = re.compile(r"\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?")
+
+
+def _is_table_header(sentence: Span, answer: str) -> bool:
+    if not sentence.text.startswith("|"):
+        return False
+    nxt = answer[sentence.end : sentence.end + 200].lstrip().split("\n", 1)[0].strip()
+    return bool(_TABLE_RULE.fullmatch(nxt)) and not _HEADING_STATES.search(sentence.text)  # "| Qwen was made by Google |" is graded
+
+
 def _unmarked(sentence: Span) -> tuple[Span, str]:
     """The sentence without its list or heading marker, and the marker ("" when none)."""
     m = _MARKER.match(sentence.text)
@@ -291,6 +303,10 @@ def _unmarked(sentence: Span) -> tuple[Span, str]:
 def _pieces(sentence: Span, marker: str, answer: str, separate: bool) -> list[ClaimSpan]:
     if is_refusal(sentence.text):
         return [ClaimSpan(sentence.text, sentence.start, sentence.end, "refusal", "refusal")]
+    if _TABLE_RULE.fullmatch(sentence.text) or _is_table_header(sentence, answer):
+        return [ClaimSpan(sentence.text, sentence.start, sentence.end, "chitchat", "framing")]  # "| Model | Size |"
+    if sentence.text.startswith("|"):
+        return [ClaimSpan(sentence.text, sentence.start, sentence.end)]  # a table row: one claim, its cells together
     if marker.startswith("#") and not _HEADING_STATES.search(sentence.text) \
             and not tokens.capitalised_terms(sentence.text) and not cjk.foreign_names(sentence.text):
         return [ClaimSpan(sentence.text, sentence.start, sentence.end, "chitchat", "framing")]  # "## Key points"
