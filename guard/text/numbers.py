@@ -13,6 +13,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from guard.text.approx import approximate, bound_of, last_digit_step, loosely_equal
 from guard.text.normalize import ORDINAL_CN_RE, ORDINAL_DIGIT_RE, ORDINAL_WORD_RE, ORDINAL_WORDS, is_time_second
 
 _SCALES = {
@@ -180,53 +181,6 @@ class Quantity:
         return not (self.kind == "ordinal" and self.text.lower() == "first")
 
 
-_APPROX_BEFORE = re.compile(
-    r"(?:\b(?:about|approximately|approx\.?|roughly|around|nearly|almost|circa|some|an estimated|close to)\s+|[~≈]\s?"
-    r"|(?:约|大约|大概|近|将近|接近|约为))$",
-    re.IGNORECASE,
-)
-_APPROX_AFTER = re.compile(r"^\s?(?:[^\s\d]{0,2})?(?:左右|上下)")
-
-
-def _approximate(text: str, start: int, end: int) -> bool:
-    """Whether the figure at ``text[start:end]`` is stated as approximate: "about 15 trillion",
-    "~700B", "约18万", "18万左右"."""
-    return bool(_APPROX_BEFORE.search(text[max(0, start - 16) : start]) or _APPROX_AFTER.match(text[end : end + 5]))
-
-
-_LOWER_BOUND_BEFORE = re.compile(
-    r"(?:\b(?:more than|over|at least|upwards of|in excess of|exceeding|greater than|above)\s+|(?:超过|逾|至少|不少于|多于|高于|大于))$",
-    re.IGNORECASE,
-)
-_UPPER_BOUND_BEFORE = re.compile(
-    r"(?:\b(?:less than|fewer than|under|at most|up to|below|no more than|not more than)\s+|(?:不到|少于|低于|不超过|至多|最多|不足))$",
-    re.IGNORECASE,
-)
-_LOWER_BOUND_AFTER = re.compile(r"^(?:[^\s\d]{0,1})?(?:多|余|以上)")
-_UPPER_BOUND_AFTER = re.compile(r"^(?:[^\s\d]{0,1})?(?:以下|以内)")
-# How far a bound may sit from the value it bounds: "more than 14 trillion" is 14.8 trillion,
-# not 500 trillion; "under 10 ms" is 8 ms, not 1 ms.
-_BOUND_REACH = 1.5
-
-
-def _bound(text: str, start: int, end: int) -> int:
-    before, after = text[max(0, start - 16) : start], text[end : end + 4]
-    if _LOWER_BOUND_BEFORE.search(before) or _LOWER_BOUND_AFTER.match(after):
-        return 1
-    if _UPPER_BOUND_BEFORE.search(before) or _UPPER_BOUND_AFTER.match(after):
-        return -1
-    return 0
-
-
-def _last_digit_step(num: str) -> float:
-    """The place value of the last significant digit as written: "670" -> 10, "700" -> 100,
-    "14.8" -> 0.1, "15" -> 1."""
-    digits = num.replace(",", "")
-    if "." in digits:
-        return 10.0 ** -len(digits.split(".", 1)[1])
-    return 10.0 ** (len(digits) - len(digits.rstrip("0"))) if digits.strip("0") else 1.0
-
-
 def _scale(word: str | None) -> float:
     if not word:
         return 1.0
@@ -265,8 +219,8 @@ def extract_quantities(text: str) -> list[Quantity]:
         if not any(taken[start:end]):
             taken[start:end] = b"\x01" * (end - start)
             unit = None if percent or kind else _unit_after(text, end)
-            bound = _bound(text, start, end) if step else 0
-            step = step if step and _approximate(text, start, end) else 0.0
+            bound = bound_of(text, start, end) if step else 0
+            step = step if step and approximate(text, start, end) else 0.0
             if unit is None:
                 found.append(Quantity(value, percent, text[start:end], start, end, kind, approx_step=step, bound=bound))
             else:
@@ -304,7 +258,7 @@ def extract_quantities(text: str) -> list[Quantity]:
         scale = _scale(m.group("word"))
         value = float(m.group("num").replace(",", "")) * scale
         year_like = scale == 1.0 and not m.group("pct") and "," not in m.group("num") and 1000 <= value <= 2100 and value.is_integer()
-        step = 0.0 if year_like else _last_digit_step(m.group("num")) * scale  # "around 2000" is a year, not 1500-2500
+        step = 0.0 if year_like else last_digit_step(m.group("num")) * scale  # "around 2000" is a year, not 1500-2500
         add(value, bool(m.group("pct")), m.start(), m.end(), step=step)
     for m in _CN_RE.finditer(text) if has_cn else ():
         value = parse_chinese_numeral(m.group("cn"))
@@ -328,24 +282,9 @@ def same_quantity(claim: Quantity, ev: Quantity) -> bool:
         if claim.dimension != ev.dimension:
             return False
         ratio = (claim.base or 0.0) / claim.value if claim.value else 0.0
-        return _close(claim.base or 0.0, ev.base or 0.0, claim.approx_step * ratio / 2, claim.bound)
-    return _close(claim.value, ev.value, claim.approx_step / 2, claim.bound)
-
-
-# An approximate figure is still a figure: it may round the stated value to its last digit, but
-# not by more than this share ("约600万" is no rounding of 557.6万 a reader would accept).
-_APPROX_MAX_SHARE = 0.05
-
-
-def _close(claimed: float, stated: float, tolerance: float, bound: int = 0) -> bool:
-    if same_value(claimed, stated):
-        return True
-    if bound > 0 and claimed > 0:
-        return claimed < stated <= claimed * _BOUND_REACH
-    if bound < 0 and claimed > 0:
-        return claimed / _BOUND_REACH <= stated < claimed
-    tolerance = min(tolerance, _APPROX_MAX_SHARE * abs(claimed))
-    return tolerance > 0 and abs(claimed - stated) <= tolerance * (1 + 1e-9)
+        a, b = claim.base or 0.0, ev.base or 0.0
+        return same_value(a, b) or loosely_equal(a, b, claim.approx_step * ratio / 2, claim.bound)
+    return same_value(claim.value, ev.value) or loosely_equal(claim.value, ev.value, claim.approx_step / 2, claim.bound)
 
 
 def unmatched_quantities(claim: list[Quantity], evidence: list[Quantity]) -> list[Quantity]:
