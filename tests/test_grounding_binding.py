@@ -362,3 +362,13 @@ def test_an_approximate_figure_matches_what_it_rounds(claim, evidence, found):
 ])
 def test_a_bound_matches_a_value_on_its_side(claim, evidence, found):
     assert (not unmatched_quantities(extract_quantities(claim), extract_quantities(evidence))) is found
+
+
+@pytest.mark.parametrize("text, bound", [
+    ("more than 10 ms", 1), ("no more than 10 ms", -1), ("not more than 10 ms", -1),
+    ("less than 10 ms", -1), ("no less than 10 ms", 1),
+    ("超过500人", 1), ("不超过500人", -1), ("少于500人", -1), ("不少于500人", 1), ("低于5%", -1), ("不低于5%", 1),
+])
+def test_a_negated_bound_bounds_the_other_way(text, bound):
+    (q,) = extract_quantities(text)
+    assert q.bound == bound

@@ -25,11 +25,13 @@ def approximate(text: str, start: int, end: int) -> bool:
 
 
 _LOWER_BOUND_BEFORE = re.compile(
-    r"(?:\b(?:more than|over|at least|upwards of|in excess of|exceeding|greater than|above)\s+|(?:超过|逾|至少|不少于|多于|高于|大于))$",
+    r"(?:\b(?:(?<!no )(?<!not )more than|no less than|not less than|over|at least|upwards of|in excess of|exceeding|"
+    r"greater than|above)\s+|(?:(?<!不)超过|逾|至少|不少于|不低于|(?<!不)多于|(?<!不)高于|(?<!不)大于))$",
     re.IGNORECASE,
 )
 _UPPER_BOUND_BEFORE = re.compile(
-    r"(?:\b(?:less than|fewer than|under|at most|up to|below|no more than|not more than)\s+|(?:不到|少于|低于|不超过|至多|最多|不足))$",
+    r"(?:\b(?:(?<!no )(?<!not )less than|(?<!no )(?<!not )fewer than|under|at most|up to|below|no more than|not more than)\s+"
+    r"|(?:(?<!不)少于|不到|(?<!不)低于|不超过|不多于|不高于|至多|最多|不足))$",
     re.IGNORECASE,
 )
 _LOWER_BOUND_AFTER = re.compile(r"^(?:[^\s\d]{0,1})?(?:多|余|以上)")
