@@ -215,12 +215,14 @@ def extract_quantities(text: str) -> list[Quantity]:
     found: list[Quantity] = []
     taken = bytearray(len(text))  # characters already part of a quantity
 
-    def add(value: float, percent: bool, start: int, end: int, kind: str = "", step: float = 0.0) -> None:
+    def add(value: float, percent: bool, start: int, end: int, kind: str = "", digit_step: float = 0.0) -> None:
+        """``digit_step``: the place value of the figure's last digit, for figures that may be
+        stated loosely (written numbers that are not years); 0 = matched exactly, never loosely."""
         if not any(taken[start:end]):
             taken[start:end] = b"\x01" * (end - start)
             unit = None if percent or kind else _unit_after(text, end)
-            bound = bound_of(text, start, end) if step else 0
-            step = step if step and approximate(text, start, end) else 0.0
+            bound = bound_of(text, start, end) if digit_step else 0
+            step = digit_step if digit_step and approximate(text, start, end) else 0.0
             if unit is None:
                 found.append(Quantity(value, percent, text[start:end], start, end, kind, approx_step=step, bound=bound))
             else:
@@ -259,7 +261,7 @@ def extract_quantities(text: str) -> list[Quantity]:
         value = float(m.group("num").replace(",", "")) * scale
         year_like = scale == 1.0 and not m.group("pct") and "," not in m.group("num") and 1000 <= value <= 2100 and value.is_integer()
         step = 0.0 if year_like else last_digit_step(m.group("num")) * scale  # "around 2000" is a year, not 1500-2500
-        add(value, bool(m.group("pct")), m.start(), m.end(), step=step)
+        add(value, bool(m.group("pct")), m.start(), m.end(), digit_step=step)
     for m in _CN_RE.finditer(text) if has_cn else ():
         value = parse_chinese_numeral(m.group("cn"))
         if value is not None:
