@@ -148,7 +148,7 @@ def _clause_spans(text: str) -> list[tuple[int, str]]:
 @lru_cache(maxsize=8192)
 def polarity(text: str) -> Polarity:
     """Units stated plainly and under a negation, English keys and Chinese bigrams together
-    (cached per text)."""
+    (cached per text: the sets are frozen, and callers must not change ``cues``)."""
     plain, negated, clean, cues = _en_polarity(text)
     if cjk.has_cjk(text):
         p2, n2, k2, c2 = _cjk_polarity(text)
