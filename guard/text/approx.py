@@ -42,6 +42,9 @@ _BOUND_REACH = 1.5
 
 
 def bound_of(text: str, start: int, end: int) -> int:
+    """Which side the figure at ``text[start:end]`` bounds: +1 for a lower bound ("more than 14
+    trillion", "超过500人", "500多人"), -1 for an upper one ("under 10 ms", "不到3000元"), 0 for neither.
+    A negated bound reads the other way ("no more than", 不超过 are upper bounds)."""
     before, after = text[max(0, start - 16) : start], text[end : end + 4]
     if _LOWER_BOUND_BEFORE.search(before) or _LOWER_BOUND_AFTER.match(after):
         return 1
