@@ -12,7 +12,7 @@ import pytest
 from guard.checks.base import CheckInput
 from guard.checks.grounding.check import GroundingCheck
 from guard.checks.grounding.combiner import Combiner, FeatureWeight
-from guard.checks.grounding.crossencoder import OnnxVerifier, premise
+from guard.checks.grounding.crossencoder import QUESTION_CHARS, OnnxVerifier, hypothesis, premise
 from guard.training.pairs import Pair, knowledge_passages, perturb, synthetic_pairs
 from checks_helpers import MemoryRetriever
 
@@ -72,6 +72,29 @@ def test_without_detail_drops_one_phrase():
 def test_premise_joins_spans_best_first_and_is_bounded():
     assert premise(["A is B.", "A is B.", "C is D."]) == "A is B. C is D."
     assert len(premise(["x" * 300] * 5)) <= 400
+
+
+def test_the_hypothesis_puts_the_end_of_the_question_before_the_claim():
+    assert hypothesis("Erich Maria Remarque") == "Erich Maria Remarque"
+    assert hypothesis("Erich Maria Remarque", "Who was born earlier,\n Dunwich or Remarque?") == (
+        "Who was born earlier, Dunwich or Remarque? Erich Maria Remarque")
+    history = "[Human]: " + "I liked it. " * 50 + "Who directed it?"
+    got = hypothesis("Nolan did.", history)
+    assert got.endswith("Who directed it? Nolan did.") and len(got) <= QUESTION_CHARS + len(" Nolan did.")
+
+
+def test_graded_pairs_carry_the_question_only_when_asked():
+    from guard.checks.calibrate import GradedClaim, GradedRow
+    from guard.training.verifier import graded_pairs
+
+    rows = [GradedRow("qa", "1", 0, [GradedClaim("Paris", "Paris is the capital of France.", {}, 0.9)],
+                      question="What is the capital of France?"),
+            GradedRow("qa", "2", 1, [GradedClaim("Lyon", "Paris is the capital of France.", {}, 0.4)],
+                      question="What is the capital of France?")]
+    plain = {p.label: p.hypothesis for p in graded_pairs(rows)}
+    asked = {p.label: p.hypothesis for p in graded_pairs(rows, with_question=True)}
+    assert plain == {1.0: "Paris", 0.0: "Lyon"}
+    assert asked == {1.0: "What is the capital of France? Paris", 0.0: "What is the capital of France? Lyon"}
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +157,33 @@ def test_an_unweighted_verifier_is_still_a_feature_calibrate_can_fit(tiny_verifi
         CheckInput(question="", answer="DeepSeek-V3 has 671B total parameters.", retriever=r))
     assert 0.0 <= outcome.details["features"][0]["verifier"] <= 1.0
     assert len(seen[0][1]) <= 400  # given the cited spans it was trained on, not the whole evidence
+
+
+def test_a_question_reading_verifier_is_given_the_question(tiny_verifier, tmp_path):
+    """An export that says ``"question": true`` was trained on question + claim; the check must
+    hand it the same, and a claim-only export must keep getting the claim alone."""
+    import json
+    import shutil
+
+    out, _ = tiny_verifier
+    reading = tmp_path / "reading"
+    shutil.copytree(out, reading)
+    info = json.loads((reading / "export.json").read_text())
+    assert info["question"] is False
+    (reading / "export.json").write_text(json.dumps(info | {"question": True}))
+    r = MemoryRetriever(["DeepSeek-V3 has 671B total parameters, of which 37B are activated per token."])
+    ask = CheckInput(question="How many parameters does DeepSeek-V3 have?", answer="It has 671B total parameters.", retriever=r)
+    seen: dict[str, list[str]] = {}
+
+    class Recording(OnnxVerifier):
+        def verify(self, pairs):
+            seen.setdefault(str(self.directory), []).extend(h for h, _ in pairs)
+            return super().verify(pairs)
+
+    for folder in (out, reading):
+        GroundingCheck(r, verifiers=[Recording(folder)]).run(ask)
+    assert seen[str(out)] == ["It has 671B total parameters."]
+    assert seen[str(reading)] == ["How many parameters does DeepSeek-V3 have? It has 671B total parameters."]
 
 
 def test_the_shipped_verifier_ranks_a_supported_claim_above_its_swaps():

