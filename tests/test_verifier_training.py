@@ -204,3 +204,41 @@ def test_the_shipped_verifier_ranks_a_supported_claim_above_its_swaps():
     )])
     assert all(supported > s for s in swapped), (supported, swapped)
     assert v.info["pairs"] == 20000 and not v.multilingual
+
+
+def test_combine_averages_or_weighs_the_verifiers():
+    from guard.checks.grounding.check import combine
+
+    assert combine(0.9, []) == 0.9 and combine(0.9, [None]) == 0.9
+    assert combine(0.9, [0.1]) == pytest.approx(0.5)  # no weight: plain average
+    assert combine(0.9, [0.1, 0.5]) == pytest.approx(0.5)
+    assert combine(0.9, [0.1], 0.25) == pytest.approx(0.7)
+    assert combine(0.9, [0.1, 0.3], 1.0) == pytest.approx(0.2)
+
+
+def test_the_policy_weighs_the_verifier_by_whether_a_question_was_asked():
+    """``verifier_weight`` in a policy reaches the check: with a question the verifier's say is
+    ``with_question``, without one ``without_question``."""
+    from guard.checks.runner import build_checks
+    from guard.policy.schema import Policy
+
+    class Doubting:
+        name = "doubting"
+
+        def verify(self, pairs):
+            return [0.0] * len(pairs)
+
+    r = MemoryRetriever(["DeepSeek-V3 has 671B total parameters, of which 37B are activated per token."])
+    policy = Policy.model_validate({"name": "p", "checks": {"grounding": {
+        "verifier_weight": {"with_question": 0.8, "without_question": 0.1}}}})
+    check = next(c for c in build_checks(policy, r, None) if isinstance(c, GroundingCheck))
+    assert check.verifier_weight == (0.8, 0.1)
+    check.verifiers = [Doubting()]
+    plain = GroundingCheck(r).run(CheckInput(question="", answer="DeepSeek-V3 has 671B total parameters.", retriever=r))
+    lexical = plain.confidence
+    asked = check.run(CheckInput(question="How big is it?", answer="DeepSeek-V3 has 671B total parameters.", retriever=r))
+    told = check.run(CheckInput(question="", answer="DeepSeek-V3 has 671B total parameters.", retriever=r))
+    assert asked.confidence == pytest.approx(0.2 * lexical, abs=1e-3)
+    assert told.confidence == pytest.approx(0.9 * lexical, abs=1e-3)
+    with pytest.raises(ValueError):
+        Policy.model_validate({"name": "p", "checks": {"grounding": {"verifier_weight": {"with_question": 1.5}}}})

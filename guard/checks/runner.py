@@ -100,6 +100,8 @@ def build_checks(
                 min_sentence_chars=g.min_sentence_chars,
                 verifiers=verifiers,
                 combiner=grounding_combiner(g.weights, g.verifier),
+                verifier_weight=None if g.verifier_weight is None
+                else (g.verifier_weight.with_question, g.verifier_weight.without_question),
             )
         )
     return checks

@@ -142,6 +142,17 @@ class ReasoningPolicy(Strict):
 # ---------------------------------------------------------------- output checks
 
 
+class VerifierWeight(Strict):
+    """How far the verifiers' probability counts beside the lexical support (0: not at all,
+    1: alone), for claims answering a question and for claims with none. Two numbers because a
+    question-reading verifier (``guard train verifier --with-question``) learnt the labelled
+    rows with their questions; without one it has only the synthetic pairs to go on and
+    measures worse (docs/calibration.md)."""
+
+    with_question: float = Field(default=0.5, ge=0, le=1)
+    without_question: float = Field(default=0.5, ge=0, le=1)
+
+
 class GroundingCheck(Strict):
     enabled: bool = True
     top_k: int = Field(default=4, ge=1, le=50)
@@ -193,6 +204,8 @@ class GroundingCheck(Strict):
     # verifier's own weights.json when a verifier is set. "builtin" verifier = the shipped one.
     weights: str | None = None
     verifier: str | None = None  # a folder made by guard train verifier, or "builtin"; None = off
+    # None: the lexical support and each verifier's probability are averaged alike.
+    verifier_weight: VerifierWeight | None = None
 
 
 class PatternCheck(Strict):

@@ -50,10 +50,15 @@ class Verifier(Protocol):
     def verify(self, pairs: Sequence[tuple[str, str]]) -> list[float | None]: ...
 
 
-def combine(lexical: float, verdicts: Sequence[float | None]) -> float:
-    """Average of the lexical support and every verifier that gave an opinion."""
-    values = [lexical] + [v for v in verdicts if v is not None]
-    return sum(values) / len(values)
+def combine(lexical: float, verdicts: Sequence[float | None], weight: float | None = None) -> float:
+    """The lexical support with every verifier that gave an opinion: their plain average, or,
+    with ``weight``, ``(1 - weight) * lexical + weight * mean(verdicts)``."""
+    given = [v for v in verdicts if v is not None]
+    if not given:
+        return lexical
+    if weight is None:
+        return (lexical + sum(given)) / (1 + len(given))
+    return (1 - weight) * lexical + weight * sum(given) / len(given)
 
 
 def aggregate(supports: Sequence[float]) -> float:
@@ -146,6 +151,7 @@ class GroundingCheck:
         unsupported_below: float = UNSUPPORTED_BELOW,
         cache: EvidenceCache | None = None,
         combiner: Combiner | None = None,
+        verifier_weight: tuple[float, float] | None = None,
     ) -> None:
         self.retriever = retriever
         self.top_k = top_k
@@ -162,6 +168,8 @@ class GroundingCheck:
         # weights file (guard calibrate); a verifier whose name the weights list is one of its
         # features, the others are averaged in (combine). Caps on hard evidence hold either way.
         self.combiner = combiner
+        # (with a question, without one); None = plain average (combine)
+        self.verifier_weight = verifier_weight
 
     def run(self, inp: CheckInput) -> CheckOutcome:
         retriever = inp.retriever or self.retriever
@@ -273,6 +281,7 @@ class GroundingCheck:
             for c, full, ev in zip(claims, evidence, cited)
         ] for v in self.verifiers)
         inputs = [f.as_dict() for f in features]
+        weight = None if self.verifier_weight is None else self.verifier_weight[0 if question.strip() else 1]
         sentences: list[SentenceScore] = []
         for i, (span, f, row) in enumerate(zip(spans, features, hits)):
             mine = [v[i] for v in verdicts]
@@ -283,7 +292,7 @@ class GroundingCheck:
                 if verifier.name not in learned:
                     averaged.append(v)
             base = score(f) if self.combiner is None else min(self.combiner.support(inputs[i]), hard_cap(f))
-            support = combine(base, averaged)
+            support = combine(base, averaged, weight)
             why = reasons(f) + [
                 f"{verifier.name}: not supported ({v:.2f})"
                 for verifier, v in zip(self.verifiers, mine)
