@@ -195,14 +195,18 @@ def test_the_shipped_verifier_ranks_a_supported_claim_above_its_swaps():
     v = load_verifier("builtin")
     ev = ("DeepSeek-V3 is a Mixture-of-Experts model released by DeepSeek in December 2024. "
           "It has 671B total parameters, of which 37B are activated for each token.")
-    supported, *swapped = v.verify([(c, ev) for c in (
+    # a question-reading model is asked as the check asks it; one trained on HaluEval QA's rows
+    # with their questions learnt that a full sentence after a question is a hallucination
+    # (its right answers are two words): this example caught it (docs/calibration.md)
+    asked = "What is DeepSeek-V3 and who released it?" if v.reads_question else ""
+    supported, *swapped = v.verify([(hypothesis(c, asked), ev) for c in (
         "DeepSeek-V3 was released by DeepSeek in December 2024.",
         "DeepSeek-V3 was released by Google in December 2024.",
         "DeepSeek-V3 was released by DeepSeek in March 2021.",
         "DeepSeek-V3 is not a Mixture-of-Experts model.",
         "The Eiffel Tower is in Paris.",
     )])
-    assert all(supported > s for s in swapped), (supported, swapped)
+    assert all(supported > s + 0.05 for s in swapped), (supported, swapped)
     assert v.info["pairs"] == 20000 and not v.multilingual
 
 
