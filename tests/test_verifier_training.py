@@ -97,6 +97,25 @@ def test_graded_pairs_carry_the_question_only_when_asked():
     assert asked == {1.0: "What is the capital of France? Paris", 0.0: "What is the capital of France? Lyon"}
 
 
+def test_matched_lengths_keep_as_many_supported_as_unsupported_claims_of_each_length():
+    """HaluEval QA's right answers are two words and its hallucinations sentences: unmatched,
+    a verifier learns length. Matched, each length (per file) has both labels equally."""
+    from guard.checks.calibrate import GradedClaim, GradedRow
+    from guard.training.verifier import graded_pairs
+
+    def row(i, label, text):
+        return GradedRow("qa", str(i), label, [GradedClaim(text, "Paris is the capital of France.", {}, 0.5)])
+
+    rows = ([row(i, 0, "Paris") for i in range(6)] + [row(10 + i, 1, "The capital of France is Lyon, a city.") for i in range(5)]
+            + [row(20, 1, "Lyon"), row(21, 0, "Paris is the capital city of France.")])
+    everything = graded_pairs(rows)
+    assert sum(p.label == 1.0 for p in everything) == 7 and len(everything) == 13
+    matched = graded_pairs(rows, match_lengths=True)
+    assert sorted((p.hypothesis, p.label) for p in matched) == sorted([
+        ("Paris", 1.0), ("Lyon", 0.0),
+        ("Paris is the capital city of France.", 1.0), ("The capital of France is Lyon, a city.", 0.0)])
+
+
 @pytest.fixture(scope="module")
 def tiny_verifier(tmp_path_factory):
     from guard.training.verifier import train

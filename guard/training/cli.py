@@ -158,13 +158,15 @@ def train() -> None:
               help="Stop training after this long and export what was learnt (a busy machine).")
 @click.option("--with-question/--claim-only", default=False, show_default=True,
               help="Train on the question and claim together (the check then gives the verifier the question too).")
+@click.option("--match-lengths", is_flag=True,
+              help="From the rows, keep as many supported as unsupported claims of each length per file.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--base", default=None, help="Model to fine-tune [default: the shipped all-MiniLM-L6-v2].")
 @click.option("--embedder", default="all-MiniLM-L6-v2", show_default=True)
 @backend_option
 def train_verifier(knowledge_dir: Path, row_files: tuple[Path, ...], out_dir: Path, n_pairs: int, synthetic_share: float,
                    epochs: int, batch_size: int, lr: float, max_length: int, threads: int | None, log_file: Path | None,
-                   max_minutes: float | None, with_question: bool, seed: int, base: str | None, embedder: str, backend: str | None) -> None:
+                   max_minutes: float | None, with_question: bool, match_lengths: bool, seed: int, base: str | None, embedder: str, backend: str | None) -> None:
     """Fine-tune MiniLM as a cross-encoder verifier and export it to ONNX int8 in OUT."""
     from guard.training.pairs import knowledge_passages, synthetic_pairs
     from guard.training.verifier import graded_pairs, train as fit
@@ -175,8 +177,10 @@ def train_verifier(knowledge_dir: Path, row_files: tuple[Path, ...], out_dir: Pa
     if n_rows:
         policy, emb = _setup(None, embedder, backend)
         per_file = max(2, n_rows * 2 // (3 * len(row_files)) + 1)  # a row gives about 1.5 pairs
+        if match_lengths:
+            per_file *= 3  # matching drops most of a file whose classes differ in length (HaluEval QA: 85%)
         named = _read(row_files, per_file, seed)
-        labelled = graded_pairs(_grade(named, policy, emb), with_question=with_question)[:n_rows]
+        labelled = graded_pairs(_grade(named, policy, emb), with_question=with_question, match_lengths=match_lengths)[:n_rows]
         contexts = [r.context for _, rows in named for r in rows]
     passages = knowledge_passages(knowledge_dir)
     # A small knowledge folder gives few sentences: take at most ~15 pairs per passage from

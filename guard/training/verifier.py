@@ -38,25 +38,43 @@ class TrainReport:
     kinds: dict[str, int]
 
 
-def graded_pairs(rows: Sequence[Any], per_row: int = 2, *, with_question: bool = False) -> list[Pair]:
+def graded_pairs(rows: Sequence[Any], per_row: int = 2, *, with_question: bool = False,
+                 match_lengths: bool = False) -> list[Pair]:
     """Pairs from rows graded by the check (``guard.checks.calibrate.grade_row``): each claim
     with the evidence spans the check cited. A grounded answer's claims (up to ``per_row``) are
     supported; of a hallucinated answer only its weakest claim is taken as unsupported, since
     its other claims are often true. ``with_question`` puts the row's question before each
-    claim (``crossencoder.hypothesis``)."""
-    out: list[Pair] = []
+    claim (``crossencoder.hypothesis``); ``match_lengths`` keeps as many supported as
+    unsupported claims of each length in each file (``_matched``)."""
+    out: list[tuple[str, int, Pair]] = []
     for r in rows:
         claims = [c for c in r.claims if c.premise and c.text.strip()]
         if not claims:
             continue
         asked = getattr(r, "question", "") if with_question else ""
-        if r.label:
-            weakest = min(claims, key=lambda c: c.support)
-            out.append(Pair(weakest.premise, hypothesis(weakest.text, asked), 0.0, "row"))
-        else:
-            out += [Pair(c.premise, hypothesis(c.text, asked), 1.0, "row") for c in claims[:per_row]]
+        chosen = [(min(claims, key=lambda c: c.support), 0.0)] if r.label else [(c, 1.0) for c in claims[:per_row]]
+        out += [(r.file, _length_bin(c.text), Pair(c.premise, hypothesis(c.text, asked), label, "row")) for c, label in chosen]
     random.Random(0).shuffle(out)
-    return out
+    return _matched(out) if match_lengths else [p for _, _, p in out]
+
+
+_LENGTH_BINS = (1, 2, 3, 5, 8, 12, 18, 26, 40, 60)  # words
+
+
+def _length_bin(text: str) -> int:
+    n = len(text.split())
+    return next((i for i, edge in enumerate(_LENGTH_BINS) if n <= edge), len(_LENGTH_BINS))
+
+
+def _matched(pairs: list[tuple[str, int, Pair]]) -> list[Pair]:
+    """As many supported as unsupported pairs per (file, claim length): in HaluEval the right
+    answers are short (QA: two words) and the hallucinations long (QA: eleven), so a model fed
+    the raw rows learns length, not support (docs/calibration.md)."""
+    groups: dict[tuple[str, int], dict[float, list[Pair]]] = {}
+    for file, length, pair in pairs:
+        groups.setdefault((file, length), {0.0: [], 1.0: []})[pair.label].append(pair)
+    kept = {id(p) for g in groups.values() for side in g.values() for p in side[: min(len(g[0.0]), len(g[1.0]))]}
+    return [p for _, _, p in pairs if id(p) in kept]
 
 
 def base_model() -> str:
