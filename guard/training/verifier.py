@@ -51,7 +51,7 @@ def graded_pairs(rows: Sequence[Any], per_row: int = 2, *, with_question: bool =
         claims = [c for c in r.claims if c.premise and c.text.strip()]
         if not claims:
             continue
-        asked = getattr(r, "question", "") if with_question else ""
+        asked = r.question if with_question else ""
         chosen = [(min(claims, key=lambda c: c.support), 0.0)] if r.label else [(c, 1.0) for c in claims[:per_row]]
         out += [(r.file, _length_bin(c.text), Pair(c.premise, hypothesis(c.text, asked), label, "row")) for c, label in chosen]
     random.Random(0).shuffle(out)
