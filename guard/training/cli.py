@@ -23,16 +23,27 @@ def _grade(named_rows: list[tuple[str, list[Any]]], policy: Any, embedder: Any, 
 
     graded = []
     for name, rows in named_rows:
-        for row in tqdm(rows, desc=f"grading {name}", unit="row", file=sys.stderr):
+        quiet = not sys.stderr.isatty()  # a log file gets a line per file, not a redrawn bar
+        for row in tqdm(rows, desc=f"grading {name}", unit="row", file=sys.stderr, disable=quiet):
             graded.append(grade_row(name, row, policy, embedder, index))
+        if quiet:
+            click.echo(f"graded {len(rows)} rows of {name}", err=True)
     return graded
 
 
-def _read(files: tuple[Path, ...], limit: int | None, seed: int) -> list[tuple[str, list[Any]]]:
+def _read(files: tuple[Path, ...], limit: int | None, seed: int, forms: bool = False) -> list[tuple[str, list[Any]]]:
     from guard.checks.calibrate import subsample
     from guard.checks.evaluate import read_rows
+    from guard.training.forms import sentence_forms
 
-    return [(p.stem, subsample(read_rows(p), limit, seed)) for p in files]
+    named = []
+    for p in files:
+        rows = read_rows(p)
+        made = sentence_forms(rows) if forms else []
+        if forms:
+            click.echo(f"{p.stem}: {len(made)} rows in the other answer form", err=True)
+        named.append((p.stem, subsample(rows + made, limit, seed)))
+    return named
 
 
 def _setup(policy_file: Path | None, embedder: str, backend: str | None) -> tuple[Any, Any]:
@@ -160,13 +171,17 @@ def train() -> None:
               help="Train on the question and claim together (the check then gives the verifier the question too).")
 @click.option("--match-lengths", is_flag=True,
               help="From the rows, keep as many supported as unsupported claims of each length per file.")
+@click.option("--sentence-forms", is_flag=True,
+              help="Add each record's other answer form: its hallucinated sentence with the right answer in it, "
+                   "and the wrong span alone (guard.training.forms).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--base", default=None, help="Model to fine-tune [default: the shipped all-MiniLM-L6-v2].")
 @click.option("--embedder", default="all-MiniLM-L6-v2", show_default=True)
 @backend_option
 def train_verifier(knowledge_dir: Path, row_files: tuple[Path, ...], out_dir: Path, n_pairs: int, synthetic_share: float,
                    epochs: int, batch_size: int, lr: float, max_length: int, threads: int | None, log_file: Path | None,
-                   max_minutes: float | None, with_question: bool, match_lengths: bool, seed: int, base: str | None, embedder: str, backend: str | None) -> None:
+                   max_minutes: float | None, with_question: bool, match_lengths: bool, sentence_forms: bool, seed: int,
+                   base: str | None, embedder: str, backend: str | None) -> None:
     """Fine-tune MiniLM as a cross-encoder verifier and export it to ONNX int8 in OUT."""
     from guard.training.pairs import knowledge_passages, synthetic_pairs
     from guard.training.verifier import graded_pairs, train as fit
@@ -179,7 +194,7 @@ def train_verifier(knowledge_dir: Path, row_files: tuple[Path, ...], out_dir: Pa
         per_file = max(2, n_rows * 2 // (3 * len(row_files)) + 1)  # a row gives about 1.5 pairs
         if match_lengths:
             per_file *= 3  # matching drops most of a file whose classes differ in length (HaluEval QA: 85%)
-        named = _read(row_files, per_file, seed)
+        named = _read(row_files, per_file, seed, sentence_forms)
         labelled = graded_pairs(_grade(named, policy, emb), with_question=with_question, match_lengths=match_lengths)[:n_rows]
         contexts = [r.context for _, rows in named for r in rows]
     passages = knowledge_passages(knowledge_dir)
