@@ -133,7 +133,9 @@ def train(
     )
     loss_fn = torch.nn.BCEWithLogitsLoss()
     started = time.perf_counter()
-    bar = tqdm(total=len(order), unit="pair", desc="training verifier", disable=not progress, file=sys.stderr)
+    # redrawn every 30 s when stderr is a log file, not a terminal: one long \r line otherwise
+    bar = tqdm(total=len(order), unit="pair", desc="training verifier", disable=not progress, file=sys.stderr,
+               mininterval=0.1 if sys.stderr.isatty() else 30)
     losses: list[float] = []
     seen = 0
     for step in range(steps):
