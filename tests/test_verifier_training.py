@@ -265,3 +265,24 @@ def test_the_policy_weighs_the_verifier_by_whether_a_question_was_asked():
     assert told.confidence == pytest.approx(0.9 * lexical, abs=1e-3)
     with pytest.raises(ValueError):
         Policy.model_validate({"name": "p", "checks": {"grounding": {"verifier_weight": {"with_question": 1.5}}}})
+
+
+@pytest.mark.parametrize("weight", [None, (0.6, 0.3), (1.0, 1.0)])
+def test_a_verifier_cannot_lift_a_claim_past_its_hard_cap(weight):
+    """A figure the evidence never states caps the claim (features.hard_cap) whatever a
+    verifier thinks of it: with the builtin verifier weighted 0.6, the wrong row of "| DeepSeek-V3 |
+    670B |" was annotated at 0.61 instead of held (tests/test_grounding_claims_table.py)."""
+    from guard.checks.grounding.features import CAP_MISSING_NUMBER
+
+    class Convinced:
+        name = "convinced"
+
+        def verify(self, pairs):
+            return [1.0] * len(pairs)
+
+    r = MemoryRetriever(["DeepSeek-V3 has 671B total parameters, of which 37B are activated per token."])
+    check = GroundingCheck(r, verifiers=[Convinced()], verifier_weight=weight)
+    wrong = check.run(CheckInput(question="How big is it?", answer="DeepSeek-V3 has 670B total parameters.", retriever=r))
+    assert wrong.confidence <= CAP_MISSING_NUMBER
+    right = check.run(CheckInput(question="How big is it?", answer="DeepSeek-V3 has 671B total parameters.", retriever=r))
+    assert right.confidence > 0.9

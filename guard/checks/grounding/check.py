@@ -292,7 +292,9 @@ class GroundingCheck:
                 if verifier.name not in learned:
                     averaged.append(v)
             base = score(f) if self.combiner is None else min(self.combiner.support(inputs[i]), hard_cap(f))
-            support = combine(base, averaged, weight)
+            # a verifier's opinion cannot lift a claim past what hard evidence allows: a figure
+            # the evidence never states stays capped however fluent the claim reads
+            support = min(combine(base, averaged, weight), hard_cap(f))
             why = reasons(f) + [
                 f"{verifier.name}: not supported ({v:.2f})"
                 for verifier, v in zip(self.verifiers, mine)
