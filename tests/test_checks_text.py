@@ -92,3 +92,15 @@ def test_list_items_headings_and_lead_ins_are_sentences():
         "以下是要点：", "1、第一点", "2、第二点\nwrapped prose line\ncontinues here.",
     ]
     assert [s.text for s in split_sentences("Version 1.5 is out. It has 2 modes.")] == ["Version 1.5 is out.", "It has 2 modes."]
+
+
+def test_an_abbreviation_ends_a_sentence_before_a_word_sentences_start_with():
+    """"U.S." kept "Orion Labs moved to the U.S. It is big." one claim, so a wrong second
+    sentence hid behind a supported first one; before a name it is still no sentence end."""
+    assert [s.text for s in split_sentences("Orion Labs moved to the U.S. It is big.")] == [
+        "Orion Labs moved to the U.S.", "It is big."]
+    assert [s.text for s in split_sentences("Acme Inc. The company has 40 staff.")] == [
+        "Acme Inc.", "The company has 40 staff."]
+    for kept in ("He joined the U.S. Army in 1950.", "She met Dr. Smith.", "Apples, pears etc. are fruit.",
+                 "The U.S. Department of State said so."):
+        assert [s.text for s in split_sentences(kept)] == [kept]

@@ -16,6 +16,13 @@ _ABBREV = {
     "e.g", "i.e", "etc", "vs", "dr", "mr", "mrs", "ms", "prof", "fig", "no", "approx", "inc",
     "ltd", "jr", "sr", "st", "u.s", "u.k", "al",
 }
+# Abbreviations that also end sentences ("... moved to the U.S. It is ..."): their period ends
+# one when the next word is one a sentence starts with, never a name ("U.S. Army", "Inc. Ltd").
+_MAY_END = {"u.s", "u.k", "etc", "inc", "ltd", "jr", "sr"}
+_STARTS = re.compile(
+    r"\s+(?:It|Its|The|This|That|These|Those|There|They|Their|He|His|She|Her|We|Our|I|You|A|An|In|On|"
+    r"At|But|And|However|So|Then|After|Before|When|If)\b"
+)
 # What starts a list item, a heading or a quote in markdown ("- ", "2. ", "3、", "(4)", "## ", "> ").
 LIST_MARKER = r"(?:[-*•+]\s|\d{1,3}[.)]\s|\d{1,3}、|[一二三四五六七八九十]{1,3}、|[(（]\d{1,3}[)）]|#{1,6}\s|>\s)"
 # A line break ends a sentence before such a marker, around a markdown table row, and after a
@@ -49,6 +56,8 @@ def _is_abbreviation(text: str, dot_index: int) -> bool:
     if not m:
         return False
     word = m.group(1).lower().rstrip(".")
+    if word in _MAY_END and _STARTS.match(text, dot_index + 1):
+        return False
     return word in _ABBREV or (len(word) == 1 and word.isalpha())
 
 
