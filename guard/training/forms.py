@@ -14,8 +14,12 @@ span is the one run of the sentence's content words that the question does not c
 ("Woody Allen" in the sentence above is in the question, so that record gives nothing: its
 wrong pick is not a run of new words). Only spans that look like a fact (a name or figure, at
 most ``MAX_SPAN_WORDS``) are replaced, and only by a right answer of the same kind, so the new
-sentences stay grammatical: "The team from Whitehaven finished second" with "Barrow-in-Furness"
-for "Whitehaven".
+sentences stay grammatical: "The Queen Paola Foundation was started by King Baudouin." becomes
+"... by King Albert II." (grounded) and "King Baudouin" (hallucinated).
+
+Measured (docs/calibration.md): a question-reading verifier trained with these rows no longer
+learns length, and reads HaluEval QA worse than the lexical check; the option stays for
+operators' own rows and for a stronger base model.
 """
 
 from __future__ import annotations
