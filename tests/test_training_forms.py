@@ -74,3 +74,19 @@ def test_rows_that_are_not_one_grounded_and_one_hallucinated_answer_are_left_alo
     assert sentence_forms(rows + [rows[1].model_copy(update={"id": "r/other"})]) == []  # two hallucinations
     no_question = [r.model_copy(update={"question": ""}) for r in rows]
     assert sentence_forms(no_question) == []
+
+
+def test_train_verifier_reads_the_other_forms_with_the_file(tmp_path, capsys):
+    """``--sentence-forms``: the extra rows join their file before it is sampled, and the
+    command says how many there were."""
+    from guard.training.cli import _read
+
+    path = tmp_path / "qa.jsonl"
+    rows = _record("Who was appointed Poet Laureate Consultant in 1946?", "Karl Shapiro",
+                   "Robert Lowell was appointed Poet Laureate Consultant in 1946.")
+    path.write_text("".join(r.model_dump_json() + "\n" for r in rows), encoding="utf-8")
+    [(name, plain)] = _read((path,), None, 0)
+    [(_, formed)] = _read((path,), None, 0, forms=True)
+    assert name == "qa" and len(plain) == 2
+    assert sorted(r.id for r in formed) == ["r/halluc", "r/halluc/pick", "r/right", "r/right/sentence"]
+    assert "qa: 2 rows in the other answer form" in capsys.readouterr().err
