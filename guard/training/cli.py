@@ -39,10 +39,11 @@ def _read(files: tuple[Path, ...], limit: int | None, seed: int, forms: bool = F
     named = []
     for p in files:
         rows = read_rows(p)
-        made = sentence_forms(rows) if forms else []
         if forms:
+            made = sentence_forms(rows)
             click.echo(f"{p.stem}: {len(made)} rows in the other answer form", err=True)
-        named.append((p.stem, subsample(rows + made, limit, seed)))
+            rows += made
+        named.append((p.stem, subsample(rows, limit, seed)))
     return named
 
 

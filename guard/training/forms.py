@@ -84,10 +84,10 @@ def wrong_span(question: str, sentence: str) -> tuple[int, int] | None:
     lacks, or None when there is none, more than one, or it is too long."""
     asked = {m.group().lower() for m in _TOKEN.finditer(question)}
     tokens = list(_TOKEN.finditer(sentence))
-    new = [i for i, m in enumerate(tokens) if _is_new(m.group(), asked)]
+    new = {i for i, m in enumerate(tokens) if _is_new(m.group(), asked)}
     if not new:
         return None
-    first, last = new[0], new[-1]
+    first, last = min(new), max(new)
     between = [tokens[i].group() for i in range(first, last + 1) if i not in new]
     if any(w.lower() in asked and w.lower() not in _GLUE and w[0].isalnum() for w in between):
         return None  # two runs with the question's words between them
