@@ -291,10 +291,12 @@ class GroundingCheck:
                 inputs[i][verifier.name] = None if v is None else round(v, 4)
                 if verifier.name not in learned:
                     averaged.append(v)
-            base = score(f) if self.combiner is None else min(self.combiner.support(inputs[i]), hard_cap(f))
-            # a verifier's opinion cannot lift a claim past what hard evidence allows: a figure
-            # the evidence never states stays capped however fluent the claim reads
-            support = min(combine(base, averaged, weight), hard_cap(f))
+            # the most hard evidence allows (score() applies it too): a verifier's opinion cannot
+            # lift a claim past it, so a figure the evidence never states stays capped however
+            # fluent the claim reads
+            cap = hard_cap(f)
+            base = score(f) if self.combiner is None else min(self.combiner.support(inputs[i]), cap)
+            support = min(combine(base, averaged, weight), cap)
             why = reasons(f) + [
                 f"{verifier.name}: not supported ({v:.2f})"
                 for verifier, v in zip(self.verifiers, mine)
