@@ -132,3 +132,30 @@ def test_words_from_the_question_are_not_support():
     assert fresh_coverage(echo, ev, given, overlap(echo, ev)) == overlap(echo, ev)
     assert fresh_coverage(echo_plus, ev, frozenset(), plain) == plain
 
+
+
+def test_what_a_claim_adds_to_the_question_must_be_in_the_evidence():
+    from guard.checks.grounding.claims import question_units, unstated_addition
+    from guard.checks.grounding.evidence import EvidenceText
+    from guard.checks.grounding.features import Claim
+
+    ev = EvidenceText.of("Kendal Mint Cake is a glucose-based confection flavoured with peppermint.")
+    given = question_units("What is the main flavour of Kendal Mint Cake?")
+    assert unstated_addition(Claim.of("Kendal Mint Cake is chocolate-flavoured."), ev, given) == ["chocolate-flavoured"]
+    assert unstated_addition(Claim.of("Kendal Mint Cake has a vanilla and caramel taste."), ev, given) == [
+        "vanilla", "caramel", "taste"]
+    # one added word in the evidence is enough: the rest may be paraphrase
+    assert unstated_addition(Claim.of("Kendal Mint Cake is a sweet peppermint bar."), ev, given) == []
+    # an echo adds nothing; without a question there is nothing to add to
+    assert unstated_addition(Claim.of("The flavour of Kendal Mint Cake."), ev, given) == []
+    assert unstated_addition(Claim.of("Kendal Mint Cake is chocolate-flavoured."), ev, frozenset()) == []
+    # Chinese: the added bigrams
+    zh = EvidenceText.of("通义千问是阿里云发布的大模型。")
+    assert unstated_addition(Claim.of("通义千问是阿里云发布的。"), zh, question_units("通义千问是谁发布的？")) == []
+    assert unstated_addition(Claim.of("通义千问是谷歌发布的。"), zh, question_units("通义千问是谁发布的？")) == ["是谷歌发"]
+
+
+def test_contractions_are_not_content_words():
+    from guard.text.tokens import content_words
+
+    assert content_words("He's also in it, and I'm sure it's the one they'd pick; it didn't win.") == ["sure", "pick", "win"]

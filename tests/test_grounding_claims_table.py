@@ -119,6 +119,14 @@ TABLE = [
     ("Compare the models", "| Model | Total parameters |\n|:---|---:|\n| DeepSeek-V3 | 670B |\n| Qwen2.5 | 72B |",
      "hold", "chitchat+chitchat+claim+claim"),
     ("", "| Qwen2.5 was made by Google |\n|---|\n| yes, since 2024 |", "flag", "claim+chitchat+claim"),
+    # what an answer adds to the question must be in the evidence: the echoed words are not
+    # support (they passed at 0.7-0.9 on coverage of the question's own words)
+    ("What kind of model is DeepSeek-R1?", "DeepSeek-R1 is a speech recognition model.", "hold", "claim"),
+    ("What kind of model is DeepSeek-R1?", "DeepSeek-R1 is a reasoning model.", "pass", "claim"),
+    ("What does TTFT measure?", "TTFT measures the fine-tuning cost.", "hold", "claim"),
+    ("Who released DeepSeek-V3?", "DeepSeek-V3 was released by a university lab.", "hold", "claim"),
+    ("Who released DeepSeek-V3?", "DeepSeek-V3 was released by DeepSeek in December 2024.", "pass", "claim"),
+    ("Is DeepSeek-V3 a Mixture-of-Experts model?", "Yes.", "pass", "claim"),
 ]
 
 

@@ -24,7 +24,13 @@ STOPWORDS = frozenset(
     theirs them themselves then there these they this those through to too under until up
     very was we were what when where which while who whom why will with would you your yours
     yourself yourselves s t don may might must shall upon via per among within without
-    whose however although though yet still around one""".split()
+    whose however although though yet still around one yes""".split()
+    # contractions: a pronoun or an auxiliary with its ending ("he's" would stem to "he"),
+    # as little content as the words they join; negation is read from the raw text (polarity)
+    + """i'm i'd i've i'll you're you've you'd you'll he's he'd he'll she's she'd she'll it's
+    it'd it'll we're we've we'd we'll they're they've they'd they'll that's there's here's
+    what's who's let's isn't aren't wasn't weren't don't doesn't didn't can't couldn't won't
+    wouldn't shouldn't hasn't haven't hadn't""".split()
 )
 
 # English finite verbs, as regex alternations for the rules that ask whether a clause states

@@ -71,7 +71,7 @@ def _setup(policy_file: Path | None, embedder: str, backend: str | None) -> tupl
               help="Also write the graded rows (features per claim) to this JSONL file.")
 @click.option("--graded", "graded_files", multiple=True, type=_FILES,
               help="Graded rows written by --save-graded, used as they are (refit without regrading).")
-@click.option("--exclude", multiple=True, default=("units", "alignment"), show_default=True,  # calibrate.EXCLUDED
+@click.option("--exclude", multiple=True, default=("units", "alignment", "unstated"), show_default=True,  # calibrate.EXCLUDED
               help="Features not to fit (repeatable); --exclude '' fits every numeric feature.")
 @click.option("--free", is_flag=True, help="Fit every weight freely instead of anchoring on the current weights.")
 @click.option("--prior-strength", default=PRIOR_STRENGTH, show_default=True, type=click.FloatRange(min=0),

@@ -19,7 +19,7 @@ from guard.checks.base import CheckInput, CheckOutcome, Evidence, SentenceScore
 from guard.checks.grounding.combiner import Combiner
 from guard.checks.grounding.crossencoder import hypothesis, premise
 from guard.checks.grounding.evidence import EvidenceCache, EvidenceText
-from guard.checks.grounding.claims import ClaimSpan, fresh_coverage, question_units, split_answer
+from guard.checks.grounding.claims import ClaimSpan, fresh_coverage, question_units, split_answer, unstated_addition
 from guard.checks.grounding.features import Claim, SupportFeatures, measure, hard_cap, reason_codes, reasons, rough_overlap, score
 from guard.checks.grounding.reasons import code, render
 from guard.knowledge.types import Hit, Retriever
@@ -271,8 +271,10 @@ class GroundingCheck:
             for c, ev, row, p in zip(claims, evidence, hits, parts)
         ]
         given = question_units(question)  # words from the question are not support (claims.py)
-        for c, ev, f in zip(claims, evidence, features):
+        for s, c, ev, f in zip(spans, claims, evidence, features):
             f.coverage = fresh_coverage(c, ev, given, f.coverage)
+            if not s.checked_as:  # a bare "Yes" is graded as the question it answers
+                f.unstated = unstated_addition(c, ev, given)
         cited = [self._evidence(c, row) for c, row in zip(claims, hits)]
         learned = self.combiner.features if self.combiner is not None else {}
         verdicts = self._verdicts([

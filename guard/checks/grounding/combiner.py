@@ -176,5 +176,6 @@ def hand_model() -> Combiner:
             "missing_numbers": hand.CAP_MISSING_NUMBER, "misbound_numbers": hand.CAP_MISSING_NUMBER,
             "missing_years": hand.CAP_MISSING_YEAR, "missing_names": hand.CAP_MISSING_NAME,
             "unbound_names": hand.CAP_MISSING_NAME, "contradiction": hand.CAP_CONTRADICTION,
+            "unstated": hand.CAP_UNSTATED,
         },
     )

@@ -79,6 +79,9 @@ CAP_MISSING_YEAR = 0.5
 CAP_MISSING_NAME = 0.5
 # A claim the best-matching evidence sentence contradicts is unsupported whatever its overlap.
 CAP_CONTRADICTION = 0.25
+# An answer whose every word beyond the question's is absent from the evidence: held, like a
+# missing name (claims.unstated_addition).
+CAP_UNSTATED = 0.5
 _MAX_COUNTED = 3  # beyond three missing numbers or names the sentence is unsupported anyway
 _NOVEL_RUN_MIN = 4  # CJK runs shorter than this are often inflection or function words
 
@@ -101,6 +104,8 @@ class SupportFeatures:
     misbound_numbers: list[tuple[str, str, str, str]] = field(default_factory=list)
     conflict: Conflict | None = None  # the contradiction with the best-matching sentence
     alignment: float = 0.0  # share of the claim's units in its best-matching evidence sentence
+    # what the claim adds to the question, when the evidence states none of it (claims.py)
+    unstated: list[str] = field(default_factory=list)
 
     @property
     def contradiction(self) -> int:
@@ -122,6 +127,7 @@ class SupportFeatures:
             "misbound_numbers": [v for v, _, _, _ in self.misbound_numbers],
             "contradiction": self.contradiction,  # 0/1; the kind and words are in the reason code
             "alignment": round(self.alignment, 3),
+            "unstated": int(bool(self.unstated)),
         }
 
 
@@ -369,6 +375,8 @@ def hard_cap(f: SupportFeatures) -> float:
         cap = min(cap, CAP_MISSING_NAME)
     if f.conflict is not None:
         cap = min(cap, CAP_CONTRADICTION)
+    if f.unstated:
+        cap = min(cap, CAP_UNSTATED)
     return cap
 
 
@@ -392,6 +400,8 @@ def reason_codes(f: SupportFeatures) -> list[dict[str, Any]]:
         code("name_unbound", value=n, found_for=where or "another subject", subject=subject)
         for n, where, subject in f.unbound_names
     ]
+    if f.unstated:
+        out.append(code("unstated_addition", words=", ".join(f.unstated)))
     if f.novel_run >= _NOVEL_RUN_MIN:
         out.append(code("novel_run", count=f.novel_run))
     if f.coverage < 0.5:

@@ -15,6 +15,10 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "number_missing": {"en": "number {value} not in evidence", "zh": "证据中没有数字 {value}"},
     "name_missing": {"en": "name {value} not in evidence", "zh": "证据中没有名称 {value}"},
     "novel_run": {"en": "{count} consecutive characters not in evidence", "zh": "连续 {count} 个字不在证据中"},
+    "unstated_addition": {
+        "en": "what it adds to the question is not in evidence: {words}",
+        "zh": "回答在问题之外补充的内容不在证据中：{words}",
+    },
     "low_coverage": {"en": "only {share} of the words are in the evidence", "zh": "只有 {share} 的词出现在证据中"},
     "refusal": {"en": "refusal", "zh": "拒答"},
     # Talk the grounding check does not grade (guard.checks.grounding.claims): never lowers confidence.
