@@ -284,6 +284,19 @@ def test_a_place_name_is_found_without_its_kind_word():
     assert _name_found("First World War", EvidenceText("He enlisted early in World War I."))
 
 
+def test_a_name_ending_in_a_numeral_is_not_found_inside_another():
+    from guard.checks.grounding.names import name_found as _name_found
+
+    # "World War I" was found as a substring of "World War II", and then by its words and fuzzily
+    ev = EvidenceText("Fritz von Brodowski was a German officer killed in World War II. Route 113 opened in 1970.")
+    assert not _name_found("World War I", ev) and _name_found("World War II", ev)
+    assert not _name_found("Route 11", ev) and _name_found("Route 113", ev)
+    assert _name_found("Aurora X", EvidenceText("The Aurora X1 chip weighs 9 kg."))  # not a longer numeral
+    assert _name_found("World War I", EvidenceText("He served in the First World War, then in World War I's aftermath."))
+    f = measure(Claim.of("Fritz von Brodowski was killed during World War I."), ev, None, [ev])
+    assert f.missing_names == ["World War I"] and score(f) <= 0.5
+
+
 def test_a_name_is_found_without_its_country_unless_the_evidence_names_another():
     from guard.checks.grounding.names import name_found as _name_found
 

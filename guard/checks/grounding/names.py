@@ -28,10 +28,29 @@ def _alias_found(name: str, ev: EvidenceText, aliases: Aliases) -> bool:
 _ADMIN_WORDS = frozenset("prefecture province county district region municipality parish canton oblast governorate".split())
 
 
+# A name ending in a numeral ("World War I", "Final Fantasy VII", "Apollo 11"), and the
+# characters that would make that numeral another one.
+_ENDS_IN_NUMERAL = re.compile(r"\s(?:([IVXLC]+)|(\d+))$")
+
+
+def _another_numeral(name: str, ev: EvidenceText) -> bool:
+    """The evidence writes ``name`` only as the start of another numeral: "World War I" in
+    "World War II", "Apollo 11" in "Apollo 113" (but "Aurora X" in "Aurora X1" is there)."""
+    m = _ENDS_IN_NUMERAL.search(name) if name.isascii() else None
+    if m is None:
+        return False
+    more = "ivxlc" if m.group(1) else "0123456789"
+    ends = [o.end() for o in re.finditer(re.escape(name.lower()), ev.lower)]
+    return bool(ends) and all(e < len(ev.lower) and ev.lower[e] in more for e in ends)
+
+
 def name_found(name: str, ev: EvidenceText, aliases: Aliases | None = None) -> bool:
+    aliases = aliases or default_aliases()
+    if _another_numeral(name, ev):
+        # the numeral is the name: its words and a fuzzy match would find it all the same
+        return _alias_found(name, ev, aliases)
     if name.lower() in ev.lower:
         return True
-    aliases = aliases or default_aliases()
     if _alias_found(name, ev, aliases):
         return True
     if cjk.has_cjk(name):
