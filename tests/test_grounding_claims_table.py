@@ -127,6 +127,13 @@ TABLE = [
     ("Who released DeepSeek-V3?", "DeepSeek-V3 was released by a university lab.", "hold", "claim"),
     ("Who released DeepSeek-V3?", "DeepSeek-V3 was released by DeepSeek in December 2024.", "pass", "claim"),
     ("Is DeepSeek-V3 a Mixture-of-Experts model?", "Yes.", "pass", "claim"),
+    # a wrong pick between two options has every word in the evidence: the dates decide (choice.py)
+    ("Which was released first, DeepSeek-V3 or DeepSeek-R1?", "DeepSeek-R1 was released first.", "hold", "claim"),
+    ("Which was released first, DeepSeek-V3 or DeepSeek-R1?", "DeepSeek-R1.", "hold", "claim"),
+    ("Which was released first, DeepSeek-V3 or DeepSeek-R1?", "DeepSeek-V3 was released first.", "pass", "claim"),
+    ("Which was released first, DeepSeek-V3 or DeepSeek-R1?", "DeepSeek-R1 came out after DeepSeek-V3.", "pass", "claim"),
+    ("Was Llama 3.1 or Qwen2.5 released later?", "Llama 3.1 was released later.", "hold", "claim"),
+    ("Was Llama 3.1 or Qwen2.5 released later?", "Qwen2.5 was released later, in September 2024.", "pass", "claim"),
 ]
 
 

@@ -19,6 +19,7 @@ from guard.checks.base import CheckInput, CheckOutcome, Evidence, SentenceScore
 from guard.checks.grounding.combiner import Combiner
 from guard.checks.grounding.crossencoder import hypothesis, premise
 from guard.checks.grounding.evidence import EvidenceCache, EvidenceText
+from guard.checks.grounding.choice import check_order
 from guard.checks.grounding.claims import ClaimSpan, fresh_coverage, question_units, split_answer, unstated_addition
 from guard.checks.grounding.features import Claim, SupportFeatures, measure, hard_cap, reason_codes, reasons, rough_overlap, score
 from guard.checks.grounding.reasons import code, render
@@ -275,6 +276,11 @@ class GroundingCheck:
             f.coverage = fresh_coverage(c, ev, given, f.coverage)
             if not s.checked_as:  # a bare "Yes" is graded as the question it answers
                 f.unstated = unstated_addition(c, ev, given)
+            order = check_order(question, c.text, ev.text) if question and f.conflict is None else None
+            if order is not None:  # "Which came first, A or B?" (choice.py)
+                f.conflict = order.conflict()
+                if order.agrees:
+                    f.unstated = []  # "came out after": its words are paraphrase, the dates agree
         cited = [self._evidence(c, row) for c, row in zip(claims, hits)]
         learned = self.combiner.features if self.combiner is not None else {}
         verdicts = self._verdicts([

@@ -45,7 +45,7 @@ _BE = re.compile(r"\b(?:was|were|is|are|been|be|being|got|gets)\b")
 
 @dataclass(frozen=True, slots=True)
 class Conflict:
-    kind: str  # "polarity", "antonym", "exclusive", "role"
+    kind: str  # "polarity", "antonym", "exclusive", "role"; "order" from choice.py
     claim_word: str
     evidence_word: str
     span: str  # the evidence sentence compared

@@ -46,6 +46,10 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "contradicts: the evidence says “{evidence_word}”, not “{claim_word}”",
         "zh": "与证据矛盾：证据说的是“{evidence_word}”，不是“{claim_word}”",
     },
+    "contradiction_order": {
+        "en": "contradicts: the evidence dates {evidence_word} (the claim: {claim_word})",
+        "zh": "与证据矛盾：证据中的时间为 {evidence_word}（回答：{claim_word}）",
+    },
     "contradiction_role": {
         "en": "contradicts: roles reversed, the evidence says “{evidence_word}”",
         "zh": "与证据矛盾：角色颠倒，证据为“{evidence_word}”",
