@@ -248,12 +248,26 @@ def bench_eval(embedder: Embedder, eval_dir: Path, limit: int | None) -> list[di
     return out
 
 
+def cpu_model() -> str:
+    """The CPU's name and whether it has VNNI: int8 models run markedly faster with it (and an
+    8-bit model scored differently without it: scripts/requantize-verifier)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return platform.processor()
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
+    flags = next((line for line in info.splitlines() if line.startswith("flags")), "")
+    vnni = "with VNNI" if ("avx512_vnni" in flags or "avx_vnni" in flags) else "AVX2 without VNNI" if "avx2" in flags else ""
+    return ", ".join(p for p in (name, vnni) if p)
+
+
 def readme_section(result: dict) -> str:
     lat, m = result["latency"], result["machine"]
     start, end = markers("checks")
     lines = [
         start,
-        f"Measured by `python bench/bench_checks.py` on {m['cpus']} CPU cores (load average {m['load_avg_1m_start']} at the "
+        f"Measured by `python bench/bench_checks.py` on {m['cpus']} CPU cores{' (' + m['cpu'] + ')' if m.get('cpu') else ''}"
+        f" (load average {m['load_avg_1m_start']} at the "
         f"start, {m['load_avg_1m_end']} at the end), all-MiniLM-L6-v2 on the CPU "
         f"with the `{result['embedder_backend']}` backend, one thread.",
         "",
@@ -323,7 +337,7 @@ def main() -> None:
     load_s = time.perf_counter() - started
     contexts = load_contexts(args.eval_dir)
     result: dict = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+        "machine": {"cpus": os.cpu_count(), "cpu": cpu_model(), "python": platform.python_version(),
                     "load_avg_1m_start": round(os.getloadavg()[0], 2)},
         "embedder_backend": args.backend,
         "model_load_seconds": round(load_s, 1),
