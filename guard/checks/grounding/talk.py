@@ -54,7 +54,7 @@ _WHOLE: list[tuple[str, Kind, re.Pattern[str]]] = [
     ("thanks", "chitchat", _rx(
         r"^(?:thanks?|thank you|many thanks|cheers)(?: (?:so|very) much| a lot| again| kindly)?(?:\s*,?\s*(?:for|to)\b.{0,60})?" + _END,
         r"^(?:i |we )?(?:really |truly )?appreciate (?:it|that|this|your \w+)" + _END,
-        r"^you(?:'re| are) (?:very |most )?welcome" + _END,
+        r"^you(?:'re| are|r)? (?:very |most )?welcome" + _END,  # "You welcome", "Your welcome": chat typos
         r"^(?:my pleasure|no problem|no worries|anytime|any time)" + _END,
         r"^(?:谢谢|感谢|多谢)(?:你|您|大家)?(?:的|对)?(?:提问|耐心|支持|理解|关注|信任|夸奖|分享|帮助|反馈|关心)?(?:了)?(?:啊|呀)?" + _END,
         r"^(?:不客气|不用谢|别客气|不用客气)" + _END,
@@ -75,7 +75,9 @@ _WHOLE: list[tuple[str, Kind, re.Pattern[str]]] = [
         r"(?:right|correct|true|a (?:good|great|fair|valid|interesting|excellent) (?:point|question|one))" + _END,
         r"^you(?:'re| are)\s+(?:absolutely |quite |totally |so )?(?:right|correct)"
         r"(?:\s+(?:on|about)\s+(?:both|all|that|this|it|them|those|these)(?:\s+of\s+(?:them|those|these)(?:\s+\w+)?)?)?" + _END,
-        r"^(?:good|great|excellent|interesting|fair) (?:point|question)" + _END,
+        r"^(?:good|great|excellent|interesting|fair|nice) (?:point|question|choice|pick|idea)" + _END,
+        r"^(?:i )?(?:didn't|did not|never) know (?:that|this|it)(?: (?:either|before|until now))?" + _END,
+        r"^(?:now )?i (?:know|see) (?:why|that now)" + _END,
         r"^i (?:totally |completely |fully )?(?:agree|see|understand|get it|hear you)(?: with you)?" + _END,
         r"^(?:got it|makes sense|fair enough|sounds good|will do|noted|i know|i know,? right)" + _END,
         r"^(?:好的|好|是的|是啊|对|对的|对啊|没错|当然|确实|嗯|嗯嗯|行|可以|明白|明白了|了解|知道了|同意|"
@@ -117,16 +119,19 @@ _WHOLE: list[tuple[str, Kind, re.Pattern[str]]] = [
         r"feel|hope|wish|want|would love|'d love|can't wait|cannot wait)\b(?!.*\d)" + _NO_EMBEDDED + r".*$",
         r"^i(?:'m| am) (?:a )?(?:huge |big |really big )?fan\b(?!.*\d)" + _NO_EMBEDDED + r".*$",
         # the speaker's own experience of a work: "I have not seen it but have heard about it"
-        r"^i(?: have|'ve| had)?\s+(?:not |never |already |also |just )?(?:seen|read|watched|heard (?:of|about)|listened to|played)"
+        r"^i(?: have|'ve| had)?\s+(?:not |never |already |also |just )?(?:seen|saw|read|watched|heard (?:of|about)|listened to|played)"
         r"\s+(?:it|that|this|them|those|these|that one|this one|one)\b(?!.*\d).{0,50}$",
         r"^i(?:'m| am) (?:so |really |very )?(?:glad|happy|excited|thrilled|jealous|impressed|sad|curious|interested)\b(?!.*\d)"
         + _NO_EMBEDDED + r".*$",
         rf"^(?:{OPINION_FRAME_EN}|my (?:personal )?favou?rite)\b(?!.*\d)" + _NO_EMBEDDED + r".*$",
         r"^i (?:think|find|found) (?:it|that|this|they|them)(?:'s| is| was| are| were| would be| sounds| seems)?\s*(?:so |really |very |pretty |quite )?"
         r"(?:great|good|nice|cool|awesome|amazing|interesting|fascinating|beautiful|wonderful|fun|funny|sad|scary|boring|a (?:good|great) idea)" + _END,
-        r"^(?:that|this|it)(?:'s| is| was| sounds| seems| looks)\s+(?:like\s+)?(?:a |an )?(?:so |really |very |pretty |quite |super )?"
+        # a judgement of a thing with nothing else said of it: "It is a great read.", "The series is really good."
+        r"^(?:that|this|it|they|these|those|the (?:[a-z]+ ){0,2}[a-z]+)(?:'s| is| was| are| were| sounds| seems| looks)\s+(?:like\s+)?"
+        r"(?:a |an )?(?:so |really |very |pretty |quite |super )?"
         r"(?:great|good|nice|cool|awesome|amazing|interesting|fascinating|wonderful|fun|funny|sad|terrible|too bad|a shame|"
-        r"good to know|unfortunate|impressive|lovely|exciting|incredible)" + _END,
+        r"good to know|unfortunate|impressive|lovely|exciting|incredible)"
+        r"(?:\s+(?:read|one|ones|movie|film|book|show|series|song|album|game|story|pick|choice|watch))?" + _END,
         r"^(?:how|what a) (?:interesting|cool|sad|nice|fun|great|lovely|wonderful)\b.{0,20}$",
         r"^(?:wow|oh wow|awesome|cool|nice|great|amazing|interesting|lol|haha)" + _END,
         r"^我(?:也|真的|非常|很|特别|挺|一直|就){0,2}(?:喜欢|爱|讨厌|希望|期待|羡慕|佩服|想念|好奇)" + _ZH_NO_EMBEDDED + r"[^0-9]*$",
@@ -175,11 +180,13 @@ PREFIXES: list[tuple[str, Kind, re.Pattern[str]]] = [
         r"^(?:我(?:觉得|认为|猜|想|相信)|据我所知|如果我没记错(?:的话)?|也许|可能|大概|或许|好像|似乎)[，,]?\s*",
     )),
     ("question", "question", _rx(
-        r"^(?:did|do) you know(?: that)?[,\s]\s*",
+        # "Did you know he won?" asks nothing: the rest is the claim; "Do you know of this one?" asks
+        r"^(?:did|do) you know(?: that)?[,\s]\s*(?!(?:of|about|if|whether|what|who|where|when|why|how|which|any)\b)",
         r"^你(?:知道|可知道|听说过)(?:吗)?[，,]?\s*",
     )),
 ]
-ASKS_BACK = re.compile(r"^(?:did|do) you know(?: that)?[,\s]\s*\S|^你(?:知道|可知道|听说过)(?:吗)?[，,]\s*\S", re.IGNORECASE)
+ASKS_BACK = re.compile(r"^(?:did|do) you know(?: that)?[,\s]\s*(?!(?:of|about|if|whether|what|who|where|when|why|how|which|any)\b)\S"
+                       r"|^你(?:知道|可知道|听说过)(?:吗)?[，,]\s*\S", re.IGNORECASE)
 # A question back to the user ends with a question mark outside quotes ('the single "Happy?"' is a
 # claim), and asks: a question word or "you" in English, a question particle or word in Chinese.
 _QUESTION_END = re.compile(r"[?？]\s*$|[吗呢嘛][\s。！!~]*$")
@@ -199,7 +206,7 @@ BARE_YES = re.compile(r"^(?:yes|yeah|yep|yup|correct|that(?:'s| is) (?:right|cor
 # "Can I recommend the sequel directed by Ruben Fleischer?") is graded: the fact is the model's.
 _PRESUPPOSES = re.compile(
     r"\b(?:directed|written|produced|composed|created|founded|invented|published|released|sung|performed|owned|"
-    r"developed|designed|built|starring|starred|acquired)\s+(?:by|in|on)\b|\b(?:its|his|her|their)\s+"
+    r"developed|designed|built|made|starring|starred|acquired)\s+(?:by|in|on)\b|\b(?:its|his|her|their)\s+"
     r"(?:author|director|writer|creator|founder|composer|singer|star|owner|developer)\b|\b(?:called|named)\s+[\"“A-Z]",
 )
 
