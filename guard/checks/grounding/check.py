@@ -21,8 +21,9 @@ from guard.checks.grounding.crossencoder import hypothesis, premise
 from guard.checks.grounding.evidence import EvidenceCache, EvidenceText
 from guard.checks.grounding.choice import check_order
 from guard.checks.grounding.claims import ClaimSpan, fresh_coverage, question_units, split_answer, unstated_addition
-from guard.checks.grounding.features import Claim, SupportFeatures, measure, hard_cap, reason_codes, reasons, rough_overlap, score
+from guard.checks.grounding.features import SupportFeatures, measure, hard_cap, reason_codes, reasons, rough_overlap, score
 from guard.checks.grounding.reasons import code, render
+from guard.checks.grounding.units import Claim
 from guard.knowledge.types import Hit, Retriever
 from guard.text.normalize import Aliases, default_aliases
 from guard.text.sentences import split_sentences

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, replace
 
 from guard.checks.grounding.evidence import EvidenceText
-from guard.checks.grounding.features import Claim
+from guard.checks.grounding.units import Claim
 from guard.checks.grounding.refusal import CONCESSIONS, ZH_DOES, is_refusal
 from guard.checks.grounding.talk import (
     ASKS_BACK, BARE_YES, OPINION_FRAME_EN, PREFIXES, Kind, classify, is_polar_question, only_judges, whole_kind,
