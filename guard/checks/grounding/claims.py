@@ -379,22 +379,6 @@ def unstated_addition(claim: Claim, ev: EvidenceText, given: frozenset[str]) -> 
     if any(u in ev.stems for u in new_stems) or any(u in ev.cjk2 for u in new_cjk):
         return []
     words = [w for w in tokens.content_words(claim.text) if tokens.stem(w) in new_stems]
-    return list(dict.fromkeys(words + _runs(claim.text, set(new_cjk))))
-
-
-def _runs(text: str, bigrams: set[str]) -> list[str]:
-    """The stretches of ``text`` the given character bigrams cover ("是谷", "谷歌", "歌发" ->
-    "是谷歌发"), as a reviewer reads them."""
-    covered = [False] * len(text)
-    for i in range(len(text) - 1):
-        if text[i : i + 2] in bigrams:
-            covered[i] = covered[i + 1] = True
-    runs, current = [], ""
-    for ch, on in zip(text, covered):
-        if on:
-            current += ch
-        elif current:
-            runs.append(current)
-            current = ""
-    return runs + [current] if current else runs
-
+    # the Chinese stretches neither the evidence nor the question has, as a reviewer reads them
+    runs = (cjk.novel_runs(claim.text, ev.cjk2 | given) or new_cjk) if new_cjk else []
+    return list(dict.fromkeys(words + runs))
