@@ -88,8 +88,9 @@ def _where(text: str, option: str, other: str) -> int:
 
 def _dates_after(text: str, start: int) -> list[Date]:
     """Dates and bare years in ``text`` from ``start`` on (before it when none follow)."""
-    dates = [(d.start, (d.year, d.month, d.day)) for d in find_dates(text) if d.year is not None]
-    taken = [(d.start, d.end) for d in find_dates(text)]
+    found_dates = find_dates(text)
+    dates = [(d.start, (d.year, d.month, d.day)) for d in found_dates if d.year is not None]
+    taken = [(d.start, d.end) for d in found_dates]
     years = [(m.start(), (int(m.group(1)), None, None)) for m in _YEAR.finditer(text)
              if not any(a <= m.start() < b for a, b in taken)]
     found = sorted(dates + years)
