@@ -140,6 +140,8 @@ _WHOLE: list[tuple[str, Kind, re.Pattern[str]]] = [
         r"^(?:太(?:棒|好|酷|厉害|有意思)了|真(?:棒|好|不错|有意思|有趣|厉害)|听起来(?:很|真|挺)?(?:不错|很棒|有意思|有趣)|挺(?:好|不错|有意思)的?|好(?:酷|棒|有趣)啊?|哇|哈哈+)" + r"[^0-9]{0,6}$",
     )),
 ]
+# "Did you know he won?" asks nothing (the rest is the claim); "Do you know of this one?" asks.
+_NOT_ASKING_ABOUT = r"(?!(?:of|about|if|whether|what|who|where|when|why|how|which|any)\b)"
 # Prefixes stripped off a clause before it is graded: ("code", kind, pattern). What follows is the
 # claim ("Well, I know it's the largest state" grades "it's the largest state").
 PREFIXES: list[tuple[str, Kind, re.Pattern[str]]] = [
@@ -180,12 +182,11 @@ PREFIXES: list[tuple[str, Kind, re.Pattern[str]]] = [
         r"^(?:我(?:觉得|认为|猜|想|相信)|据我所知|如果我没记错(?:的话)?|也许|可能|大概|或许|好像|似乎)[，,]?\s*",
     )),
     ("question", "question", _rx(
-        # "Did you know he won?" asks nothing: the rest is the claim; "Do you know of this one?" asks
-        r"^(?:did|do) you know(?: that)?[,\s]\s*(?!(?:of|about|if|whether|what|who|where|when|why|how|which|any)\b)",
+        rf"^(?:did|do) you know(?: that)?[,\s]\s*{_NOT_ASKING_ABOUT}",
         r"^你(?:知道|可知道|听说过)(?:吗)?[，,]?\s*",
     )),
 ]
-ASKS_BACK = re.compile(r"^(?:did|do) you know(?: that)?[,\s]\s*(?!(?:of|about|if|whether|what|who|where|when|why|how|which|any)\b)\S"
+ASKS_BACK = re.compile(rf"^(?:did|do) you know(?: that)?[,\s]\s*{_NOT_ASKING_ABOUT}\S"
                        r"|^你(?:知道|可知道|听说过)(?:吗)?[，,]\s*\S", re.IGNORECASE)
 # A question back to the user ends with a question mark outside quotes ('the single "Happy?"' is a
 # claim), and asks: a question word or "you" in English, a question particle or word in Chinese.
