@@ -56,6 +56,9 @@ def conflict_words(codes: list[dict[str, Any]]) -> tuple[set[str], set[str]]:
         for key in ("claim_word", "value"):
             if params.get(key):
                 claim.add(str(params[key]).casefold())
+        if c.get("code") == "unstated_addition" and params.get("words"):
+            # what the claim adds to the question that the evidence never states, one word each
+            claim.update(w.strip().casefold() for w in str(params["words"]).split(",") if w.strip())
     return evidence, claim
 
 

@@ -38,6 +38,20 @@ def test_contradiction_words_from_the_codes_are_marked_on_both_sides():
     assert "位" in kinds(mark_evidence("位于北部。", "位于南部。", cn), "match")
 
 
+def test_words_a_claim_adds_unstated_and_a_misdated_pick_are_marked_in_the_claim():
+    added = [{"code": "unstated_addition", "params": {"words": "chocolate-flavoured, sweet"}}]
+    assert kinds(mark_claim("Kendal Mint Cake is sweet and chocolate-flavoured.", added), "conflict") == [
+        "sweet", "chocolate-flavoured"]
+    from guard.checks.grounding.choice import check_order
+
+    conflict = check_order("Which was released first, DeepSeek-V3 or DeepSeek-R1?", "DeepSeek-R1 was released first.",
+                           "DeepSeek-V3 was released in December 2024. DeepSeek-R1 was released in January 2025.").conflict()
+    codes = [{"code": "contradiction_order", "params": conflict.as_params()}]
+    assert kinds(mark_claim("DeepSeek-R1 was released first.", codes), "conflict") == ["DeepSeek-R1"]
+    assert reason_texts({"codes": codes}, "en") == [
+        "contradicts the order in the evidence: DeepSeek-R1 2025-01, DeepSeek-V3 2024-12"]
+
+
 def test_reasons_render_per_language_with_english_for_old_items():
     sentence = {"reasons": ["number 670B not in evidence"], "codes": [{"code": "number_missing", "params": {"value": "670B"}}]}
     assert reason_texts(sentence, "zh") == ["证据中没有数字 670B"]

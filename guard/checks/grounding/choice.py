@@ -182,9 +182,9 @@ class Order:
     def conflict(self) -> Conflict | None:
         if self.agrees:
             return None
-        said = f"{self.pick.option} {'first' if self.pick.earlier else 'last'}"
+        # the claim's word is the option it puts first (or last), so the reviewer page marks it
         shown = f"{self.pick.option} {_show(self.mine)}, {self.pick.other} {_show(self.theirs)}"
-        return Conflict("order", said, shown, self.span)
+        return Conflict("order", self.pick.option, shown, self.span)
 
 
 def check_order(question: str, claim: str, evidence: str) -> Order | None:

@@ -47,8 +47,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "zh": "与证据矛盾：证据说的是“{evidence_word}”，不是“{claim_word}”",
     },
     "contradiction_order": {
-        "en": "contradicts: the evidence dates {evidence_word} (the claim: {claim_word})",
-        "zh": "与证据矛盾：证据中的时间为 {evidence_word}（回答：{claim_word}）",
+        "en": "contradicts the order in the evidence: {evidence_word}",
+        "zh": "与证据中的先后顺序矛盾：{evidence_word}",
     },
     "contradiction_role": {
         "en": "contradicts: roles reversed, the evidence says “{evidence_word}”",
