@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from guard.checks.grounding.contradiction import Conflict
 from guard.text.normalize import find_dates
@@ -107,20 +108,26 @@ def _lifespan_end(text: str, start: int) -> Date | None:
     return (int(years[1]), None, None) if len(years) >= 2 else None
 
 
+@lru_cache(maxsize=32)
+def _sentences(evidence: str) -> tuple[str, ...]:
+    """The evidence's sentences, split once for both options of a pick."""
+    return tuple(s.text for s in split_sentences(_GLUED.sub(". ", evidence)))
+
+
 def date_of(option: str, other: str, evidence: str, death: bool) -> tuple[Date, str] | None:
     """The date the evidence gives ``option``, with the sentence it is from."""
-    for s in split_sentences(_GLUED.sub(". ", evidence)):
-        at = _where(s.text, option, other)
-        if at < 0 or _where(s.text, other, option) >= 0:
+    for text in _sentences(evidence):
+        at = _where(text, option, other)
+        if at < 0 or _where(text, other, option) >= 0:
             continue
         if death:
-            end = _lifespan_end(s.text, at)
+            end = _lifespan_end(text, at)
             if end is not None:
-                return end, s.text
+                return end, text
             continue
-        dates = _dates_after(s.text, at)
+        dates = _dates_after(text, at)
         if dates:
-            return dates[0], s.text
+            return dates[0], text
     return None
 
 
