@@ -61,6 +61,16 @@ def test_capitalised_terms_keep_a_closing_numeral_and_skip_lowercase_compounds()
     assert capitalised_terms("Yes. Today I met Anna Lee.") == ["Anna Lee"]
 
 
+def test_a_given_name_that_is_a_stopword_starts_the_name():
+    # "Don" and "Will" were dropped as stopwords: "Don Stoops" became the evidence's "Stoops"
+    assert capitalised_terms("Don Stoops was the two-time coach.") == ["Don Stoops"]
+    assert capitalised_terms("In 2018 Will Power won the race.") == ["Will Power"]
+    # ... but not a question's "Will", a "Don" before a function word, or the month "May"
+    assert capitalised_terms("Will DeepSeek release it?") == ["DeepSeek"]
+    assert capitalised_terms("Don The Beatles") == ["Beatles"]
+    assert capitalised_terms("On 5 May Smith resigned.") == ["Smith"]
+
+
 def test_content_stems():
     assert content_stems("The couple married in New York's harbour") == ["coupl", "marri", "new", "york", "harbo"]
 

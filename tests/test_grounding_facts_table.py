@@ -53,6 +53,7 @@ INLINE = {
     "Busby Babes": "Manchester United played their last English league match before Munich at Arsenal in 1958.",
     "Chung essays": "Chung never actually took a nonfiction class in college.",
     "Maiden Heaven": "Kerrang! magazine's latest collection \"Maiden Heaven\" features bands covering tracks from Iron Maiden.",
+    "Oklahoma Sooners": "The 2000 team was led by two-time coach of the year Bob Stoops, in his second season as head coach.",
     "Secret City": "Season 2 of Secret City is due out on Netflix around the world (excluding Australia) on March 6th, 2019. Foxtel airs it in Australia from March 4th.",
 }
 
@@ -175,6 +176,10 @@ TABLE: list[tuple[str, str, str]] = [
     ("Maiden Heaven", 'Kerrang! released the collection "Heaven Sent: A Tribute to Iron Maiden".', "flag"),
     ("Maiden Heaven", 'Kerrang! released the collection "Maiden Heaven" with a foreword by Bruce Dickinson.', "flag"),
     (KB, "SmolLM2 有 3 种规模。", "pass"),
+    # a given name that is also a stopword ("Don", "Will") is part of the name, not dropped from it
+    ("Oklahoma Sooners", "Bob Stoops led the 2000 team.", "pass"),
+    ("Oklahoma Sooners", "Don Stoops led the 2000 team.", "flag"),
+    ("Oklahoma Sooners", "Will Stoops led the 2000 team.", "flag"),
 ]
 
 

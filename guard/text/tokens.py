@@ -53,6 +53,12 @@ _NOT_NAMES = STOPWORDS | {
 }
 
 
+# Stopwords that are also given names: a capitalised "Don" or "Will" before another name word
+# starts the name ("Don Stoops", "Will Power"); dropping it turned "Don Stoops" into a
+# "Stoops" the evidence has for Bob Stoops. ("May" stays out: "5 May Smith resigned".)
+_GIVEN_NAMES = frozenset({"don", "will"})
+
+
 def words(text: str) -> list[str]:
     return [w.lower().replace("’", "'") for w in WORD_RE.findall(text)]
 
@@ -78,6 +84,10 @@ def _regnal(parts: list[str]) -> bool:
     return parts[-1] == "I" and len(parts) >= 2 and parts[-2].lower() not in _NOT_NAMES
 
 
+def _given_name(parts: list[str]) -> bool:
+    return len(parts) >= 2 and parts[0].lower() in _GIVEN_NAMES and parts[1].lower() not in _NOT_NAMES
+
+
 def capitalised_terms(text: str) -> list[str]:
     """Name-like phrases: runs of capitalised words and acronyms ("Erich Maria Remarque", "NBA").
 
@@ -87,13 +97,14 @@ def capitalised_terms(text: str) -> list[str]:
     terms: list[str] = []
     for m in _CAP_RE.finditer(text):
         parts = [p for p in re.split(r"\s+", m.group(0)) if p]
-        while parts and parts[0].lower() in _NOT_NAMES:
+        at_start = not text[: m.start()].strip() or text[: m.start()].rstrip()[-1] in ".!?:;\"'“‘(["
+        asks = at_start and text.rstrip().endswith("?")  # "Will DeepSeek release it?"
+        while parts and parts[0].lower() in _NOT_NAMES and (asks or not _given_name(parts)):
             parts = parts[1:]
         while parts and parts[-1].lower() in _NOT_NAMES and not _regnal(parts):
             parts = parts[:-1]
         if not parts:
             continue
-        at_start = not text[: m.start()].strip() or text[: m.start()].rstrip()[-1] in ".!?:;\"'“‘(["
         if at_start and len(parts) == 2 and parts[1] == "I" and parts[0] == m.group(0).split()[0]:
             parts = parts[:1]  # "Sure I would...", "Today I": the pronoun after a sentence-start capital
         single_word = len(parts) == 1 and not parts[0].isupper()
