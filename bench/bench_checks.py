@@ -296,6 +296,13 @@ def readme_section(result: dict) -> str:
         "retrieval query, as in the proxy; a question-reading verifier also reads it); `auto` embeds a sentence only when no keyword candidate shares "
         "a quarter of its words, which such answers rarely need (the `hybrid` row shows that cost).",
     ]
+    if "verifier_answer_p50_ms<=80" in result["targets"]:
+        lines += [
+            "",
+            f"With the trained verifier (`auto+verifier`, `checks.grounding.verifier: builtin`), at most 80 ms p50: "
+            f"{'met' if result['targets']['verifier_answer_p50_ms<=80'] else 'NOT met'}. It scores each claim's pair "
+            f"alone, {result.get('verifier_threads', 1)} at a time (one thread each), so it uses both cores here.",
+        ]
     if result.get("eval"):
         lines += [
             "",
@@ -351,6 +358,9 @@ def main() -> None:
     lat = result["latency"]
     result["targets"] = {"answer_p50_ms<=20": lat["cold_p50_ms"] <= 20}
     if "auto+verifier" in lat["modes"]:
+        from guard.checks.grounding.crossencoder import default_threads
+
+        result["verifier_threads"] = default_threads()
         result["targets"]["verifier_answer_p50_ms<=80"] = lat["modes"]["auto+verifier"]["cold_p50_ms"] <= 80
     for e in result.get("eval", []):
         result["targets"][f"{e['file']}_auroc>={e['target_auroc']}"] = e["auroc"] >= e["target_auroc"]

@@ -229,6 +229,24 @@ def test_the_shipped_verifier_ranks_a_supported_claim_above_its_swaps():
     assert v.info["pairs"] == 20000 and not v.multilingual
 
 
+def test_a_claims_verifier_score_does_not_depend_on_the_other_claims():
+    """Pairs used to run in padded batches whose int8 activations were quantized with one scale
+    for the whole batch, so a claim scored differently next to a long claim than alone. Each
+    pair now runs alone (on ``threads`` workers): the same pair, the same score, in any company
+    and on one worker or two."""
+    from guard.checks.grounding.crossencoder import OnnxVerifier, builtin_dir
+
+    ev = "Elvis Aaron Presley (January 8, 1935 - August 16, 1977) was an American singer and actor."
+    claim = ("Elvis Presley was born in 1935.", ev)
+    company = [("He was dubbed the King of Rock and Roll by critics and fans " * 4, "Cats purr. " * 40),
+               ("Presley died in 1977.", ev)]
+    one, two = OnnxVerifier(builtin_dir(), threads=1), OnnxVerifier(builtin_dir(), threads=2)
+    alone = one.verify([claim])[0]
+    assert one.verify([*company, claim])[2] == alone
+    assert two.verify([company[0], claim, company[1]]) == one.verify([company[0], claim, company[1]])
+    assert two.verify([company[0], claim, company[1]])[1] == alone
+
+
 def test_combine_averages_or_weighs_the_verifiers():
     from guard.checks.grounding.check import combine
 
