@@ -66,6 +66,19 @@ def test_dates_in_english_iso_and_chinese_forms():
     assert [(d.year, d.month) for d in find_dates("in May 2020, you may 5 times")] == [(2020, 5)]
 
 
+def test_numeric_dates_day_first_month_first_or_both():
+    def dates(text):
+        return [(d.year, d.month, d.day) for d in find_dates(text)]
+
+    assert dates("Yair Ettinger 31.12.2009 01:22") == [(2009, 12, 31)]  # a byline: it was no date at all
+    assert dates("on 31/12/2009 and 12/31/2009") == [(2009, 12, 31)] * 2
+    assert sorted(dates("on 03/04/2009")) == [(2009, 3, 4), (2009, 4, 3)]  # either reading
+    assert dates("on 03.04.2009") == [(2009, 4, 3)]  # dots are day-first
+    assert dates("13/13/2009, 1.5.2000.3") == []
+    # its figures are a day, a month and a year, not the decimal 31.12
+    assert [q.text for q in extract_quantities("31.12.2009 01:22")][:3] == ["31", "12", "2009"]
+
+
 def test_lifespans():
     assert lifespans("Elvis (January 8, 1935 – August 16, 1977) was") == [(1935, 1977)]
     assert lifespans("（1935年1月8日－1977年8月16日）") == [(1935, 1977)]

@@ -54,6 +54,7 @@ INLINE = {
     "Chung essays": "Chung never actually took a nonfiction class in college.",
     "Maiden Heaven": "Kerrang! magazine's latest collection \"Maiden Heaven\" features bands covering tracks from Iron Maiden.",
     "Oklahoma Sooners": "The 2000 team was led by two-time coach of the year Bob Stoops, in his second season as head coach.",
+    "Harbour report": "By Dana Levi 31.12.2009 01:22 The harbour reopened after the storm.",
     "Secret City": "Season 2 of Secret City is due out on Netflix around the world (excluding Australia) on March 6th, 2019. Foxtel airs it in Australia from March 4th.",
 }
 
@@ -176,6 +177,11 @@ TABLE: list[tuple[str, str, str]] = [
     ("Maiden Heaven", 'Kerrang! released the collection "Heaven Sent: A Tribute to Iron Maiden".', "flag"),
     ("Maiden Heaven", 'Kerrang! released the collection "Maiden Heaven" with a foreword by Bruce Dickinson.', "flag"),
     (KB, "SmolLM2 有 3 种规模。", "pass"),
+    # numeric dates: a dotted byline date states its year, day and month
+    ("Harbour report", "The harbour reopened in 2009.", "pass"),
+    ("Harbour report", "The harbour reopened on 31 December 2009.", "pass"),
+    ("Harbour report", "The harbour reopened on 30 December 2009.", "flag"),
+    ("Harbour report", "The harbour reopened on 12/31/2009.", "pass"),
     # a given name that is also a stopword ("Don", "Will") is part of the name, not dropped from it
     ("Oklahoma Sooners", "Bob Stoops led the 2000 team.", "pass"),
     ("Oklahoma Sooners", "Don Stoops led the 2000 team.", "flag"),

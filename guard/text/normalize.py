@@ -57,6 +57,9 @@ _DATE_RES = [
     re.compile(rf"\b{_MONTH},?\s+{_YEAR}\b", re.IGNORECASE),
     re.compile(rf"\b{_MONTH}\s+{_DAY}\b(?![,.]?\d)", re.IGNORECASE),
     re.compile(r"\b(?P<year>[12]\d{3})[-/.](?P<mon>[01]?\d)[-/.](?P<day>[0-3]?\d)\b"),
+    # "31.12.2009", "31/12/2009", "12/31/2009": which number is the month is read off a part
+    # above 12; when both could be (03/04/2009), both readings are dates (``_numeric_readings``)
+    re.compile(r"(?<![\d.,/])(?P<a>[0-3]?\d)(?P<sep>[./])(?P<b>[0-3]?\d)(?P=sep)(?P<year>[12]\d{3})(?![\d]|[.,/]\d)"),
     re.compile(r"(?P<year>[12]\d{3})\s*年\s*(?P<mon>[01]?\d)\s*月(?:\s*(?P<day>[0-3]?\d)\s*[日号])?"),
     re.compile(r"(?<![\d年])(?P<mon>[01]?\d)\s*月\s*(?P<day>[0-3]?\d)\s*[日号]"),
 ]
@@ -96,8 +99,8 @@ def _month(raw: str | None) -> int | None:
 
 @lru_cache(maxsize=8192)
 def find_dates(text: str) -> tuple[DateMention, ...]:
-    """Dates in ``text`` (English month names, ISO, Chinese 年月日), longest form first
-    (cached per text: evidence passages and sentences recur)."""
+    """Dates in ``text`` (English month names, ISO, numeric day/month forms, Chinese 年月日),
+    longest form first (cached per text: evidence passages and sentences recur)."""
     found: list[DateMention] = []
     taken = bytearray(len(text))
     for pattern in _DATE_RES:
@@ -105,6 +108,12 @@ def find_dates(text: str) -> tuple[DateMention, ...]:
             if any(taken[m.start() : m.end()]):
                 continue
             groups = m.groupdict()
+            if groups.get("a"):
+                readings = _numeric_readings(int(groups["a"]), int(groups["b"]), int(groups["year"]), groups["sep"] == ".")
+                if readings:
+                    taken[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
+                    found.extend(DateMention(y, mo, d, m.start(), m.end()) for y, mo, d in readings)
+                continue
             month = _month(groups.get("mon"))
             day = int(groups["day"]) if groups.get("day") else None
             year = int(groups["year"]) if groups.get("year") else None
@@ -115,6 +124,14 @@ def find_dates(text: str) -> tuple[DateMention, ...]:
             taken[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
             found.append(DateMention(year, month, day, m.start(), m.end()))
     return tuple(sorted(found, key=lambda d: d.start))
+
+
+def _numeric_readings(a: int, b: int, year: int, dotted: bool) -> list[tuple[int, int, int]]:
+    """(year, month, day) readings of a numeric date a/b/year: day-first, month-first, or both.
+    Dots are the day-first convention (31.12.2009); slashes are either (12/31, 31/12)."""
+    day_first = (year, b, a) if 1 <= a <= 31 and 1 <= b <= 12 else None
+    month_first = (year, a, b) if 1 <= a <= 12 and 1 <= b <= 31 and not dotted else None
+    return [r for r in dict.fromkeys((day_first, month_first)) if r is not None]
 
 
 def lifespans(text: str) -> list[tuple[int, int]]:

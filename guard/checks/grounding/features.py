@@ -233,9 +233,11 @@ def _wrong_dates(claim: Claim, phrase: Sequence[DateMention], anywhere: Sequence
         if d.year is None or d.month is None or d.day is None:
             continue  # month-level dates ("May 2018") misfired on web pages full of other dates
         same_year = [e for e in phrase if e.year == d.year and e.month is not None]
-        if same_year and not any(d.compatible(e) for e in anywhere):
+        # "03/04/2009" is two readings of one date: it is wrong only when neither fits
+        readings = [r for r in claim.dates if r.start == d.start]
+        if same_year and not any(r.compatible(e) for r in readings for e in anywhere):
             out.append(claim.text[d.start : d.end])
-    return out
+    return list(dict.fromkeys(out))
 
 
 def measure(
