@@ -71,6 +71,13 @@ def test_a_given_name_that_is_a_stopword_starts_the_name():
     assert capitalised_terms("On 5 May Smith resigned.") == ["Smith"]
 
 
+def test_a_stopword_that_ends_a_name_stays_in_it():
+    # dropping "May" left a sentence-start "Theresa": no name was checked at all
+    assert capitalised_terms("Theresa May resigned in 2019.") == ["Theresa May"]
+    assert capitalised_terms("Air Force One landed.") == ["Air Force One"]
+    assert capitalised_terms("In May the team won.") == []
+
+
 def test_content_stems():
     assert content_stems("The couple married in New York's harbour") == ["coupl", "marri", "new", "york", "harbo"]
 

@@ -55,6 +55,7 @@ INLINE = {
     "Maiden Heaven": "Kerrang! magazine's latest collection \"Maiden Heaven\" features bands covering tracks from Iron Maiden.",
     "Oklahoma Sooners": "The 2000 team was led by two-time coach of the year Bob Stoops, in his second season as head coach.",
     "Harbour report": "By Dana Levi 31.12.2009 01:22 The harbour reopened after the storm.",
+    "UK prime ministers": "Theresa May was Prime Minister of the United Kingdom from 2016 to 2019.",
     "Secret City": "Season 2 of Secret City is due out on Netflix around the world (excluding Australia) on March 6th, 2019. Foxtel airs it in Australia from March 4th.",
 }
 
@@ -186,6 +187,8 @@ TABLE: list[tuple[str, str, str]] = [
     ("Oklahoma Sooners", "Bob Stoops led the 2000 team.", "pass"),
     ("Oklahoma Sooners", "Don Stoops led the 2000 team.", "flag"),
     ("Oklahoma Sooners", "Will Stoops led the 2000 team.", "flag"),
+    ("UK prime ministers", "Theresa May was Prime Minister of the United Kingdom from 2016 to 2019.", "pass"),
+    ("UK prime ministers", "Brian May was Prime Minister of the United Kingdom from 2016 to 2019.", "flag"),
 ]
 
 

@@ -57,6 +57,9 @@ _NOT_NAMES = STOPWORDS | {
 # starts the name ("Don Stoops", "Will Power"); dropping it turned "Don Stoops" into a
 # "Stoops" the evidence has for Bob Stoops. ("May" stays out: "5 May Smith resigned".)
 _GIVEN_NAMES = frozenset({"don", "will"})
+# ... and stopwords that end a name after a name word: "Theresa May", "Formula One", "Air
+# Force One" (dropping "May" left a sentence-start "Theresa", so no name was checked at all).
+_NAME_ENDS = frozenset({"may", "one"})
 
 
 def words(text: str) -> list[str]:
@@ -88,6 +91,10 @@ def _given_name(parts: list[str]) -> bool:
     return len(parts) >= 2 and parts[0].lower() in _GIVEN_NAMES and parts[1].lower() not in _NOT_NAMES
 
 
+def _name_end(parts: list[str]) -> bool:
+    return len(parts) >= 2 and parts[-1].lower() in _NAME_ENDS and parts[-2].lower() not in _NOT_NAMES
+
+
 def capitalised_terms(text: str) -> list[str]:
     """Name-like phrases: runs of capitalised words and acronyms ("Erich Maria Remarque", "NBA").
 
@@ -101,7 +108,7 @@ def capitalised_terms(text: str) -> list[str]:
         asks = at_start and text.rstrip().endswith("?")  # "Will DeepSeek release it?"
         while parts and parts[0].lower() in _NOT_NAMES and (asks or not _given_name(parts)):
             parts = parts[1:]
-        while parts and parts[-1].lower() in _NOT_NAMES and not _regnal(parts):
+        while parts and parts[-1].lower() in _NOT_NAMES and not _regnal(parts) and not _name_end(parts):
             parts = parts[:-1]
         if not parts:
             continue
