@@ -322,6 +322,18 @@ def test_a_name_is_found_without_its_country_unless_the_evidence_names_another()
     assert not _name_found("Canadian Grand Prix", EvidenceText("He won the Monaco Grand Prix in France."))
 
 
+def test_an_initialism_and_the_name_it_stands_for_are_one_name():
+    from guard.checks.grounding.names import name_found as _name_found
+
+    ev = EvidenceText("Iron Man is starring Robert Downey Jr. The National Basketball Association was formed in 1946, "
+                      "and Taiwan Semiconductor Manufacturing Company makes chips. The NFL expanded.")
+    assert _name_found("RDJ", ev) and _name_found("TSMC", ev) and _name_found("NBA", ev)
+    assert _name_found("National Football League", ev)  # the evidence writes "NFL"
+    assert not _name_found("IBM", ev) and not _name_found("National Hockey League", ev)
+    assert not _name_found("RD", ev)  # two letters: any two capitalised words would spell one
+    assert not _name_found("RMS", ev)  # "Robert ... Man ... starring": initials of one run only
+
+
 def test_a_subtitle_is_optional_when_the_main_title_is_named():
     from guard.checks.grounding.names import subtitle_names
 

@@ -56,6 +56,7 @@ INLINE = {
     "Oklahoma Sooners": "The 2000 team was led by two-time coach of the year Bob Stoops, in his second season as head coach.",
     "Harbour report": "By Dana Levi 31.12.2009 01:22 The harbour reopened after the storm.",
     "UK prime ministers": "Theresa May was Prime Minister of the United Kingdom from 2016 to 2019.",
+    "Iron Man": "Iron Man is a 2008 superhero film starring Robert Downey Jr. and produced by Marvel Studios.",
     "Secret City": "Season 2 of Secret City is due out on Netflix around the world (excluding Australia) on March 6th, 2019. Foxtel airs it in Australia from March 4th.",
 }
 
@@ -188,6 +189,9 @@ TABLE: list[tuple[str, str, str]] = [
     ("Oklahoma Sooners", "Don Stoops led the 2000 team.", "flag"),
     ("Oklahoma Sooners", "Will Stoops led the 2000 team.", "flag"),
     ("UK prime ministers", "Theresa May was Prime Minister of the United Kingdom from 2016 to 2019.", "pass"),
+    # an initialism of a name the evidence spells out, and the reverse
+    ("Iron Man", "RDJ starred in Iron Man.", "pass"),
+    ("Iron Man", "RDM starred in Iron Man.", "flag"),
     ("UK prime ministers", "Brian May was Prime Minister of the United Kingdom from 2016 to 2019.", "flag"),
 ]
 

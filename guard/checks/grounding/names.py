@@ -1,7 +1,7 @@
 """Whether the evidence names something the claim names: the same spelling, another spelling
 from the alias table (US = United States; English = England), the same Chinese name with its
 dots normalised, every word of it, the name without a word that only says what kind of place
-it is, or without the country that leads it.
+it is, without the country that leads it, or as an initialism (RDJ = Robert Downey Jr.).
 
 A name the evidence never states caps a claim's support (``features.hard_cap``), so a miss
 here is a false alarm a reviewer sees; each rule is a spelling the evidence legitimately uses.
@@ -63,6 +63,8 @@ def name_found(name: str, ev: EvidenceText, aliases: Aliases | None = None) -> b
         return True  # "Shizuoka Prefecture" where the evidence says "Hamamatsu, Shizuoka"
     if _found_without_place(name, ev, aliases):
         return True  # "United States Supreme Court" where the evidence says "the Supreme Court"
+    if _initialism_found(name, ev):
+        return True  # "RDJ" where the evidence says "Robert Downey Jr."; "NBA" for the full name
     return fuzz.partial_ratio(name.lower(), ev.lower) >= 90
 
 
@@ -84,6 +86,41 @@ def subtitle_names(text: str, names: list[str] | tuple[str, ...]) -> dict[str, s
             if n in sub and n not in main:
                 out.setdefault(n, main)
     return out
+
+
+_ACRONYM = re.compile(r"[A-Z]{3,6}")
+# Words an initialism may skip ("Bank of England" = BoE, "Taiwan Semiconductor Manufacturing
+# Company" = TSMC, "United States of America" = USA).
+_SKIPPABLE = frozenset("of the and for de du da von van & to a an in on at".split())
+_CAPITALISED_WORD = re.compile(r"[A-Z][\w'’.-]*|[a-z][\w'’.-]*")
+
+
+def _spells(acronym: str, words: list[str], i: int) -> bool:
+    """Capitalised words from ``words[i]`` whose initials are ``acronym``, function words skipped."""
+    j = 0
+    for w in words[i: i + len(acronym) + 3]:
+        if j == len(acronym):
+            break
+        if w[0].isupper() and w[0] == acronym[j]:
+            j += 1
+        elif w.lower() not in _SKIPPABLE:
+            return False
+    return j == len(acronym)
+
+
+def _initialism_found(name: str, ev: EvidenceText) -> bool:
+    """An acronym whose letters begin a run of capitalised evidence words ("RDJ" for "Robert
+    Downey Jr."), or a capitalised name of 2+ words whose initials the evidence writes ("National
+    Basketball Association" where it says "NBA")."""
+    if not name.isascii():
+        return False
+    if _ACRONYM.fullmatch(name):
+        words = _CAPITALISED_WORD.findall(ev.text)
+        return any(w[0] == name[0] and _spells(name, words, i) for i, w in enumerate(words))
+    parts = [p for p in name.split() if p.lower() not in _SKIPPABLE]
+    if len(parts) < 2 or not all(p[:1].isupper() for p in parts):
+        return False
+    return re.search(rf"\b{''.join(p[0] for p in parts)}s?\b", ev.text) is not None
 
 
 def names_to_state(text: str, names: tuple[str, ...], ev: EvidenceText, aliases: Aliases) -> tuple[str, ...]:
