@@ -117,7 +117,7 @@ _WHOLE: list[tuple[str, Kind, re.Pattern[str]]] = [
     ("opinion", "opinion", _rx(
         r"^i (?:really |absolutely |just |personally |also |totally |do |would )?(?:love|like|enjoy|adore|hate|dislike|prefer|miss|admire|"
         r"feel|hope|wish|want|would love|'d love|can't wait|cannot wait)\b(?!.*\d)" + _NO_EMBEDDED + r".*$",
-        r"^i(?:'m| am) (?:a )?(?:huge |big |really big )?fan\b(?!.*\d)" + _NO_EMBEDDED + r".*$",
+        r"^i(?:'m| am) (?:also )?(?:a )?(?:huge |big |really big )?(?:[\w'-]+ ){0,3}fan\b(?!.*\d)" + _NO_EMBEDDED + r".*$",
         # the speaker's own experience of a work: "I have not seen it but have heard about it"
         r"^i(?: have|'ve| had)?\s+(?:not |never |already |also |just )?(?:seen|saw|read|watched|heard (?:of|about)|listened to|played)"
         r"\s+(?:it|that|this|them|those|these|that one|this one|one)\b(?!.*\d).{0,50}$",
@@ -150,6 +150,12 @@ PREFIXES: list[tuple[str, Kind, re.Pattern[str]]] = [
         r"true|correct|great|cool|wow|haha|honestly|interesting|no|nope)\s*[,!.]\s+",
         r"^(?:well|oh|ah|hmm|yes|yeah)\s+(?=i\b)",
         r"^(?:好的|是的|对|没错|当然|嗯|哦|确实|其实|说实话|谢谢(?:你|您)?(?:的)?(?:提问)?)[，,！!。]\s*",
+    )),
+    # "My pleasure, let me know if ...", "Thanks, hope you enjoy it!": the rest is graded on its own
+    ("thanks", "chitchat", _rx(
+        r"^(?:thanks?|thank you(?: (?:so|very) much)?|many thanks|my pleasure|no problem|no worries|anytime|"
+        r"you(?:'re| are|r)? (?:very |most )?welcome)\s*[,!.]\s+",
+        r"^(?:不客气|不用谢|别客气|不用客气)[，,！!。]\s*",
     )),
     ("attribution", "chitchat", _rx(
         r"^(?:well,?\s+|oh,?\s+)?(?:i (?:know|heard|read|learned|recall|remember|have (?:heard|read))|they say|it is said)(?:\s+that)?[,\s]\s*",
