@@ -51,15 +51,18 @@ _DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
 _YEAR = r"(?P<year>[12]\d{3})"
 # Month-first ("August 16, 1977", "August 1977"), day-first ("16 August 1977"), ISO and
 # Chinese forms; "May" only counts next to a day or year, so the modal verb is no date.
+# "31.12.2009", "31/12/2009", "12/31/2009": which number is the month is read off a part above
+# 12; when both could be (03/04/2009), both readings are dates (``_numeric_readings``).
+NUMERIC_DATE_RE = re.compile(
+    r"(?<![\d.,/])(?P<a>[0-3]?\d)(?P<sep>[./])(?P<b>[0-3]?\d)(?P=sep)(?P<year>[12]\d{3})(?![\d]|[.,/]\d)"
+)
 _DATE_RES = [
     re.compile(rf"\b{_MONTH}\s+{_DAY}(?:,\s*|\s+){_YEAR}\b", re.IGNORECASE),
     re.compile(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH},?\s+{_YEAR}\b", re.IGNORECASE),
     re.compile(rf"\b{_MONTH},?\s+{_YEAR}\b", re.IGNORECASE),
     re.compile(rf"\b{_MONTH}\s+{_DAY}\b(?![,.]?\d)", re.IGNORECASE),
     re.compile(r"\b(?P<year>[12]\d{3})[-/.](?P<mon>[01]?\d)[-/.](?P<day>[0-3]?\d)\b"),
-    # "31.12.2009", "31/12/2009", "12/31/2009": which number is the month is read off a part
-    # above 12; when both could be (03/04/2009), both readings are dates (``_numeric_readings``)
-    re.compile(r"(?<![\d.,/])(?P<a>[0-3]?\d)(?P<sep>[./])(?P<b>[0-3]?\d)(?P=sep)(?P<year>[12]\d{3})(?![\d]|[.,/]\d)"),
+    NUMERIC_DATE_RE,
     re.compile(r"(?P<year>[12]\d{3})\s*年\s*(?P<mon>[01]?\d)\s*月(?:\s*(?P<day>[0-3]?\d)\s*[日号])?"),
     re.compile(r"(?<![\d年])(?P<mon>[01]?\d)\s*月\s*(?P<day>[0-3]?\d)\s*[日号]"),
 ]

@@ -14,7 +14,14 @@ import re
 from dataclasses import dataclass
 
 from guard.text.approx import approximate, bound_of, last_digit_step, loosely_equal
-from guard.text.normalize import ORDINAL_CN_RE, ORDINAL_DIGIT_RE, ORDINAL_WORD_RE, ORDINAL_WORDS, is_time_second
+from guard.text.normalize import (
+    NUMERIC_DATE_RE,
+    ORDINAL_CN_RE,
+    ORDINAL_DIGIT_RE,
+    ORDINAL_WORD_RE,
+    ORDINAL_WORDS,
+    is_time_second,
+)
 
 _SCALES = {
     "hundred": 1e2,
@@ -208,9 +215,6 @@ def parse_chinese_numeral(text: str) -> float | None:
 
 
 _SEASON_RE = re.compile(r"(?<![\d.,])(?P<y>(?:19|20)\d\d)[–—-](?P<yy>\d\d)(?![\d.,:])")
-# A day-first dotted date ("31.12.2009", a news byline's form): its day, month and year, not
-# the decimal 31.12 with the year lost.
-_DOTTED_DATE_RE = re.compile(r"(?<![\d.,])(?P<d>[0-3]?\d)\.(?P<m>[01]?\d)\.(?P<y>[12]\d{3})(?![\d]|[.,]\d)")
 
 
 def extract_quantities(text: str) -> list[Quantity]:
@@ -239,9 +243,11 @@ def extract_quantities(text: str) -> list[Quantity]:
         if int(m.group("yy")) == (first + 1) % 100:
             add(float(first), False, m.start("y"), m.end("y"))
             add(float(first + 1), False, m.start("yy"), m.end("yy"))
-    for m in _DOTTED_DATE_RE.finditer(text) if "." in text else ():
-        if 1 <= int(m.group("d")) <= 31 and 1 <= int(m.group("m")) <= 12:
-            for part in ("d", "m", "y"):
+    for m in NUMERIC_DATE_RE.finditer(text) if "." in text else ():
+        # a dotted date ("31.12.2009", a news byline's form) is its day, month and year, not the
+        # decimal 31.12 with the year lost (a slashed one splits into its numbers by itself)
+        if m.group("sep") == "." and 1 <= int(m.group("a")) <= 31 and 1 <= int(m.group("b")) <= 12:
+            for part in ("a", "b", "year"):
                 add(float(m.group(part)), False, m.start(part), m.end(part))
     lower = text.lower()
     if len(lower) != len(text):  # a few characters change length when lower-cased; keep offsets

@@ -89,10 +89,10 @@ def subtitle_names(text: str, names: list[str] | tuple[str, ...]) -> dict[str, s
 
 
 _ACRONYM = re.compile(r"[A-Z]{3,6}")
-# Words an initialism may skip ("Bank of England" = BoE, "Taiwan Semiconductor Manufacturing
-# Company" = TSMC, "United States of America" = USA).
+# Words an initialism may skip ("United States of America" = USA, "Federal Bureau of
+# Investigation" = FBI).
 _SKIPPABLE = frozenset("of the and for de du da von van & to a an in on at".split())
-_CAPITALISED_WORD = re.compile(r"[A-Z][\w'’.-]*|[a-z][\w'’.-]*")
+_WORD = re.compile(r"[A-Za-z][\w'’.-]*")
 
 
 def _spells(acronym: str, words: list[str], i: int) -> bool:
@@ -115,7 +115,7 @@ def _initialism_found(name: str, ev: EvidenceText) -> bool:
     if not name.isascii():
         return False
     if _ACRONYM.fullmatch(name):
-        words = _CAPITALISED_WORD.findall(ev.text)
+        words = _WORD.findall(ev.text)
         return any(w[0] == name[0] and _spells(name, words, i) for i, w in enumerate(words))
     parts = [p for p in name.split() if p.lower() not in _SKIPPABLE]
     if len(parts) < 2 or not all(p[:1].isupper() for p in parts):
