@@ -42,6 +42,10 @@ TABLE = [
     ("", "Which model do you want to deploy?", "pass", "question"),
     ("", "Llama 3.1 comes in three sizes: 8B, 70B and 405B parameters. Which one do you need?", "pass", "claim+question"),
     ("", "I love that model!", "pass", "opinion"),
+    # ... unless the opinion goes on to state a fact, with an irregular verb too ("made" was not
+    # read as a verb, so the fabricated maker went unchecked)
+    ("", "I like Llama because Google made it.", "flag", "claim"),
+    ("", "I enjoy Qwen, which Meta built.", "flag", "claim"),
     ("", "That sounds like fun.", "pass", "opinion"),
     ("", "I think it's a great idea.", "pass", "opinion"),
     # hedges exempt only themselves: a wrong figure after a hedge is still caught

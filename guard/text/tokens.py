@@ -38,8 +38,14 @@ STOPWORDS = frozenset(
 # form ("released", "uses"). Each rule builds its pattern from these, so they agree on what a
 # verb is; they differ only in what else they admit (modals, contractions), said where they do.
 EN_AUXILIARIES = r"is|are|was|were|has|have|had|did|does|will|can|could|would"
-EN_PAST = r"[a-z]{3,}ed"
-EN_PAST_OR_PRESENT = r"[a-z]{3,}(?:ed|s)"
+# the common irregular past forms: "I like Qwen because Google made it" states who made it
+_EN_IRREGULAR_PAST = (
+    "made|won|wrote|built|led|took|gave|came|went|became|began|sold|bought|found|held|ran|said|told|left|got|"
+    "brought|taught|fought|sent|spent|lost|paid|met|kept|stood|grew|knew|drew|threw|flew|rose|fell|broke|chose|"
+    "spoke|drove|rode|wore|beat|struck|sang|swam|sat|overtook"
+)
+EN_PAST = rf"(?:[a-z]{{3,}}ed|{_EN_IRREGULAR_PAST})"
+EN_PAST_OR_PRESENT = rf"(?:[a-z]{{3,}}(?:ed|s)|{_EN_IRREGULAR_PAST})"
 
 # Words that start a sentence or a clause capitalised without being names.
 _NOT_NAMES = STOPWORDS | {
