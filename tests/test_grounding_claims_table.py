@@ -45,6 +45,14 @@ TABLE = [
     # ... unless the opinion goes on to state a fact, with an irregular verb too ("made" was not
     # read as a verb, so the fabricated maker went unchecked)
     ("", "I like Llama because Google made it.", "flag", "claim"),
+    # talk with a fact in its tail is graded: these passed unchecked
+    ("", "Feel free to use Qwen2.5, which Google released.", "hold", "claim"),
+    ("", "Hope this helps: Qwen2.5 was released by Google.", "hold", "claim"),
+    ("", "Enjoy Llama 3.1, released by Google in July 2024!", "hold", "claim"),
+    ("", "Do you know why Google made Llama?", "flag", "claim"),
+    ("", "希望对你有帮助，Qwen2.5是谷歌发布的。", "hold", "claim"),
+    ("", "Enjoy Llama 3.1, released by Meta in July 2024!", "pass", "claim"),
+    ("", "Let me know if you need anything else.", "pass", "chitchat"),
     ("", "I enjoy Qwen, which Meta built.", "flag", "claim"),
     ("", "That sounds like fun.", "pass", "opinion"),
     ("", "I think it's a great idea.", "pass", "opinion"),

@@ -42,7 +42,7 @@ EN_AUXILIARIES = r"is|are|was|were|has|have|had|did|does|will|can|could|would"
 _EN_IRREGULAR_PAST = (
     "made|won|wrote|built|led|took|gave|came|went|became|began|sold|bought|found|held|ran|said|told|left|got|"
     "brought|taught|fought|sent|spent|lost|paid|met|kept|stood|grew|knew|drew|threw|flew|rose|fell|broke|chose|"
-    "spoke|drove|rode|wore|beat|struck|sang|swam|sat|overtook"
+    "spoke|drove|rode|wore|beat|struck|sang|swam|sat|overtook|shut|cut|hit|quit|cost|split|cast"
 )
 EN_PAST = rf"(?:[a-z]{{3,}}ed|{_EN_IRREGULAR_PAST})"
 EN_PAST_OR_PRESENT = rf"(?:[a-z]{{3,}}(?:ed|s)|{_EN_IRREGULAR_PAST})"
@@ -66,6 +66,12 @@ _GIVEN_NAMES = frozenset({"don", "will"})
 # ... and stopwords that end a name after a name word: "Theresa May", "Formula One", "Air
 # Force One" (dropping "May" left a sentence-start "Theresa", so no name was checked at all).
 _NAME_ENDS = frozenset({"may", "one"})
+# Imperatives an answer starts a sentence with, capitalised before a name: "Enjoy Llama 3.1,
+# released by Meta" names Llama 3.1, not "Enjoy Llama".
+_IMPERATIVES = frozenset(
+    "enjoy try use visit see check consider ask contact watch read join follow choose pick download install "
+    "meet call compare note remember imagine explore".split()
+)
 
 
 def words(text: str) -> list[str]:
@@ -113,6 +119,8 @@ def capitalised_terms(text: str) -> list[str]:
         at_start = not text[: m.start()].strip() or text[: m.start()].rstrip()[-1] in ".!?:;\"'“‘(["
         asks = at_start and text.rstrip().endswith("?")  # "Will DeepSeek release it?"
         while parts and parts[0].lower() in _NOT_NAMES and (asks or not _given_name(parts)):
+            parts = parts[1:]
+        if at_start and len(parts) > 1 and parts[0] == m.group(0).split()[0] and parts[0].lower() in _IMPERATIVES:
             parts = parts[1:]
         while parts and parts[-1].lower() in _NOT_NAMES and not _regnal(parts) and not _name_end(parts):
             parts = parts[:-1]

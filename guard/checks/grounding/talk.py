@@ -218,6 +218,15 @@ _PRESUPPOSES = re.compile(
 )
 
 
+def _names_doing(question: str) -> bool:
+    """ "Do you know why Google made Llama?": a name doing something inside a question is the
+    model's statement ("Do you know how it was trained?" asks)."""
+    if cjk.has_cjk(question):
+        return False
+    return any(re.search(rf"\b{re.escape(n)}\s+(?:\w+\s+)?(?:{EN_AUXILIARIES}|{EN_PAST})\b", question)
+               for n in capitalised_terms(question))
+
+
 def _presupposes(question: str) -> bool:
     """A relation word next to a name, or a figure: the question asserts something."""
     if cjk.has_cjk(question):
@@ -252,6 +261,31 @@ def is_polar_question(question: str) -> bool:
     return bool(last) and bool(_POLAR_EN.search(last) or _POLAR_ZH.search(last))
 
 
+# Talk that goes on to state something: the formula's free tail ("Feel free to use Qwen, which
+# Google released last year.", "Hope this helps: Llama was made by Google.", "希望对你有帮助，
+# Llama是谷歌发布的。") hid a claim from the check. A statement is a clause word with a verb
+# after the start ("That is right." is talk; "when you are ready" is the user's side), a verb
+# with its agent or date ("made by Google"), a clause after a colon, or a name doing something
+# ("the model Google made"); in Chinese, a second clause that says who did what or what a
+# named thing is ("Llama是谷歌的模型"; "在我看来，这是最好的模型" only judges).
+_VERB = rf"(?:{EN_AUXILIARIES}|{EN_PAST})"
+_STATES_EN = re.compile(
+    rf"\s(?:because|since|as|which|who|whose|that|how|when|where|why|after|before|while|and|but)\s+"
+    rf"(?!(?:you|you're|i|i'm|we|we're)\b)(?:[\w'-]+\s+){{0,4}}{_VERB}\b"
+    rf"|\b{EN_PAST}\s+(?:by|in|on)\s+[A-Z0-9]|[:;–—]\s*\S.*\b{_VERB}\b",
+    re.IGNORECASE,
+)
+
+
+def states_more(body: str) -> bool:
+    """Whether talk ``body`` also states a fact (see above): then it is graded as a claim."""
+    if cjk.has_cjk(body):
+        return bool(re.search(rf"[，,；;：:].*(?:{ZH_DOES}|[A-Za-z0-9][\w.-]*\s*(?:是|为))", body))
+    if _STATES_EN.search(body):
+        return True
+    return any(re.search(rf"\b{re.escape(n)}\s+(?:\w+\s+)?{_VERB}\b", body) for n in capitalised_terms(body))
+
+
 def whole_kind(text: str) -> tuple[str, Kind] | None:
     body = text.strip().strip("\"'“”‘’()（）")
     if not body:
@@ -260,8 +294,11 @@ def whole_kind(text: str) -> tuple[str, Kind] | None:
         if rx.match(body):
             if (kind == "opinion" and _framed_fact(body)) or (kind == "hedge" and asserts_after_hedge(body)):
                 return None
+            if kind != "hedge" and states_more(body):
+                return None
             return why, kind
-    if _QUESTION_END.search(body) and (_ASKS_ZH if cjk.has_cjk(body) else _ASKS_EN).search(body) and not _presupposes(body):
+    if _QUESTION_END.search(body) and (_ASKS_ZH if cjk.has_cjk(body) else _ASKS_EN).search(body) \
+            and not _presupposes(body) and not _names_doing(body):
         return "question", "question"
     if is_refusal(body):
         return "hedge", "hedge"
