@@ -218,11 +218,18 @@ _PRESUPPOSES = re.compile(
 )
 
 
+# "你知道Llama是谷歌发布的吗？" is "Did you know Llama was released by Google?": it asks nothing
+# ("你知道Llama是谁发布的吗？" asks who; "你听说过这部电影吗？" states nothing).
+_ZH_DID_YOU_KNOW = re.compile(
+    rf"^你(?:知道|可知道|听说过)(?!.*(?:什么|哪|谁|怎么|怎样|如何|多少|几|为什么|为何|是否|有没有)).*(?:是|{ZH_DOES}).*[吗么]"
+)
+
+
 def _names_doing(question: str) -> bool:
     """ "Do you know why Google made Llama?": a name doing something inside a question is the
     model's statement ("Do you know how it was trained?" asks)."""
     if cjk.has_cjk(question):
-        return False
+        return bool(_ZH_DID_YOU_KNOW.match(question))
     return any(re.search(rf"\b{re.escape(n)}\s+(?:\w+\s+)?(?:{EN_AUXILIARIES}|{EN_PAST})\b", question)
                for n in capitalised_terms(question))
 
