@@ -230,8 +230,13 @@ def _names_doing(question: str) -> bool:
     model's statement ("Do you know how it was trained?" asks)."""
     if cjk.has_cjk(question):
         return bool(_ZH_DID_YOU_KNOW.match(question))
-    return any(re.search(rf"\b{re.escape(n)}\s+(?:\w+\s+)?(?:{EN_AUXILIARIES}|{EN_PAST})\b", question)
-               for n in capitalised_terms(question))
+    return _a_name_does(question)
+
+
+def _a_name_does(text: str) -> bool:
+    """A name with a verb right after it (one word may come between): "the model Google made"."""
+    return any(re.search(rf"\b{re.escape(n)}\s+(?:\w+\s+)?(?:{EN_AUXILIARIES}|{EN_PAST})\b", text)
+               for n in capitalised_terms(text))
 
 
 def _presupposes(question: str) -> bool:
@@ -288,9 +293,7 @@ def states_more(body: str) -> bool:
     """Whether talk ``body`` also states a fact (see above): then it is graded as a claim."""
     if cjk.has_cjk(body):
         return bool(re.search(rf"[，,；;：:].*(?:{ZH_DOES}|[A-Za-z0-9][\w.-]*\s*(?:是|为))", body))
-    if _STATES_EN.search(body):
-        return True
-    return any(re.search(rf"\b{re.escape(n)}\s+(?:\w+\s+)?{_VERB}\b", body) for n in capitalised_terms(body))
+    return bool(_STATES_EN.search(body)) or _a_name_does(body)
 
 
 def whole_kind(text: str) -> tuple[str, Kind] | None:
