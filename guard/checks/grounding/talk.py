@@ -150,15 +150,13 @@ PREFIXES: list[tuple[str, Kind, re.Pattern[str]]] = [
         r"true|correct|great|cool|wow|haha|honestly|interesting|no|nope)\s*[,!.]\s+",
         r"^(?:well|oh|ah|hmm|yes|yeah)\s+(?=i\b)",
         r"^(?:好的|是的|对|没错|当然|嗯|哦|确实|其实|说实话|谢谢(?:你|您)?(?:的)?(?:提问)?)[，,！!。]\s*",
+        r"^(?:good|great|excellent|interesting|fair) (?:question|point|choice)\s*[,!.]\s+",
+        r"^(?:好问题|问得好|太棒了|太好了|哈哈+)[，,！!。]\s*",
     )),
-    # "Hi there, ...", "Good question, ...", "Sorry, ...", "太棒了，...": the rest is graded on its own
+    # "Hi there, ...", "Happy to help, ...", "Sorry, ...", "不好意思，...": the rest is graded on its own
     ("greeting", "chitchat", _rx(
         r"^(?:hi|hello|hey)(?: there)?\s*[,!.]\s+",
         r"^(?:你好|您好|大家好|嗨)[，,！!。]\s*",
-    )),
-    ("agreement", "chitchat", _rx(
-        r"^(?:good|great|excellent|interesting|fair) (?:question|point|choice)\s*[,!.]\s+",
-        r"^(?:好问题|问得好|太棒了|太好了|哈哈+)[，,！!。]\s*",
     )),
     ("pleasantry", "chitchat", _rx(r"^(?:happy|glad) to help\s*[,!.]\s+")),
     ("apology", "chitchat", _rx(
