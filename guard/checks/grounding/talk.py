@@ -28,10 +28,12 @@ def _rx(*patterns: str) -> re.Pattern[str]:
 _END = r"[\s.!?。！？~～…]*$"
 # The English words that frame an opinion ("In my opinion, ..."), here and in claims.py.
 OPINION_FRAME_EN = r"personally|in my (?:humble )?opinion|imo"
+# A finite English verb, and the words that open a clause stating something with one.
+_VERB = rf"(?:{EN_AUXILIARIES}|{EN_PAST})"
+_CLAUSE_WORDS = r"because|since|as|which|who|whose|that|how|when|where|after|before|while|and|but"
 # An opinion that goes on to state something ("I like the movie because it was directed by X",
 # "I enjoy Pulp Fiction, which was written by Y") is a claim: a clause word, then a verb.
-_NO_EMBEDDED = (r"(?!.*\b(?:because|since|as|which|who|whose|that|how|when|where|after|before|while|and|but)\s+"
-                rf"(?:[\w'-]+\s+){{0,4}}(?:{EN_AUXILIARIES}|{EN_PAST})\b)")
+_NO_EMBEDDED = rf"(?!.*\b(?:{_CLAUSE_WORDS})\s+(?:[\w'-]+\s+){{0,4}}{_VERB}\b)"
 # The same for Chinese: a second clause after a comma, or a word that states who did what.
 ZH_STATES = rf"(?:[，,；;]\s*\S|{ZH_DOES})"
 _ZH_NO_EMBEDDED = rf"(?!.*{ZH_STATES})"
@@ -41,7 +43,7 @@ _ZH_NO_EMBEDDED = rf"(?!.*{ZH_STATES})"
 _LEAD_NOUN = (r"(?:a |an |the |some |my )?(?:quick |brief |short |detailed |concise )?(?:summary|overview|answer|list|breakdown|"
               r"comparison|explanation|rundown|key points|main points|points|details|steps|highlights|differences|facts|results|"
               r"what i found|what (?:the|your) \w+ says?)\b")
-_LEAD_TAIL = rf"(?!.*\d)(?!.*\b(?:{EN_AUXILIARIES}|{EN_PAST})\b)[^.!?:：,，]{{0,60}}[:：]?"
+_LEAD_TAIL = rf"(?!.*\d)(?!.*\b{_VERB}\b)[^.!?:：,，]{{0,60}}[:：]?"
 # Whole-clause talk, English and Chinese: (code, pattern). The clause must match from its start
 # to its end (modulo punctuation), so "That is right next to the station" is a claim.
 _WHOLE: list[tuple[str, Kind, re.Pattern[str]]] = [
@@ -247,7 +249,7 @@ def _names_doing(question: str) -> bool:
 
 def _a_name_does(text: str) -> bool:
     """A name with a verb right after it (one word may come between): "the model Google made"."""
-    return any(re.search(rf"\b{re.escape(n)}\s+(?:\w+\s+)?(?:{EN_AUXILIARIES}|{EN_PAST})\b", text)
+    return any(re.search(rf"\b{re.escape(n)}\s+(?:\w+\s+)?{_VERB}\b", text)
                for n in capitalised_terms(text))
 
 
@@ -292,9 +294,8 @@ def is_polar_question(question: str) -> bool:
 # with its agent or date ("made by Google"), a clause after a colon, or a name doing something
 # ("the model Google made"); in Chinese, a second clause that says who did what or what a
 # named thing is ("Llama是谷歌的模型"; "在我看来，这是最好的模型" only judges).
-_VERB = rf"(?:{EN_AUXILIARIES}|{EN_PAST})"
 _STATES_EN = re.compile(
-    rf"\s(?:because|since|as|which|who|whose|that|how|when|where|why|after|before|while|and|but)\s+"
+    rf"\s(?:{_CLAUSE_WORDS}|why)\s+"
     rf"(?!(?:you|you're|i|i'm|we|we're)\b)(?:[\w'-]+\s+){{0,4}}{_VERB}\b"
     rf"|\b{EN_PAST}\s+(?:by|in|on)\s+[A-Z0-9]|[:;–—]\s*\S.*\b{_VERB}\b",
     re.IGNORECASE,
