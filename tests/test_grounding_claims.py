@@ -116,7 +116,7 @@ def test_a_quoted_title_with_a_question_mark_is_not_a_question():
 
 
 def test_words_from_the_question_are_not_support():
-    from guard.checks.grounding.claims import fresh_coverage, question_units
+    from guard.checks.grounding.additions import fresh_coverage, question_units
     from guard.checks.grounding.evidence import EvidenceText
     from guard.checks.grounding.features import Claim, overlap
 
@@ -135,7 +135,7 @@ def test_words_from_the_question_are_not_support():
 
 
 def test_what_a_claim_adds_to_the_question_must_be_in_the_evidence():
-    from guard.checks.grounding.claims import question_units, unstated_addition
+    from guard.checks.grounding.additions import question_units, unstated_addition
     from guard.checks.grounding.evidence import EvidenceText
     from guard.checks.grounding.features import Claim
 

@@ -20,7 +20,8 @@ from guard.checks.grounding.combiner import Combiner
 from guard.checks.grounding.crossencoder import hypothesis, premise
 from guard.checks.grounding.evidence import EvidenceCache, EvidenceText
 from guard.checks.grounding.choice import check_order
-from guard.checks.grounding.claims import ClaimSpan, fresh_coverage, question_units, split_answer, unstated_addition
+from guard.checks.grounding.additions import fresh_coverage, question_units, unstated_addition
+from guard.checks.grounding.claims import ClaimSpan, split_answer
 from guard.checks.grounding.features import SupportFeatures, measure, hard_cap, reason_codes, reasons, rough_overlap, score
 from guard.checks.grounding.reasons import code, render
 from guard.checks.grounding.units import Claim
@@ -272,7 +273,7 @@ class GroundingCheck:
             measure(c, ev, _similarity(row), p, [str(h.passage.metadata.get("heading", "")) for h in row], aliases)
             for c, ev, row, p in zip(claims, evidence, hits, parts)
         ]
-        given = question_units(question)  # words from the question are not support (claims.py)
+        given = question_units(question)  # words from the question are not support (additions.py)
         for s, c, ev, f in zip(spans, claims, evidence, features):
             f.coverage = fresh_coverage(c, ev, given, f.coverage)
             if not s.checked_as:  # a bare "Yes" is graded as the question it answers

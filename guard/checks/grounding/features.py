@@ -81,7 +81,7 @@ CAP_MISSING_NAME = 0.5
 # A claim the best-matching evidence sentence contradicts is unsupported whatever its overlap.
 CAP_CONTRADICTION = 0.25
 # An answer whose every word beyond the question's is absent from the evidence: held, like a
-# missing name (claims.unstated_addition).
+# missing name (additions.unstated_addition).
 CAP_UNSTATED = 0.5
 _MAX_COUNTED = 3  # beyond three missing numbers or names the sentence is unsupported anyway
 _NOVEL_RUN_MIN = 4  # CJK runs shorter than this are often inflection or function words
