@@ -155,6 +155,40 @@ def test_what_a_claim_adds_to_the_question_must_be_in_the_evidence():
     assert unstated_addition(Claim.of("通义千问是谷歌发布的。"), zh, question_units("通义千问是谁发布的？")) == ["谷歌"]
 
 
+def test_an_answer_restating_the_question_must_have_most_of_what_it_adds_in_the_evidence():
+    from guard.checks.grounding.additions import question_units, unstated_addition
+    from guard.checks.grounding.evidence import EvidenceText
+    from guard.checks.grounding.features import Claim
+
+    ev = EvidenceText.of("Kendal Mint Cake is a glucose-based confection flavoured with peppermint.")
+    given = question_units("What is Kendal Mint Cake made of?")
+    wrong = Claim.of("Kendal Mint Cake is a glucose-based sweet made with melted chocolate and roasted hazelnuts.")
+    # "glucose-based" is there (so not every added word is missing), the rest is not
+    assert unstated_addition(wrong, ev, given) == []
+    assert unstated_addition(wrong, ev, given, asked=True) == ["sweet", "melted", "chocolate", "roasted", "hazelnuts"]
+    right = Claim.of("Kendal Mint Cake is a glucose-based sweet flavoured with peppermint.")
+    assert unstated_addition(right, ev, given, asked=True) == []
+    # half found is not "most missing": one new word in two may be paraphrase
+    ev = EvidenceText.of("DeepSeek-V3 supports a context length of 128K tokens.")
+    given = question_units("What context length does DeepSeek-V3 support?")
+    window = Claim.of("DeepSeek-V3 supports a context window of 128K tokens.")
+    assert unstated_addition(window, ev, given, asked=True, figures=1) == []
+    # a figure the evidence states counts as found: without it, "window" is one missing word in two
+    assert unstated_addition(Claim.of("DeepSeek-V3 handles a context window of 128K tokens."), ev, given, asked=True, figures=1) == []
+    assert unstated_addition(Claim.of("DeepSeek-V3 handles a context window of 128K tokens."), ev, given, asked=True) == [
+        "handles", "window"]
+    # an answer that does not restate the question (two of its words) is left to coverage
+    assert unstated_addition(Claim.of("It handles a window of 128K tokens."), ev, given, asked=True) == []
+
+
+def test_a_question_asks_by_its_mark_or_its_first_word():
+    from guard.checks.grounding.additions import asks
+
+    assert asks("What does TTFT include?") and asks("Which has more films The Silent World or Zeitgeist")
+    assert asks("I read the handbook. Explain TTFT.") and asks("TTFT 包括什么？")
+    assert not asks("I love his films.") and not asks("Yes i like him too did you know he also was in Zodiac")
+    assert not asks("")
+
 def test_contractions_are_not_content_words():
     from guard.text.tokens import content_words
 

@@ -137,6 +137,13 @@ TABLE = [
     ("What kind of model is DeepSeek-R1?", "DeepSeek-R1 is a reasoning model.", "pass", "claim"),
     ("What does TTFT measure?", "TTFT measures the fine-tuning cost.", "hold", "claim"),
     ("Who released DeepSeek-V3?", "DeepSeek-V3 was released by a university lab.", "hold", "claim"),
+    # ... and most of it must be: a restated question with a few true words among invented ones
+    # (passed at 0.76), while a paraphrase with one new word in two passes
+    ("What does TTFT include?", "TTFT includes the network handshake, disk loading and tokenizer warm-up.", "hold", "claim"),
+    ("What does TTFT include?", "TTFT includes queueing time and the prefill phase.", "pass", "claim"),
+    ("What is TPOT dominated by?", "TPOT is dominated by the tokenizer, the sampler and network jitter.", "hold", "claim"),
+    ("What is TPOT dominated by?", "TPOT is dominated by the decode phase, which is limited by memory bandwidth.", "pass", "claim"),
+    ("What context length does DeepSeek-V3 support?", "DeepSeek-V3 handles a context window of up to 128K tokens.", "pass", "claim"),
     ("Who released DeepSeek-V3?", "DeepSeek-V3 was released by DeepSeek in December 2024.", "pass", "claim"),
     ("Is DeepSeek-V3 a Mixture-of-Experts model?", "Yes.", "pass", "claim"),
     # a wrong pick between two options has every word in the evidence: the dates decide (choice.py)

@@ -8,9 +8,12 @@ itself be in the evidence (``unstated_addition``).
 
 from __future__ import annotations
 
+import re
+
 from guard.checks.grounding.evidence import EvidenceText
 from guard.checks.grounding.units import Claim
 from guard.text import cjk, tokens
+from guard.text.sentences import split_sentences
 
 # How much a claim's words that also occur in the question count towards its coverage (1 = like
 # its own words). The question is not evidence: "Gerina Dunwich was born earlier", answering "Who
@@ -47,15 +50,44 @@ def fresh_coverage(claim: Claim, ev: EvidenceText, given: frozenset[str], covera
     return hits / (len(new) + QUESTION_WORD_WEIGHT * len(old))
 
 
-def unstated_addition(claim: Claim, ev: EvidenceText, given: frozenset[str]) -> list[str]:
-    """The words a claim adds to the question, when the evidence states none of them; else [].
+# An answer that restates a question (at least two of its words) and adds at least three
+# English words or stated figures, fewer than half of them in the evidence, is held like one
+# whose additions are all missing (``unstated_addition``).
+THIN_MIN_ECHOED = 2
+THIN_MIN_ADDED = 3
+THIN_FOUND_BELOW = 0.5
+# how a question (its last sentence) asks, when it does not end with a question mark
+_ASKING = re.compile(
+    r"^\W*(?:what|which|who|whom|whose|when|where|why|how|is|are|was|were|do|does|did|can|could|will|"
+    r"would|has|have|had|should|tell|explain|describe|list|name|give|show)\b",
+    re.IGNORECASE,
+)
 
-    An answer to a question repeats its words and adds what it answers; when every added
-    word is absent from the evidence, the answer is the question's own words around something
+
+def asks(question: str) -> bool:
+    """Whether the question's last sentence asks something, so an answer's added words are its
+    answer; a chat turn that only remarks ("I love his films.") is answered with talk and facts
+    of the replier's own."""
+    sentences = split_sentences(question.strip())
+    last = sentences[-1].text.strip() if sentences else ""
+    return last.endswith(("?", "？")) or bool(_ASKING.match(last))
+
+
+def unstated_addition(claim: Claim, ev: EvidenceText, given: frozenset[str], asked: bool = False, figures: int = 0) -> list[str]:
+    """The words a claim adds to the question that the evidence lacks, when it lacks all of
+    them, or (``asked``: the question asks something) most of them (``_mostly_missing``); else [].
+    ``figures``: how many figures the claim states that the evidence has (they count as found).
+
+    An answer to a question repeats its words and adds what it answers; when the added words
+    are absent from the evidence, the answer is the question's own words around something
     unsupported: "Kendal Mint Cake is chocolate-flavored." (evidence: "flavoured with
-    peppermint"), "Nintendo released International Superstar Soccer 2." (evidence: Konami).
-    Coverage alone counts the echoed words and lets such a claim pass; measured on English QA,
-    this held 11% of the hallucinations and none of the grounded answers.
+    peppermint"), "Nintendo released International Superstar Soccer 2." (evidence: Konami),
+    "TTFT includes the network handshake, disk loading and tokenizer warm-up." (evidence: "It
+    includes queueing time and the prefill phase"; only "tokenizer" matches, by its stem).
+    Coverage counts the echoed words and lets such a claim pass. Measured on English QA (the
+    default policy's hold edge), all missing held 11% of the hallucinations and most missing 3%
+    more; neither held a grounded answer. Chinese bigrams only count when all are missing: a
+    paraphrase shares few bigrams with its source.
     """
     if not given:
         return []
@@ -63,9 +95,22 @@ def unstated_addition(claim: Claim, ev: EvidenceText, given: frozenset[str]) -> 
     new_cjk = [u for u in claim.cjk2 if u not in given]
     if not new_stems and not new_cjk:
         return []
-    if any(u in ev.stems for u in new_stems) or any(u in ev.cjk2 for u in new_cjk):
-        return []
-    words = [w for w in tokens.content_words(claim.text) if tokens.stem(w) in new_stems]
+    missing = {u for u in new_stems if u not in ev.stems}
+    if len(missing) < len(new_stems) or any(u in ev.cjk2 for u in new_cjk):
+        echoed = len({u for u in claim.stems if u in given})
+        if not (asked and _mostly_missing(echoed, len(new_stems) + figures, len(missing))):
+            return []
+        new_cjk = []  # some of them are in the evidence: the English words are what it lacks
+    words = [w for w in tokens.content_words(claim.text) if tokens.stem(w) in missing]
     # the Chinese stretches neither the evidence nor the question has, as a reviewer reads them
     runs = (cjk.novel_runs(claim.text, ev.cjk2 | given) or new_cjk) if new_cjk else []
     return list(dict.fromkeys(words + runs))
+
+
+def _mostly_missing(echoed: int, added: int, missing: int) -> bool:
+    """An answer that restates the question and adds three words or figures or more, fewer than
+    half of them in the evidence. Looser (half found), it catches more of English QA's
+    hallucinations (half found: 8% against 3%) but holds true paraphrases such as "It supports a
+    context window of 128K tokens." (evidence: "context length"), one new word in two."""
+    found = added - missing
+    return echoed >= THIN_MIN_ECHOED and added >= THIN_MIN_ADDED and found < THIN_FOUND_BELOW * added
