@@ -143,6 +143,11 @@ def test_slot_contexts_stop_at_clauses_and_other_figures():
     assert got["37B"] == {"activ", "token"}
 
 
+def test_words_between_two_figures_are_split_between_them():
+    got = {s.quantity.text: set(s.context) for s in slots("In 16-bit precision a 7B model needs roughly 14 GB for its weights.")}
+    assert got["16"] == {"bit", "preci"} and got["7B"] == {"model", "needs"} and got["14"] == {"rough", "weigh"}
+
+
 def test_swapped_figures_are_misbound():
     ev = [EvidenceText(V3)]
     claim = "DeepSeek-V3 activates 671B of its 37B parameters."

@@ -135,8 +135,14 @@ def slots(text: str, quantities: Sequence[Quantity] | None = None, drop: frozens
     cuts = [0] + sentence_ends + [len(text)]
     out = []
     for q, (s, e) in zip(qs, spans):
-        lo = max([b1 for b0, b1 in bounds if b1 <= s] + [x for x in edges if x <= s and x != s] + [0])
-        hi = min([b0 for b0, _ in bounds if b0 >= e] + [x for x in edges if x >= e and x != e] + [len(text)])
+        lo_clause = max([b1 for b0, b1 in bounds if b1 <= s] + [0])
+        hi_clause = min([b0 for b0, _ in bounds if b0 >= e] + [len(text)])
+        before = max([x for x in edges if x <= s and x != s], default=-1)
+        after = min([x for x in edges if x >= e and x != e], default=len(text) + 1)
+        # words between two figures of one clause are split between them, the first half to
+        # the figure before ("16-bit precision | a 7B model"), so neither claims the other's
+        lo = _halfway(text, before, s) if before > lo_clause else lo_clause
+        hi = _halfway(text, e, after) if after < hi_clause else hi_clause
         # a unit written after the figure ("9 GHz") is part of the figure, not its context
         ctx = _context(text, lo, s, True, drop) | _context(text, e, hi, False, drop)
         if q.start in lifespan_ctx:
@@ -144,6 +150,12 @@ def slots(text: str, quantities: Sequence[Quantity] | None = None, drop: frozens
         sentence = sum(1 for x in sentence_ends if x <= q.start)
         out.append(Slot(q, frozenset(ctx), sentence, text[cuts[sentence] : cuts[sentence + 1]]))
     return tuple(out)
+
+
+def _halfway(text: str, a: int, b: int) -> int:
+    """Where the words between offsets ``a`` and ``b`` split in two, the extra one going first."""
+    words = list(re.finditer(r"\S+", text[a:b]))
+    return a + words[(len(words) + 1) // 2 - 1].end() if words else a
 
 
 _VERSION_BEFORE = re.compile(r"[A-Z][A-Za-z\-]*\s$")
