@@ -148,6 +148,20 @@ def test_words_between_two_figures_are_split_between_them():
     assert got["16"] == {"bit", "preci"} and got["7B"] == {"model", "needs"} and got["14"] == {"rough", "weigh"}
 
 
+def test_a_capitalised_first_word_binds_figures_only_where_written_so():
+    from guard.checks.grounding.features import number_evidence
+
+    weights = EvidenceText("In 8-bit precision a 7B model needs about 7 GB.")
+    faq = EvidenceText("Models up to 8B fit on one 24 GB GPU.")
+    tools = EvidenceText("Quantization roughly halves memory.")
+    claim = Claim.of("Roughly 7 GB for the weights in 8-bit precision.")
+    # no headed passage names "Roughly" as written: every passage counts, not only the FAQ record
+    got = number_evidence(claim, [weights, faq, tools], ["Memory > Weights", "", "Tools"])
+    assert "7" in {q.text for q in got}
+    qwen = Claim.of("Qwen2.5 was trained on 18 trillion tokens.")
+    parts = [EvidenceText("Qwen2.5 was trained on 18 trillion tokens."), EvidenceText("Llama 3.1 saw 15 trillion tokens.")]
+    assert {q.text for q in number_evidence(qwen, parts, ["Models > Qwen2.5", "Models > Llama 3.1"])} == {"18 trillion"}
+
 def test_swapped_figures_are_misbound():
     ev = [EvidenceText(V3)]
     claim = "DeepSeek-V3 activates 671B of its 37B parameters."

@@ -73,6 +73,11 @@ TABLE: list[tuple[str, str, str]] = [
     ("Alaska", "Well, I know it's the largest state in the US.", "pass"),
     ("Alaska", "It is the largest state in the US.", "pass"),
     ("Texas", "Texas is the 2nd largest state in the US by area.", "pass"),
+    # true figures about the sample knowledge that were held: "7B" claimed for "precision"
+    # (the words between two figures went to both), "7 GB" looked up only in an FAQ record
+    # because "Roughly" was taken for the subject
+    (KB, "In 16-bit precision a 7B model needs roughly 14 GB just for its weights.", "pass"),
+    (KB, "Roughly 7 GB for the weights when stored in 8-bit precision.", "pass"),
     ("Elvis Presley", "He died in 1977.", "pass"),
     # --- subject binding: names and figures of another passage ----------------------------------
     (KB, "DeepSeek-V3 was released by DeepSeek in December 2024.", "pass"),

@@ -165,11 +165,22 @@ def phrasing(claim: Claim, ev: EvidenceText) -> float:
 
 
 def subject_terms(claim: Claim) -> list[str]:
-    """What the sentence is about, as far as words tell: its names, plus a capitalised first
-    word ("Qwen2.5 was trained..."), which ``capitalised_terms`` drops as a mere sentence start."""
+    """What the sentence is about, as far as words tell: its names (lower case), plus a
+    capitalised first word ("Qwen2.5 was trained..."), which ``capitalised_terms`` drops as a
+    mere sentence start. That one is kept as written: only a passage that writes it so is about
+    it, or "Roughly 7 GB ..." would count only the passages saying "roughly"."""
     first = tokens.words(claim.text[:40])[:1]
     extra = [w for w in first if claim.text.lstrip()[:1].isupper() and w not in tokens.STOPWORDS and len(w) > 2]
-    return [n.lower() for n in claim.names] + extra
+    written = [claim.text.lstrip()[: len(w)] for w in extra]
+    return [n.lower() for n in claim.names] + written
+
+
+def _names(term: str, passage: EvidenceText, topic: str) -> bool:
+    """Whether a passage (or its heading) names a subject term: a lower-case name anywhere, the
+    sentence's capitalised first word only as written."""
+    if term.islower() or not term[:1].isupper():
+        return term in passage.lower or term in topic.lower()
+    return term in passage.text or term in topic
 
 
 def number_evidence(claim: Claim, parts: Sequence[EvidenceText], topics: Sequence[str]) -> list[Quantity]:
@@ -180,16 +191,15 @@ def number_evidence(claim: Claim, parts: Sequence[EvidenceText], topics: Sequenc
     state the very figure about something else ("Llama 3.1 ... 15 trillion tokens" for a claim
     about Qwen2.5). A passage whose section heading (``topics``, from the index) and text both
     leave out the sentence's subject is such a passage; passages without a heading (a row's
-    context, JSONL records) always count. When none qualifies, all count (the missing name is
-    flagged on its own).
+    context, JSONL records) always count. When no headed passage names the subject, all count:
+    the subject is not what the knowledge is filed under (the missing name is flagged on its
+    own), or it is no subject ("Roughly 7 GB ..." counted only an FAQ record without a heading).
     """
     subject = subject_terms(claim)
     if claim.quantities and subject:
-        about = [
-            p for p, topic in zip(parts, topics)
-            if not topic or any(term in p.lower or term in topic.lower() for term in subject)
-        ]
-        parts = about or parts
+        named = [bool(topic) and any(_names(t, p, topic) for t in subject) for p, topic in zip(parts, topics)]
+        if any(named):
+            parts = [p for p, topic, n in zip(parts, topics, named) if n or not topic]
     return [q for p in parts for q in p.quantities]
 
 
