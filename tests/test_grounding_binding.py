@@ -148,19 +148,26 @@ def test_words_between_two_figures_are_split_between_them():
     assert got["16"] == {"bit", "preci"} and got["7B"] == {"model", "needs"} and got["14"] == {"rough", "weigh"}
 
 
-def test_a_capitalised_first_word_binds_figures_only_where_written_so():
+def test_figures_are_looked_up_in_every_passage_when_no_headed_one_names_the_subject():
     from guard.checks.grounding.features import number_evidence
 
     weights = EvidenceText("In 8-bit precision a 7B model needs about 7 GB.")
     faq = EvidenceText("Models up to 8B fit on one 24 GB GPU.")
     tools = EvidenceText("Quantization roughly halves memory.")
     claim = Claim.of("Roughly 7 GB for the weights in 8-bit precision.")
-    # no headed passage names "Roughly" as written: every passage counts, not only the FAQ record
+    # "Roughly" is no subject, and no headed passage names one: every passage counts, not only
+    # the FAQ record without a heading
     got = number_evidence(claim, [weights, faq, tools], ["Memory > Weights", "", "Tools"])
     assert "7" in {q.text for q in got}
     qwen = Claim.of("Qwen2.5 was trained on 18 trillion tokens.")
     parts = [EvidenceText("Qwen2.5 was trained on 18 trillion tokens."), EvidenceText("Llama 3.1 saw 15 trillion tokens.")]
     assert {q.text for q in number_evidence(qwen, parts, ["Models > Qwen2.5", "Models > Llama 3.1"])} == {"18 trillion"}
+
+
+def test_an_imperative_or_sentence_adverb_is_not_the_subject():
+    assert Claim.of("Run python -m sglang.launch_server to start it.").subject is None
+    assert Claim.of("Besides CPUs, llama.cpp runs on GPUs.").subject == "CPUs"
+    assert Claim.of("Texas is the 2nd largest state in the US.").subject == "Texas"
 
 def test_swapped_figures_are_misbound():
     ev = [EvidenceText(V3)]

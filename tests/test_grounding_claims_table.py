@@ -137,6 +137,15 @@ TABLE = [
     ("What kind of model is DeepSeek-R1?", "DeepSeek-R1 is a reasoning model.", "pass", "claim"),
     ("What does TTFT measure?", "TTFT measures the fine-tuning cost.", "hold", "claim"),
     ("Who released DeepSeek-V3?", "DeepSeek-V3 was released by a university lab.", "hold", "claim"),
+    # true answers about the sample knowledge that were held: "instead of" and "skipped" negate
+    # like "not" and "without"; a sentence-start preposition or imperative is not a name or subject
+    ("What is PagedAttention?", "It is vLLM's core idea: instead of reserving memory for the longest possible "
+     "sequence, the KV cache is split into blocks.", "pass", "claim"),
+    ("How was DeepSeek-R1-Zero trained?", "DeepSeek-R1-Zero was trained with large-scale reinforcement learning "
+     "and skipped supervised fine-tuning.", "pass", "claim"),
+    ("What backends does llama.cpp support?", "Besides CPUs, llama.cpp runs on GPUs through CUDA, Metal and Vulkan backends.",
+     "pass", "claim"),
+    ("How do I start SGLang?", "Run python -m sglang.launch_server to start it.", "pass", "claim"),
     # ... and most of it must be: a restated question with a few true words among invented ones
     # (passed at 0.76), while a paraphrase with one new word in two passes
     ("What does TTFT include?", "TTFT includes the network handshake, disk loading and tokenizer warm-up.", "hold", "claim"),

@@ -70,8 +70,16 @@ _NAME_ENDS = frozenset({"may", "one"})
 # released by Meta" names Llama 3.1, not "Enjoy Llama".
 _IMPERATIVES = frozenset(
     "enjoy try use visit see check consider ask contact watch read join follow choose pick download install "
-    "meet call compare note remember imagine explore".split()
+    "meet call compare note remember imagine explore run start launch set add keep leave".split()
 )
+# ... and prepositions and sentence adverbs: "Besides CPUs, llama.cpp runs on GPUs" named
+# "Besides CPUs", which no evidence has.
+_OPENERS = frozenset(
+    "besides unlike like despite except beyond instead overall today currently generally usually typically "
+    "roughly approximately plus additionally moreover furthermore meanwhile otherwise similarly likewise "
+    "alternatively finally firstly secondly lastly nowadays recently originally next thus therefore hence".split()
+)
+STARTERS = _IMPERATIVES | _OPENERS  # capitalised sentence starts that are not names
 
 
 def words(text: str) -> list[str]:
@@ -120,7 +128,7 @@ def capitalised_terms(text: str) -> list[str]:
         asks = at_start and text.rstrip().endswith("?")  # "Will DeepSeek release it?"
         while parts and parts[0].lower() in _NOT_NAMES and (asks or not _given_name(parts)):
             parts = parts[1:]
-        if at_start and len(parts) > 1 and parts[0] == m.group(0).split()[0] and parts[0].lower() in _IMPERATIVES:
+        if at_start and len(parts) > 1 and parts[0] == m.group(0).split()[0] and parts[0].lower() in STARTERS:
             parts = parts[1:]
         while parts and parts[-1].lower() in _NOT_NAMES and not _regnal(parts) and not _name_end(parts):
             parts = parts[:-1]

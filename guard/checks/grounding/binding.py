@@ -59,6 +59,8 @@ def anchor(text: str, names: Sequence[str] = ()) -> str | None:
         looks_named = bool(first) and (
             first[0].isupper() or any(c.isdigit() for c in first) or any(c.isupper() for c in first[1:])
         )
+        if first.lower() in tokens.STARTERS:  # "Run ...", "Besides CPUs, llama.cpp ...": not the subject
+            return names[0] if names else None
         if looks_named and first.lower() not in tokens.STOPWORDS and len(term) > 1 and not first.isdigit():
             words = term.split()
             # "Llama 3.1 does" keeps "Llama 3.1"; "TTFT is" keeps "TTFT": drop trailing lower-case words

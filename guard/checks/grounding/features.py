@@ -165,22 +165,15 @@ def phrasing(claim: Claim, ev: EvidenceText) -> float:
 
 
 def subject_terms(claim: Claim) -> list[str]:
-    """What the sentence is about, as far as words tell: its names (lower case), plus a
-    capitalised first word ("Qwen2.5 was trained..."), which ``capitalised_terms`` drops as a
-    mere sentence start. That one is kept as written: only a passage that writes it so is about
-    it, or "Roughly 7 GB ..." would count only the passages saying "roughly"."""
+    """What the sentence is about, as far as words tell: its names, plus a capitalised first
+    word ("Qwen2.5 was trained..."), which ``capitalised_terms`` drops as a mere sentence start,
+    unless it is an imperative or a sentence adverb ("Roughly 7 GB ...", "Run ...")."""
     first = tokens.words(claim.text[:40])[:1]
-    extra = [w for w in first if claim.text.lstrip()[:1].isupper() and w not in tokens.STOPWORDS and len(w) > 2]
-    written = [claim.text.lstrip()[: len(w)] for w in extra]
-    return [n.lower() for n in claim.names] + written
-
-
-def _names(term: str, passage: EvidenceText, topic: str) -> bool:
-    """Whether a passage (or its heading) names a subject term: a lower-case name anywhere, the
-    sentence's capitalised first word only as written."""
-    if term.islower() or not term[:1].isupper():
-        return term in passage.lower or term in topic.lower()
-    return term in passage.text or term in topic
+    extra = [
+        w for w in first
+        if claim.text.lstrip()[:1].isupper() and w not in tokens.STOPWORDS and w not in tokens.STARTERS and len(w) > 2
+    ]
+    return [n.lower() for n in claim.names] + extra
 
 
 def number_evidence(claim: Claim, parts: Sequence[EvidenceText], topics: Sequence[str]) -> list[Quantity]:
@@ -197,7 +190,7 @@ def number_evidence(claim: Claim, parts: Sequence[EvidenceText], topics: Sequenc
     """
     subject = subject_terms(claim)
     if claim.quantities and subject:
-        named = [bool(topic) and any(_names(t, p, topic) for t in subject) for p, topic in zip(parts, topics)]
+        named = [bool(topic) and any(t in p.lower or t in topic.lower() for t in subject) for p, topic in zip(parts, topics)]
         if any(named):
             parts = [p for p, topic, n in zip(parts, topics, named) if n or not topic]
     return [q for p in parts for q in p.quantities]

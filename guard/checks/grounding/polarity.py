@@ -21,8 +21,12 @@ _CLAUSE_RE = re.compile(r"[,;:()（），；：。!?！？]|\bbut\b|\bwhile\b|\b
 _NEG_WORDS = frozenset(
     "not no never cannot can't won't don't doesn't didn't isn't aren't wasn't weren't hasn't "
     "haven't hadn't shouldn't wouldn't couldn't mustn't neither nor none nobody nothing nowhere "
-    "without unable fails failed lack lacks lacked failure".split()
+    "without unable fails failed lack lacks lacked failure skip skips skipped skipping omit omits omitted "
+    "nolonger insteadof ratherthan".split()
 )
+# two-word negations, joined into one word before the scan ("instead of reserving" negates
+# "reserving"; a bare "Instead, ..." negates nothing)
+_JOINED = (("no longer", "nolonger"), ("instead of", "insteadof"), ("rather than", "ratherthan"))
 _NOT_NEGATION_AFTER = {"only", "just", "merely", "doubt", "least", "matter", "later", "less", "more", "fewer"}
 _NEG_WINDOW = 1  # content words after a negation that it scopes over (its head: "not *use*")
 # Chinese negations, and words that contain one without negating (不仅 "not only", 未来 "future").
@@ -76,17 +80,19 @@ def _en_polarity(text: str) -> tuple[set[str], set[str], set[str], dict[str, str
     clean: set[str] = set()
     cue_of: dict[str, str] = {}
     lowered = _SENTENCE_END_RE.sub(", ", _NUMBER_SIGN_RE.sub("number ", _ANSWER_RE.sub("", text).lower()))
-    for clause in _clauses(lowered.replace("no longer", "nolonger")):
+    for two, one in _JOINED:
+        lowered = lowered.replace(two, one)
+    for clause in _clauses(lowered):
         words = [w.replace("’", "'") for w in WORD_RE.findall(clause)]
         scope = 0
         cue = ""
         stated: list[str] = []
         negating = False
         for i, w in enumerate(words):
-            if w in _NEG_WORDS or w == "nolonger" or w.endswith("n't"):
+            if w in _NEG_WORDS or w.endswith("n't"):
                 nxt = words[i + 1] if i + 1 < len(words) else ""
                 if nxt not in _NOT_NEGATION_AFTER:
-                    scope, cue, negating = _NEG_WINDOW, ("no longer" if w == "nolonger" else w), True
+                    scope, cue, negating = _NEG_WINDOW, next((two for two, one in _JOINED if one == w), w), True
                 continue
             if w in tokens.STOPWORDS or len(w) < 2 or (scope and w in _NEG_ADVERBS):
                 continue
