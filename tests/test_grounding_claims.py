@@ -181,6 +181,24 @@ def test_an_answer_restating_the_question_must_have_most_of_what_it_adds_in_the_
     assert unstated_addition(Claim.of("It handles a window of 128K tokens."), ev, given, asked=True) == []
 
 
+def test_a_denial_of_a_wh_questions_premise_needs_a_denial_in_the_evidence():
+    from guard.checks.grounding.additions import denied_premise
+
+    question = "Sky Rocket was renovated into which roller coaster?"
+    evidence = "Sky Rocket is a steel roller coaster at Kennywood. It was renovated into Phantom's Revenge."
+    assert denied_premise("Sky Rocket was not renovated.", question, evidence) == ["not renovated"]
+    assert denied_premise("Sky Rocket was renovated into Phantom's Revenge.", question, evidence) == []
+    assert denied_premise("The current president has no nickname.", "What is the nickname of the president?",
+                          "The president is Alex Vella, The Maltese Falcon.") == ["no nickname"]
+    # evidence that denies something, or answers "No.", may back the denial: left to contradiction
+    assert denied_premise("DeepSeek-R1-Zero did not use supervised fine-tuning.",
+                          "What supervised fine-tuning did DeepSeek-R1-Zero use?",
+                          "DeepSeek-R1-Zero was trained without a supervised fine-tuning stage.") == []
+    assert denied_premise("A MoE model does not need less memory.", "Why does a MoE model need less memory?",
+                          "Does a MoE model need less memory? No. All experts must be loaded.") == []
+    # a yes/no question takes nothing for granted
+    assert denied_premise("It does not support 1M tokens.", "Does DeepSeek-V3 support 1M tokens?", "It supports 128K.") == []
+
 def test_a_question_asks_by_its_mark_or_its_first_word():
     from guard.checks.grounding.additions import asks
 

@@ -146,6 +146,12 @@ TABLE = [
     ("What backends does llama.cpp support?", "Besides CPUs, llama.cpp runs on GPUs through CUDA, Metal and Vulkan backends.",
      "pass", "claim"),
     ("How do I start SGLang?", "Run python -m sglang.launch_server to start it.", "pass", "claim"),
+    # a wh-question takes its premise for granted: denying it needs evidence that denies (was 0.80-0.94)
+    ("In which month did Meta ship Llama 3.1?", "Meta did not ship Llama 3.1.", "hold", "claim"),
+    ("Which sizes of SmolLM2 did Hugging Face publish?", "Hugging Face did not publish SmolLM2.", "hold", "claim"),
+    ("What did the Qwen team pre-train Qwen2.5 on?", "The Qwen team did not pre-train Qwen2.5.", "hold", "claim"),
+    ("What supervised fine-tuning did DeepSeek-R1-Zero use?", "DeepSeek-R1-Zero did not use supervised fine-tuning; "
+     "it was trained with reinforcement learning.", "pass", "claim"),
     # ... and most of it must be: a restated question with a few true words among invented ones
     # (passed at 0.76), while a paraphrase with one new word in two passes
     ("What does TTFT include?", "TTFT includes the network handshake, disk loading and tokenizer warm-up.", "hold", "claim"),

@@ -3,7 +3,8 @@
 An answer to a question repeats the question's words and adds what it answers. The question is
 not evidence (the passages were retrieved *for* it, so its words are always there), so the
 echoed words count little towards coverage (``fresh_coverage``), and what the answer adds must
-itself be in the evidence (``unstated_addition``).
+itself be in the evidence (``unstated_addition``), a denial of what the question takes for
+granted included (``denied_premise``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 import re
 
 from guard.checks.grounding.evidence import EvidenceText
+from guard.checks.grounding.lexicon import key
+from guard.checks.grounding.polarity import polarity
+from guard.checks.grounding.talk import is_polar_question
 from guard.checks.grounding.units import Claim
 from guard.text import cjk, tokens
 from guard.text.sentences import split_sentences
@@ -114,3 +118,31 @@ def _mostly_missing(echoed: int, added: int, missing: int) -> bool:
     context window of 128K tokens." (evidence: "context length"), one new word in two."""
     found = added - missing
     return echoed >= THIN_MIN_ECHOED and added >= THIN_MIN_ADDED and found < THIN_FOUND_BELOW * added
+
+
+# an evidence question answered "No." (an FAQ) denies, though it has no negation word
+_ANSWERED_NO = re.compile(r"\?\s*No\b")
+
+
+def denied_premise(claim: str, question: str, evidence: str) -> list[str]:
+    """What an answer denies of a wh-question's premise ("not renovated"), when the evidence
+    denies none of it; else [].
+
+    "Sky Rocket was renovated into which roller coaster?" takes the renovation for granted, and
+    "Sky Rocket was not renovated." has every word in the evidence, so coverage passed it at
+    0.96; but a denial is supported only by evidence that denies. Evidence with any negation,
+    or an FAQ's "...? No.", may deny in its own words ("trained without a supervised
+    fine-tuning stage" for "did not use supervised fine-tuning"), so this speaks only when the
+    evidence denies nothing at all. A yes/no question takes nothing for granted ("Does
+    DeepSeek-V3 support 1M tokens?" "No, it does not."), and a denial the evidence contradicts
+    is a contradiction (``contradiction.py``). Measured on English QA, it held 1% more of the
+    hallucinations and no grounded answer.
+    """
+    if not question.strip() or is_polar_question(question):
+        return []
+    mine = polarity(claim)
+    denied = mine.negated & polarity(question).plain
+    if not denied or polarity(evidence).negated or _ANSWERED_NO.search(evidence):
+        return []
+    words = [w for w in tokens.words(claim) if key(w) in denied]
+    return [f"{mine.cues.get(key(w), 'not')} {w}" for w in dict.fromkeys(words)]

@@ -20,7 +20,7 @@ from guard.checks.grounding.combiner import Combiner
 from guard.checks.grounding.crossencoder import hypothesis, premise
 from guard.checks.grounding.evidence import EvidenceCache, EvidenceText
 from guard.checks.grounding.choice import check_order
-from guard.checks.grounding.additions import asks, fresh_coverage, question_units, unstated_addition
+from guard.checks.grounding.additions import asks, denied_premise, fresh_coverage, question_units, unstated_addition
 from guard.checks.grounding.claims import ClaimSpan, split_answer
 from guard.checks.grounding.features import SupportFeatures, measure, hard_cap, reason_codes, reasons, rough_overlap, score
 from guard.checks.grounding.reasons import code, render
@@ -278,7 +278,10 @@ class GroundingCheck:
         for s, c, ev, f in zip(spans, claims, evidence, features):
             f.coverage = fresh_coverage(c, ev, given, f.coverage)
             if not s.checked_as:  # a bare "Yes" is graded as the question it answers
-                f.unstated = unstated_addition(c, ev, given, asked, max(0, len(c.quantities) - len(f.missing_numbers) - len(f.missing_years) - len(f.misbound_numbers)))
+                stated = len(c.quantities) - len(f.missing_numbers) - len(f.missing_years) - len(f.misbound_numbers)
+                f.unstated = unstated_addition(c, ev, given, asked, max(0, stated))
+                if not f.unstated and f.conflict is None and asked:
+                    f.unstated = denied_premise(c.text, question, ev.text)
             order = check_order(question, c.text, ev.text) if question and f.conflict is None else None
             if order is not None:  # "Which came first, A or B?" (choice.py)
                 f.conflict = order.conflict()
