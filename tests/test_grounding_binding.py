@@ -242,6 +242,27 @@ def test_question_answered_no_denies_its_statement():
     assert conflict("A MoE model does not need less memory because only some experts are active.", faq) is None
 
 
+def test_a_denial_contradicts_only_what_the_other_side_states_of_the_same_object():
+    from guard.checks.grounding.contradiction import same_object
+
+    served = "It serves an HTTP API on port 11434."
+    assert conflict("Ollama does not serve gRPC.", served) is None
+    assert conflict("Ollama does not serve an HTTP API.", served) is not None
+    # no object: the denial is of the verb itself; a time is no object
+    assert same_object("renov", "Sky Rocket was not renovated.", "It was renovated in 2001.")
+    assert conflict("He decided not to compete this year.", "He competed this year.") is not None
+
+
+def test_a_name_right_after_a_negation_is_denied_not_stated():
+    from guard.checks.grounding.names import names_to_state
+    from guard.text.normalize import default_aliases
+
+    ev = EvidenceText("Qwen2.5 is from the Qwen team at Alibaba Cloud.")
+    text = "Qwen2.5 was not released by Google; it comes from Alibaba Cloud."
+    assert names_to_state(text, ("Google", "Alibaba Cloud"), ev, default_aliases()) == ("Alibaba Cloud",)
+    far = "I couldn't believe she would marry Sean Bean."
+    assert names_to_state(far, ("Sean Bean",), ev, default_aliases()) == ("Sean Bean",)
+
 def test_antonyms_and_exclusive_categories():
     found = conflict("Northwind sales increased by 5% in 2020.", "Northwind sales decreased by 5% in 2020.")
     assert found.as_params() == {"kind": "antonym", "claim_word": "increase", "evidence_word": "decrease"}

@@ -147,6 +147,17 @@ TABLE = [
      "pass", "claim"),
     ("How do I start SGLang?", "Run python -m sglang.launch_server to start it.", "pass", "claim"),
     # a wh-question takes its premise for granted: denying it needs evidence that denies (was 0.80-0.94)
+    # a true correction of a false premise denies what the evidence does not state: it was held
+    # as contradicting "serves an HTTP API", "released in September", "needs a multi-GPU node",
+    # and the denied name ("Google", "Python") as missing
+    ("Which port does Ollama use for gRPC?", "Ollama does not serve gRPC; its HTTP API is on port 11434.", "pass", "claim"),
+    ("When was Qwen2.5 released by Google?", "Qwen2.5 was not released by Google; it comes from Alibaba Cloud.", "pass", "claim"),
+    ("Why does a MoE model need less memory?", "It doesn't need less memory, because every expert has to stay in memory.",
+     "pass", "claim"),
+    ("Which engine of LMDeploy is written in Python?", "TurboMind is not written in Python; it is written in C++ and CUDA.",
+     "pass", "claim"),
+    ("Which languages does Llama 3.1 support?", "Llama 3.1 does not support any languages officially.", "hold", "claim"),
+    ("Which port does Ollama use?", "Ollama does not serve an HTTP API.", "hold", "claim"),
     ("In which month did Meta ship Llama 3.1?", "Meta did not ship Llama 3.1.", "hold", "claim"),
     ("Which sizes of SmolLM2 did Hugging Face publish?", "Hugging Face did not publish SmolLM2.", "hold", "claim"),
     ("What did the Qwen team pre-train Qwen2.5 on?", "The Qwen team did not pre-train Qwen2.5.", "hold", "claim"),

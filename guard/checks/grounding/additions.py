@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from guard.checks.grounding.contradiction import same_object
 from guard.checks.grounding.evidence import EvidenceText
 from guard.checks.grounding.lexicon import key
 from guard.checks.grounding.polarity import polarity
@@ -141,7 +142,9 @@ def denied_premise(claim: str, question: str, evidence: str) -> list[str]:
     if not question.strip() or is_polar_question(question):
         return []
     mine = polarity(claim)
-    denied = mine.negated & polarity(question).plain
+    # what is denied of something the evidence does not name is not this ("Qwen2.5 was not
+    # released by Google" for "When was Qwen2.5 released by Google?")
+    denied = {k for k in mine.negated & polarity(question).plain if same_object(k, claim, evidence)}
     if not denied or polarity(evidence).negated or _ANSWERED_NO.search(evidence):
         return []
     words = [w for w in tokens.words(claim) if key(w) in denied]

@@ -112,12 +112,42 @@ def _polarity_conflict(claim: str, s: Sentence) -> Conflict | None:
         return Conflict("polarity", words, "No", s.text) if shared else None
     e = polarity(s.text)
     for k in [k for k in c.cues if k in c.negated and k not in c.plain]:
-        if k in e.clean and k not in e.negated:
+        if k in e.clean and k not in e.negated and same_object(k, claim, s.text):
             return Conflict("polarity", f"{c.cues.get(k, 'not')} {_shown(k, claim)}", _shown(k, s.text), s.text)
     for k in [k for k in e.cues if k in e.negated and k not in e.plain]:
-        if k in c.clean and k not in c.negated:
+        if k in c.clean and k not in c.negated and same_object(k, s.text, claim):
             return Conflict("polarity", _shown(k, claim), f"{e.cues.get(k, 'not')} {_shown(k, s.text)}", s.text)
     return None
+
+
+# when, not what: "decided not to compete this year" denies competing
+_WHEN = frozenset("year years time times today tonight season seasons day days week weeks month months "
+                  "again anymore yet now ever".split())
+_CLAUSE_STOP = re.compile(r"[,;:()]|\s[–—-]\s|\b(?:but|while|whereas|because|so)\b")
+
+
+def _object(k: str, text: str) -> str | None:
+    """The content word after the negated word ``k`` in its clause: what is denied of it
+    ("not serve *gRPC*"); None when the clause ends there ("was not renovated.")."""
+    for clause in _CLAUSE_STOP.split(text.lower()):
+        words = [w for w in WORD_RE.findall(clause)]
+        at = next((i for i, w in enumerate(words) if key(w) == k), None)
+        if at is None:
+            continue
+        rest = [w for w in words[at + 1 :] if w not in tokens.STOPWORDS and w not in _WHEN and len(w) > 2]
+        return key(rest[0]) if rest else None
+    return None
+
+
+def same_object(k: str, negating: str, stating: str) -> bool:
+    """Whether the denial is of what the other side states: the negated word's object (if it
+    has one) is in the other sentence. "Ollama does not serve gRPC" does not deny "serves an
+    HTTP API", nor "not released by Google" "released in September"; "does not use
+    grouped-query attention" denies "use grouped-query attention"."""
+    obj = _object(k, negating)
+    if obj is None or not k.isascii():
+        return True
+    return obj in _keys(stating)[0]
 
 
 def _ordered_keys(text: str) -> list[str]:

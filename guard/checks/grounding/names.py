@@ -124,12 +124,27 @@ def _initialism_found(name: str, ev: EvidenceText) -> bool:
 
 
 def names_to_state(text: str, names: tuple[str, ...], ev: EvidenceText, aliases: Aliases) -> tuple[str, ...]:
-    """The names of claim ``text`` the evidence must state: not those of a quoted title's
-    subtitle when the evidence names the title itself (``subtitle_names``)."""
+    """The names of claim ``text`` the evidence must state: not those it denies ("not written
+    in Python"), nor those of a quoted title's subtitle when the evidence names the title
+    itself (``subtitle_names``)."""
+    names = tuple(n for n in names if not _denied(n, text))
     if ":" not in text:
         return names
     titled = subtitle_names(text, names)
     return tuple(n for n in names if n not in titled or not name_found(titled[n], ev, aliases))
+
+
+# a negation at most three words before a name ("not released by Google", "not Natalie Portman")
+_DENIES = re.compile(r"(?:\bnot|\bnever|n't)\s+(?:[\w'-]+\s+){0,3}$")
+
+
+def _denied(name: str, text: str) -> bool:
+    """A name right after a negation is what the claim denies: "Qwen2.5 was not released by
+    Google; it comes from Alibaba Cloud." needs no Google in the evidence (a wrong denial, "was
+    not released by Alibaba Cloud", is a contradiction). Further away, the negation is of
+    something else ("I couldn't believe she would marry Sean Bean")."""
+    at = text.find(name)
+    return at > 0 and bool(_DENIES.search(text[:at]))
 
 
 def _found_without_place(name: str, ev: EvidenceText, aliases: Aliases) -> bool:
