@@ -119,5 +119,7 @@ def test_an_abbreviation_ends_a_sentence_before_a_word_sentences_start_with():
     assert [s.text for s in split_sentences("Acme Inc. The company has 40 staff.")] == [
         "Acme Inc.", "The company has 40 staff."]
     for kept in ("He joined the U.S. Army in 1950.", "She met Dr. Smith.", "Apples, pears etc. are fruit.",
-                 "The U.S. Department of State said so."):
+                 "The U.S. Department of State said so.", "Anita Lane (born ca. 1959) is a singer."):
         assert [s.text for s in split_sentences(kept)] == [kept]
+    assert [s.text for s in split_sentences("It is based in Los Angeles, CA. The company grew.")] == [
+        "It is based in Los Angeles, CA.", "The company grew."]

@@ -36,12 +36,35 @@ def test_the_pick_and_its_direction_come_from_the_claim_else_from_the_question()
     assert pick("Who is the director of Up?", "Pete Docter.") is None
 
 
+@pytest.mark.parametrize("question, claim, evidence", [
+    # the other option by its initials
+    ("Which was founded first, Stellenbosch University or Wayne State University?", "Stellenbosch University was founded first.",
+     "Stellenbosch University received full university status in 1918. Founded in 1868, WSU consists of 13 schools."),
+    # a date between the two names of one sentence; "ca." does not end it
+    ("Which member of the band was older, Anita Lane or Nick Cave?", "Anita Lane was older than Nick Cave.",
+     "Anita Louise Lane (born ca. 1959) is a singer who was a member of the Bad Seeds with Nick Cave. "
+     "Nicholas Edward Cave (born 22 September 1957) is an Australian musician."),
+    # a lifespan that lost its spaces
+    ("who passed away first Perry N. Vekroff or Paul Cox ?", "Paul Cox passed away first.",
+     "Perry N. Vekroff (3 June 1881 – 3 January 1937) was a film director.Paulus Henrique Benedictus \"Paul\" Cox "
+     "(16 April 194018 June 2016) was a Dutch-Australian filmmaker."),
+    # passages glued after a year
+    ("Which was released first, The Plow That Broke the Plains or The Man Who Skied Down Everest?",
+     "The Man Who Skied Down Everest was released first.",
+     "The Man Who Skied Down Everest is a documentary released in 1975.The Plow That Broke the Plains is a 1936 short documentary film."),
+])
+def test_scraped_spellings_of_dates_and_names_still_order_the_pick(question, claim, evidence):
+    order = check_order(question, claim, evidence)
+    assert order is not None and not order.agrees
+
 def test_dates_come_from_a_sentence_naming_the_option_and_not_the_other():
     assert date_of("Del Lord", "Wang Xiaoshuai", LIVES, death=False)[0] == (1894, 10, 7)
     assert date_of("Wang Xiaoshuai", "Del Lord", LIVES, death=False)[0] == (1966, 5, 22)  # glued after "director."
     assert date_of("Del Lord", "Wang Xiaoshuai", LIVES, death=True)[0] == (1970, None, None)
     assert date_of("Wang Xiaoshuai", "Del Lord", LIVES, death=True) is None  # alive: no lifespan
-    assert date_of("Ada Park", "Ben Park", LIVES, death=False) is None  # one sentence names both
+    # one sentence names both: the first one's date between the two names, none for the second
+    assert date_of("Ada Park", "Ben Park", LIVES, death=False)[0] == (1901, None, None)
+    assert date_of("Ben Park", "Ada Park", LIVES, death=False) is None
 
 
 @pytest.mark.parametrize("question, claim, agrees", [

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 _CJK_END = "。！？；!?"
 _ABBREV = {
     "e.g", "i.e", "etc", "vs", "dr", "mr", "mrs", "ms", "prof", "fig", "no", "approx", "inc",
-    "ltd", "jr", "sr", "st", "u.s", "u.k", "al",
+    "ltd", "jr", "sr", "st", "u.s", "u.k", "al", "ca",
 }
 # Abbreviations that also end sentences ("... moved to the U.S. It is ..."): their period ends
 # one when the next word is one a sentence starts with, never a name ("U.S. Army", "Inc. Ltd").
-_MAY_END = {"u.s", "u.k", "etc", "inc", "ltd", "jr", "sr"}
+_MAY_END = {"u.s", "u.k", "etc", "inc", "ltd", "jr", "sr", "ca"}  # "ca": circa, and California
 _STARTS = re.compile(
     r"\s+(?:It|Its|The|This|That|These|Those|There|They|Their|He|His|She|Her|We|Our|I|You|A|An|In|On|"
     r"At|But|And|However|So|Then|After|Before|When|If)\b"

@@ -30,8 +30,11 @@ _WORD = re.compile(r"[\w'’.-]+")
 # words that join the capitalised words of one name ("Bank of England", "Ludwig van Beethoven")
 _JOINERS = frozenset("of the de da van von der den la le du del and &".split())
 _OPENERS = frozenset("was is were are did does do who which what has have".split())
-# scraped passages glued together without a space: "...producer.Zeeshan Zaidi (born 1974)"
-_GLUED = re.compile(r"(?<=[a-z)\]\"”])\.(?=[A-Z])")
+# scraped passages glued together without a space: "...producer.Zeeshan Zaidi (born 1974)",
+# "... in 1970.The Plow That Broke the Plains"
+_GLUED = re.compile(r"(?<=[a-z0-9)\]\"”])\.(?=[A-Z])")
+# ... and lifespans that lost their spaces: "(16 April 194018 June 2016)", "(March26, 1874January29, 1963)"
+_GLUED_DATE = re.compile(r"(?<=\b1[0-9]{3})(?=\d{1,2}\s+[A-Z][a-z]+)|(?<=\b(?:1[0-9]|20)[0-9]{2})(?=[A-Z][a-z]+)|(?<=[a-z])(?=\d{1,2},\s*\d{4})")
 Date = tuple[int, int | None, int | None]
 
 
@@ -78,25 +81,31 @@ def _key(option: str, other: str) -> str:
 
 
 def _where(text: str, option: str, other: str) -> int:
-    """Where ``text`` names ``option`` (by its whole name, else its telling word), or -1."""
+    """Where ``text`` names ``option`` (by its whole name, else its telling word, else its
+    initials: "WSU" for "Wayne State University"), or -1."""
     low = text.lower()
     at = low.find(option.lower())
     if at >= 0:
         return at
     m = re.search(rf"(?<![\w-]){re.escape(_key(option, other))}(?![\w-])", low)
+    if m:
+        return m.start()
+    initials = "".join(w[0] for w in _WORD.findall(option) if w.lower() not in _JOINERS)
+    m = re.search(rf"\b{re.escape(initials)}\b", text) if len(initials) >= 3 and initials.isupper() else None
     return m.start() if m else -1
 
 
-def _dates_after(text: str, start: int) -> list[Date]:
-    """Dates and bare years in ``text`` from ``start`` on (before it when none follow)."""
+def _dates_after(text: str, start: int, end: int | None = None) -> list[Date]:
+    """Dates and bare years in ``text`` from ``start`` on; up to ``end`` when given, else
+    before ``start`` too when none follow ("In 1936, The Plow ...")."""
     found_dates = find_dates(text)
     dates = [(d.start, (d.year, d.month, d.day)) for d in found_dates if d.year is not None]
     taken = [(d.start, d.end) for d in found_dates]
     years = [(m.start(), (int(m.group(1)), None, None)) for m in _YEAR.finditer(text)
              if not any(a <= m.start() < b for a, b in taken)]
     found = sorted(dates + years)
-    after = [d for at, d in found if at >= start]
-    return after or [d for _, d in found]  # type: ignore[misc]
+    after = [d for at, d in found if at >= start and (end is None or at < end)]
+    return after if end is not None else after or [d for _, d in found]  # type: ignore[misc]
 
 
 def _lifespan_end(text: str, start: int) -> Date | None:
@@ -111,21 +120,25 @@ def _lifespan_end(text: str, start: int) -> Date | None:
 @lru_cache(maxsize=32)
 def _sentences(evidence: str) -> tuple[str, ...]:
     """The evidence's sentences, split once for both options of a pick."""
-    return tuple(s.text for s in split_sentences(_GLUED.sub(". ", evidence)))
+    return tuple(s.text for s in split_sentences(_GLUED_DATE.sub(" ", _GLUED.sub(". ", evidence))))
 
 
 def date_of(option: str, other: str, evidence: str, death: bool) -> tuple[Date, str] | None:
     """The date the evidence gives ``option``, with the sentence it is from."""
     for text in _sentences(evidence):
         at = _where(text, option, other)
-        if at < 0 or _where(text, other, option) >= 0:
+        theirs = _where(text, other, option)
+        if at < 0 or 0 <= theirs < at:
             continue
+        # a sentence naming both dates the first one between the two names: "Anita Lane (born
+        # ca. 1959) ... a member of the Bad Seeds with Nick Cave"
+        stop = theirs if theirs >= 0 else None
         if death:
-            end = _lifespan_end(text, at)
+            end = _lifespan_end(text[: stop] if stop is not None else text, at)
             if end is not None:
                 return end, text
             continue
-        dates = _dates_after(text, at)
+        dates = _dates_after(text, at, stop)
         if dates:
             return dates[0], text
     return None
