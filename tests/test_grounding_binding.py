@@ -143,6 +143,18 @@ def test_slot_contexts_stop_at_clauses_and_other_figures():
     assert got["37B"] == {"activ", "token"}
 
 
+def test_a_bare_count_is_no_rival_of_a_scaled_figure_nor_a_factor_of_a_product():
+    ev = [EvidenceText("Llama 3.1 was released in July 2024 in three sizes: 8B, 70B and 405B parameters.")]
+    claim = "Llama 3.1 was released in July 2024 in 8B, 70B and 405B sizes."
+    assert misbound_numbers(claim, extract_quantities(claim), ev, frozenset({"llama"})) == []
+    ev = [EvidenceText("Its size per token is 2 x number of layers x number of key-value heads x head dimension. "
+                       "Llama 3.1 8B has 32 layers, 8 key-value heads, so its cache takes 2 x 32 x 8 x 128 x 2 bytes.")]
+    claim = "Its size per token is 2 x layers x key-value heads x head dimension."
+    assert misbound_numbers(claim, extract_quantities(claim), ev, frozenset()) == []
+    # scaled figures still compete with each other
+    swapped = "DeepSeek-V3 activates 671B of its 37B parameters."
+    assert misbound_numbers(swapped, extract_quantities(swapped), [EvidenceText(V3)], frozenset({"deeps"}))
+
 def test_words_between_two_figures_are_split_between_them():
     got = {s.quantity.text: set(s.context) for s in slots("In 16-bit precision a 7B model needs roughly 14 GB for its weights.")}
     assert got["16"] == {"bit", "preci"} and got["7B"] == {"model", "needs"} and got["14"] == {"rough", "weigh"}

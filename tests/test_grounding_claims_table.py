@@ -158,6 +158,11 @@ TABLE = [
      "pass", "claim"),
     ("Which languages does Llama 3.1 support?", "Llama 3.1 does not support any languages officially.", "hold", "claim"),
     ("Which port does Ollama use?", "Ollama does not serve an HTTP API.", "hold", "claim"),
+    # true figures in a list item and a formula were held as misbound ("three" sizes, "8" heads)
+    ("Compare the models.", "- **Llama 3.1**: a dense model family from Meta, released in July 2024 in 8B, 70B and 405B sizes.",
+     "pass", "claim"),
+    ("How big is the KV cache?", "Its size per token is 2 x layers x key-value heads x head dimension x bytes per value.",
+     "pass", "claim"),
     ("In which month did Meta ship Llama 3.1?", "Meta did not ship Llama 3.1.", "hold", "claim"),
     ("Which sizes of SmolLM2 did Hugging Face publish?", "Hugging Face did not publish SmolLM2.", "hold", "claim"),
     ("What did the Qwen team pre-train Qwen2.5 on?", "The Qwen team did not pre-train Qwen2.5.", "hold", "claim"),

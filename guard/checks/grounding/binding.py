@@ -168,17 +168,27 @@ def _is_version(text: str, q: Quantity) -> bool:
     return "." in q.text and not q.unit and bool(_VERSION_BEFORE.search(text[max(0, q.start - 30) : q.start]))
 
 
-_JOINED_BEFORE = re.compile(r"\d\s?[/:–—\-]\s?$")
-_JOINED_AFTER = re.compile(r"^\s?[/:–—\-]\s?\d")
+_JOINED_BEFORE = re.compile(r"\d\s?[/:–—\-]\s?$|\s[x×*]\s$")
+_JOINED_AFTER = re.compile(r"^\s?[/:–—\-]\s?\d|^\s[x×*]\s")
 
 
 def _is_joined(text: str, q: Quantity) -> bool:
-    """Part of a time, ratio or range ("24/7", "7:00", "2018–19"): not a figure with a role."""
+    """Part of a time, ratio, range or product ("24/7", "7:00", "2018–19", "2 x layers x
+    heads"): not a figure with a role."""
     return bool(_JOINED_BEFORE.search(text[max(0, q.start - 3) : q.start]) or _JOINED_AFTER.match(text[q.end : q.end + 3]))
 
 
+_SCALED = re.compile(r"\d\s*(?:[KMBT]\b|thousand|million|billion|trillion)|万|亿", re.IGNORECASE)
+
+
 def _kind(q: Quantity) -> tuple[str, str]:
-    return ("year" if q.is_year else q.kind or "cardinal", q.dimension)
+    """Figures of one kind compete for a context: years with years, ordinals with ordinals, one
+    unit dimension, and scaled counts ("405B", "15 trillion") apart from bare ones: "in three
+    sizes: 8B, 70B and 405B parameters" does not make "three" the rival of "405B sizes"."""
+    if q.is_year:
+        return ("year", q.dimension)
+    kind = q.kind or ("scaled" if _SCALED.search(q.text) else "cardinal")
+    return (kind, q.dimension)
 
 
 def evidence_slots(part: EvidenceText) -> tuple[Slot, ...]:
