@@ -206,6 +206,9 @@ def test_polarity_english_and_chinese():
     assert key("use") in p.negated and key("use") not in p.plain
     assert "治愈" in polarity("这种新药不能治愈肺癌").negated
     assert not polarity("不仅速度快，而且未来可期").negated  # 不仅 and 未来 negate nothing
+    # "has nothing to do with X" negates the X before it
+    assert {"显存", "带宽"} <= polarity("TPOT 与显存带宽无关").negated
+    assert conflict("TPOT 主要由预填充阶段决定，与解码无关。", "TPOT 主要由解码阶段决定，解码通常受显存带宽限制。") is not None
 
 
 def test_rank_number_is_not_a_negation():

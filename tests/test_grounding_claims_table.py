@@ -163,6 +163,8 @@ TABLE = [
      "pass", "claim"),
     ("How big is the KV cache?", "Its size per token is 2 x layers x key-value heads x head dimension x bytes per value.",
      "pass", "claim"),
+    ("TTFT 和 TPOT 有什么区别？", "TTFT 是从发出请求到收到第一个输出 token 的时间。TPOT 主要由预填充阶段决定，与解码无关。",
+     "hold", "claim+claim"),
     ("In which month did Meta ship Llama 3.1?", "Meta did not ship Llama 3.1.", "hold", "claim"),
     ("Which sizes of SmolLM2 did Hugging Face publish?", "Hugging Face did not publish SmolLM2.", "hold", "claim"),
     ("What did the Qwen team pre-train Qwen2.5 on?", "The Qwen team did not pre-train Qwen2.5.", "hold", "claim"),

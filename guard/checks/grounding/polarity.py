@@ -35,6 +35,8 @@ _CJK_NOT_NEG = re.compile(
     r"不仅|不但|不断|不过|不同|不少|不久|不管|不论|无论|不错|未来|非常|无数|不得不|毫无疑问|无人机|非洲|并非只|不止|无限|不一样"
 )
 _CJK_NEG_WINDOW = 2  # characters: the bigram right after the negation (不*公开*, 没有*使用*)
+# "has nothing to do with X" negates the X before it: 与*显存带宽*无关
+_CJK_UNRELATED = re.compile(r"[与和跟同]([\u3400-\u9fff]{2,8}?)(?:并?无关|没有关系|没关系)")
 _FUNCTION = set("的了是在和与及或也就都而并但又被把将对于为以之其这那此有个着过中上下")
 
 
@@ -125,6 +127,11 @@ def _cjk_polarity(text: str) -> tuple[set[str], set[str], set[str], dict[str, st
             for j in range(m.end(), min(len(clause), m.end() + _CJK_NEG_WINDOW)):
                 marks[j] = True
                 cues[j] = cues[j] or m.group(0)
+        for m in _CJK_UNRELATED.finditer(clause):  # 与显存带宽无关: what it has nothing to do with
+            negating = True
+            for j in range(m.start(1), m.end(1)):
+                marks[j] = True
+                cues[j] = cues[j] or "无关"
         original = text[clause_start : clause_start + len(clause)]
         for j in range(len(clause) - 1):
             g = original[j : j + 2]
