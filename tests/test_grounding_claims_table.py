@@ -165,6 +165,8 @@ TABLE = [
      "pass", "claim"),
     ("TTFT 和 TPOT 有什么区别？", "TTFT 是从发出请求到收到第一个输出 token 的时间。TPOT 主要由预填充阶段决定，与解码无关。",
      "hold", "claim+claim"),
+    ("How does SGLang reuse work?", "SGLang's RadixAttention keeps the KV cache of earlier requests in a radix tree. "
+     "It also deletes the cache after every request.", "hold", "claim+claim"),
     ("In which month did Meta ship Llama 3.1?", "Meta did not ship Llama 3.1.", "hold", "claim"),
     ("Which sizes of SmolLM2 did Hugging Face publish?", "Hugging Face did not publish SmolLM2.", "hold", "claim"),
     ("What did the Qwen team pre-train Qwen2.5 on?", "The Qwen team did not pre-train Qwen2.5.", "hold", "claim"),
