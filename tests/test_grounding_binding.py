@@ -275,6 +275,8 @@ def test_a_name_right_after_a_negation_is_denied_not_stated():
     ev = EvidenceText("Qwen2.5 is from the Qwen team at Alibaba Cloud.")
     text = "Qwen2.5 was not released by Google; it comes from Alibaba Cloud."
     assert names_to_state(text, ("Google", "Alibaba Cloud"), ev, default_aliases()) == ("Alibaba Cloud",)
+    assert names_to_state("Qwen2.5 不是谷歌发布的，而是阿里云发布的。", ("谷歌", "阿里云"), ev, default_aliases()) == ("阿里云",)
+    assert names_to_state("Qwen2.5 不仅是谷歌发布的。", ("谷歌",), ev, default_aliases()) == ("谷歌",)
     far = "I couldn't believe she would marry Sean Bean."
     assert names_to_state(far, ("Sean Bean",), ev, default_aliases()) == ("Sean Bean",)
 

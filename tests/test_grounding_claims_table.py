@@ -156,6 +156,8 @@ TABLE = [
      "pass", "claim"),
     ("Which engine of LMDeploy is written in Python?", "TurboMind is not written in Python; it is written in C++ and CUDA.",
      "pass", "claim"),
+    ("Qwen2.5 是谷歌什么时候发布的？", "Qwen2.5 不是谷歌发布的，而是阿里云的 Qwen 团队发布的。", "pass", "claim"),
+    ("Qwen2.5 是谁发布的？", "Qwen2.5 是谷歌发布的。", "hold", "claim"),
     ("Which languages does Llama 3.1 support?", "Llama 3.1 does not support any languages officially.", "hold", "claim"),
     ("Which port does Ollama use?", "Ollama does not serve an HTTP API.", "hold", "claim"),
     # true figures in a list item and a formula were held as misbound ("three" sizes, "8" heads)

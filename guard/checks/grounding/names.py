@@ -134,8 +134,9 @@ def names_to_state(text: str, names: tuple[str, ...], ev: EvidenceText, aliases:
     return tuple(n for n in names if n not in titled or not name_found(titled[n], ev, aliases))
 
 
-# a negation at most three words before a name ("not released by Google", "not Natalie Portman")
-_DENIES = re.compile(r"(?:\bnot|\bnever|n't)\s+(?:[\w'-]+\s+){0,3}$")
+# a negation at most three words before a name ("not released by Google", "not Natalie Portman"),
+# or right before it in Chinese (不是谷歌, 并非由谷歌)
+_DENIES = re.compile(r"(?:\bnot|\bnever|n't)\s+(?:[\w'-]+\s+){0,3}$|(?:不是|并非|没有|从未|不|未)[由被]?\s*$")
 
 
 def _denied(name: str, text: str) -> bool:
