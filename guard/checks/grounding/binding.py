@@ -59,7 +59,10 @@ def anchor(text: str, names: Sequence[str] = ()) -> str | None:
         looks_named = bool(first) and (
             first[0].isupper() or any(c.isdigit() for c in first) or any(c.isupper() for c in first[1:])
         )
-        if first.lower() in tokens.STARTERS:  # "Run ...", "Besides CPUs, llama.cpp ...": not the subject
+        if first.lower() in tokens.STARTERS:  # "Run ...", "Unlike Llama 3.1, Qwen2.5 ...": not the subject
+            head, comma, rest = text.partition(",")
+            if comma and rest.strip():
+                return anchor(rest, [n for n in names if n in rest])
             return names[0] if names else None
         if looks_named and first.lower() not in tokens.STOPWORDS and len(term) > 1 and not first.isdigit():
             words = term.split()

@@ -34,7 +34,11 @@ _OPENERS = frozenset("was is were are did does do who which what has have".split
 # "... in 1970.The Plow That Broke the Plains"
 _GLUED = re.compile(r"(?<=[a-z0-9)\]\"”])\.(?=[A-Z])")
 # ... and lifespans that lost their spaces: "(16 April 194018 June 2016)", "(March26, 1874January29, 1963)"
-_GLUED_DATE = re.compile(r"(?<=\b1[0-9]{3})(?=\d{1,2}\s+[A-Z][a-z]+)|(?<=\b(?:1[0-9]|20)[0-9]{2})(?=[A-Z][a-z]+)|(?<=[a-z])(?=\d{1,2},\s*\d{4})")
+_GLUED_DATE = re.compile(
+    r"(?<=\b1[0-9]{3})(?=\d{1,2}\s+[A-Z][a-z]+)"  # 1940|18 June
+    r"|(?<=\b(?:1[0-9]|20)[0-9]{2})(?=[A-Z][a-z]+)"  # 1874|January
+    r"|(?<=[a-z])(?=\d{1,2},\s*\d{4})"  # March|26, 1874
+)
 Date = tuple[int, int | None, int | None]
 
 
