@@ -62,3 +62,16 @@ def test_a_demonym_finds_its_country():
     assert name_found("England", EvidenceText("one of the finest sides to grace the English game"))
     assert name_found("British", EvidenceText("He was born in the United Kingdom."))
     assert not name_found("France", EvidenceText("one of the finest sides to grace the English game"))
+
+
+def test_a_name_right_after_a_negation_is_denied_not_stated():
+    from guard.checks.grounding.names import names_to_state
+    from guard.text.normalize import default_aliases
+
+    ev = EvidenceText("Qwen2.5 is from the Qwen team at Alibaba Cloud.")
+    text = "Qwen2.5 was not released by Google; it comes from Alibaba Cloud."
+    assert names_to_state(text, ("Google", "Alibaba Cloud"), ev, default_aliases()) == ("Alibaba Cloud",)
+    assert names_to_state("Qwen2.5 不是谷歌发布的，而是阿里云发布的。", ("谷歌", "阿里云"), ev, default_aliases()) == ("阿里云",)
+    assert names_to_state("Qwen2.5 不仅是谷歌发布的。", ("谷歌",), ev, default_aliases()) == ("谷歌",)
+    far = "I couldn't believe she would marry Sean Bean."
+    assert names_to_state(far, ("Sean Bean",), ev, default_aliases()) == ("Sean Bean",)
