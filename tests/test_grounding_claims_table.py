@@ -169,6 +169,11 @@ TABLE = [
      "hold", "claim+claim"),
     ("How does SGLang reuse work?", "SGLang's RadixAttention keeps the KV cache of earlier requests in a radix tree. "
      "It also deletes the cache after every request.", "hold", "claim+claim"),
+    # "only" one item of a list the evidence gives (passed at 0.97)
+    ("What languages does Llama 3.1 support?", "Llama 3.1 officially supports only English.", "hold", "claim"),
+    ("What languages does Llama 3.1 support?", "Llama 3.1 officially supports eight languages, including English, "
+     "German and Hindi.", "pass", "claim"),
+    ("What quantization does vLLM support?", "vLLM supports only AWQ.", "hold", "claim"),
     ("In which month did Meta ship Llama 3.1?", "Meta did not ship Llama 3.1.", "hold", "claim"),
     ("Which sizes of SmolLM2 did Hugging Face publish?", "Hugging Face did not publish SmolLM2.", "hold", "claim"),
     ("What did the Qwen team pre-train Qwen2.5 on?", "The Qwen team did not pre-train Qwen2.5.", "hold", "claim"),

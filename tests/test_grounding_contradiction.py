@@ -130,9 +130,24 @@ def test_lexicon_is_shipped_and_symmetric():
 
 
 def test_every_new_code_has_both_languages():
-    for name in ("contradiction_polarity", "contradiction_antonym", "contradiction_exclusive", "contradiction_role",
+    for name in ("contradiction_polarity", "contradiction_antonym", "contradiction_exclusive", "contradiction_only", "contradiction_role",
                  "number_misbound", "name_unbound"):
         assert set(TEMPLATES[name]) == {"en", "zh"}
     r = {"code": "number_misbound", "params": {"value": "671B", "claim_word": "activates", "other": "37B", "evidence_word": "total"}}
     assert render(r) == "671B is stated for “total” in the evidence, not for “activates” (37B is)"
     assert "671B" in render(r, "zh")
+
+
+def test_the_only_one_of_a_list_in_the_evidence_is_a_contradiction():
+    gguf = "Models are stored in the GGUF file format, which holds the weights, the tokenizer and metadata in one file."
+    found = conflict("GGUF stores only the tokenizer.", gguf)
+    assert found is not None and (found.kind, found.claim_word, found.evidence_word) == ("only", "only tokenizer", "weights")
+    assert conflict("GGUF stores the weights, the tokenizer and metadata.", gguf) is None
+    # not a list, or the evidence says "only" itself
+    assert conflict("Only 37B parameters are active per token.",
+                    "It has 671B total parameters, of which 37B are activated for each token.") is None
+    assert conflict("Only the 1.5B, 7B and 8B distills fit on one GPU.",
+                    "Only the 1.5B, 7B and 8B distills fit on one GPU, while 14B, 32B and 70B need more.") is None
+    assert render({"code": "contradiction_only", "params": {"claim_word": "only English", "evidence_word": "German"}}) == (
+        "contradicts: “only English”, but the evidence lists “German” too")
+

@@ -3,7 +3,7 @@
 Word overlap cannot see that "Llama 3.1 does not use grouped-query attention" denies "All
 three sizes use grouped-query attention": every content word is shared. So the claim is
 compared with its best-matching evidence sentence (most shared content units, at least half
-of the claim's) for four kinds of conflict, each reported with the words that clash:
+of the claim's) for five kinds of conflict, each reported with the words that clash:
 
 - polarity: a word negated on one side (not, never, no longer, cannot; 不, 没有, 未, 无法)
   and stated plainly on the other. A question in the evidence answered "No." counts as
@@ -12,6 +12,8 @@ of the claim's) for four kinds of conflict, each reported with the words that cl
   增加 / 减少) from the shipped list ``data/antonyms.yaml``: the claim has one word, the
   sentence the other and not the first;
 - exclusive categories from the same list ("a song by" vs "an album by");
+- "only": the claim's only one is one item of a list in the evidence ("stores only the
+  tokenizer" vs "holds the weights, the tokenizer and metadata");
 - role order: two names joined by the same verb in opposite roles ("A acquired B" vs
   "B acquired A"; a passive "B was acquired by A" is read as "A acquired B").
 
@@ -45,7 +47,7 @@ _BE = re.compile(r"\b(?:was|were|is|are|been|be|being|got|gets)\b")
 
 @dataclass(frozen=True, slots=True)
 class Conflict:
-    kind: str  # "polarity", "antonym", "exclusive", "role"; "order" from choice.py
+    kind: str  # "polarity", "antonym", "exclusive", "only", "role"; "order" from choice.py
     claim_word: str
     evidence_word: str
     span: str  # the evidence sentence compared
@@ -229,6 +231,39 @@ def _lexical_conflict(claim: str, s: Sentence) -> Conflict | None:
     return None
 
 
+_ONLY = re.compile(r"\b(?:only|solely|exclusively)\b", re.IGNORECASE)
+_LIST_SPLIT = re.compile(r"[;:()]")
+_ITEM_SEP = re.compile(r",\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+")
+_MAX_ITEM_WORDS = 3  # content words of a list item ("the tokenizer", "metadata in one file")
+
+
+def _item_keys(item: str) -> frozenset[str]:
+    return frozenset(key(w) for w in WORD_RE.findall(item.lower()) if w not in tokens.STOPWORDS and len(w) > 1)
+
+
+def _only_conflict(claim: str, s: Sentence) -> Conflict | None:
+    """"GGUF stores only the tokenizer" against "holds the weights, the tokenizer and metadata":
+    what the claim says is the only one is one item of a list in the evidence, whose other items
+    the claim leaves out. Lists only (items of a few words), and never when the evidence says
+    "only" itself."""
+    m = _ONLY.search(claim)
+    if not m or not claim.isascii() or _ONLY.search(s.text):
+        return None
+    after = [key(w) for w in WORD_RE.findall(claim[m.end():].lower())[:4] if w not in tokens.STOPWORDS and len(w) > 2]
+    c_keys, _ = _keys(claim)
+    for part in _LIST_SPLIT.split(s.text):
+        items = [(i, _item_keys(i)) for i in _ITEM_SEP.split(part)]
+        short = [(i, ks) for i, ks in items if 0 < len(ks) <= _MAX_ITEM_WORDS]
+        if len(items) < 3 or len(short) < 3:
+            continue
+        only = next((k for _, ks in short for k in after if k in ks), None)
+        others = [i for i, ks in short if not ks & c_keys]
+        if only is not None and others:
+            other = [w for w in WORD_RE.findall(others[0]) if w.lower() not in tokens.STOPWORDS][-1]
+            return Conflict("only", f"{m.group(0)} {_shown(only, claim)}", other, s.text)
+    return None
+
+
 def _direction(text: str, a: str, b: str, verb: str) -> bool | None:
     """True when ``a`` acts on ``b`` through ``verb`` in ``text``, False when ``b`` acts on ``a``."""
     lower = text.lower()
@@ -296,7 +331,7 @@ def find_conflict(
     for s, aligned in ranked[:_CANDIDATES]:
         if aligned < max(MIN_ALIGNMENT, best - _NEAR_BEST):
             break
-        found = _polarity_conflict(claim, s) or _lexical_conflict(claim, s)
+        found = _polarity_conflict(claim, s) or _lexical_conflict(claim, s) or _only_conflict(claim, s)
         if not found and s is ranked[0][0] and aligned >= _ROLE_ALIGNMENT:
             found = _role_conflict(claim, names, s)
         if found:

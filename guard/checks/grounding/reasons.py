@@ -50,6 +50,10 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "contradicts the order in the evidence: {evidence_word}",
         "zh": "与证据中的先后顺序矛盾：{evidence_word}",
     },
+    "contradiction_only": {
+        "en": "contradicts: “{claim_word}”, but the evidence lists “{evidence_word}” too",
+        "zh": "与证据矛盾：回答为“{claim_word}”，但证据还列出了“{evidence_word}”",
+    },
     "contradiction_role": {
         "en": "contradicts: roles reversed, the evidence says “{evidence_word}”",
         "zh": "与证据矛盾：角色颠倒，证据为“{evidence_word}”",
