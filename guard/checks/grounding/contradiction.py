@@ -132,7 +132,7 @@ def _object(k: str, text: str) -> str | None:
     """The content word after the negated word ``k`` in its clause: what is denied of it
     ("not serve *gRPC*"); None when the clause ends there ("was not renovated.")."""
     for clause in _CLAUSE_STOP.split(text.lower()):
-        words = [w for w in WORD_RE.findall(clause)]
+        words = WORD_RE.findall(clause)
         at = next((i for i, w in enumerate(words) if key(w) == k), None)
         if at is None:
             continue

@@ -26,7 +26,8 @@ _NEG_WORDS = frozenset(
 )
 # two-word negations, joined into one word before the scan ("instead of reserving" negates
 # "reserving"; a bare "Instead, ..." negates nothing)
-_JOINED = (("no longer", "nolonger"), ("instead of", "insteadof"), ("rather than", "ratherthan"))
+_JOINED = {"no longer": "nolonger", "instead of": "insteadof", "rather than": "ratherthan"}
+_CUE_OF_JOINED = {one: two for two, one in _JOINED.items()}
 _NOT_NEGATION_AFTER = {"only", "just", "merely", "doubt", "least", "matter", "later", "less", "more", "fewer"}
 _NEG_WINDOW = 1  # content words after a negation that it scopes over (its head: "not *use*")
 # Chinese negations, and words that contain one without negating (不仅 "not only", 未来 "future").
@@ -82,7 +83,7 @@ def _en_polarity(text: str) -> tuple[set[str], set[str], set[str], dict[str, str
     clean: set[str] = set()
     cue_of: dict[str, str] = {}
     lowered = _SENTENCE_END_RE.sub(", ", _NUMBER_SIGN_RE.sub("number ", _ANSWER_RE.sub("", text).lower()))
-    for two, one in _JOINED:
+    for two, one in _JOINED.items():
         lowered = lowered.replace(two, one)
     for clause in _clauses(lowered):
         words = [w.replace("’", "'") for w in WORD_RE.findall(clause)]
@@ -94,7 +95,7 @@ def _en_polarity(text: str) -> tuple[set[str], set[str], set[str], dict[str, str
             if w in _NEG_WORDS or w.endswith("n't"):
                 nxt = words[i + 1] if i + 1 < len(words) else ""
                 if nxt not in _NOT_NEGATION_AFTER:
-                    scope, cue, negating = _NEG_WINDOW, next((two for two, one in _JOINED if one == w), w), True
+                    scope, cue, negating = _NEG_WINDOW, _CUE_OF_JOINED.get(w, w), True
                 continue
             if w in tokens.STOPWORDS or len(w) < 2 or (scope and w in _NEG_ADVERBS):
                 continue
